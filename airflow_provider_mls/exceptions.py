@@ -1,0 +1,92 @@
+"""Typed errors for the MLS envelope (``{"code", "error", "results"}``).
+
+Kept free of Airflow imports so the local server and plain scripts can use them too.
+"""
+
+from __future__ import annotations
+
+
+class MLSError(Exception):
+    """An MLS call failed. ``code`` is the envelope's code (HTTP-like), ``status`` the HTTP status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.message = message
+        self.code = code
+        self.status = status
+        self.method = method
+        self.url = url
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.url})" if self.method and self.url else ""
+        code = f"[{self.code}] " if self.code is not None else ""
+        return f"{code}{self.message}{where}"
+
+    def __reduce__(self):  # keep the keyword attributes through pickling (Airflow may pickle errors)
+        return (
+            _rebuild,
+            (type(self), self.message, self.code, self.status, self.method, self.url),
+        )
+
+
+def _rebuild(cls, message, code, status, method, url):  # type: ignore[no-untyped-def]
+    return cls(message, code=code, status=status, method=method, url=url)
+
+
+class MLSBadRequestError(MLSError):
+    """400: the service rejected the input."""
+
+
+class MLSAuthError(MLSError):
+    """401/403: wrong or missing credentials."""
+
+
+class MLSNotFoundError(MLSError):
+    """404: the resource does not exist."""
+
+
+class MLSConflictError(MLSError):
+    """409: e.g. a model with this (name, version) exists already."""
+
+
+class MLSServerError(MLSError):
+    """5xx, or a response body that is not the MLS JSON envelope (a proxy's error page)."""
+
+
+class MLSValidationError(MLSError, ValueError):
+    """Bad input caught on our side, before any request was sent. ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}", code=400)
+
+    def __reduce__(self):
+        return (type(self), (self.field, self.message.split(": ", 1)[-1]))
+
+
+_BY_CODE: dict[int, type[MLSError]] = {
+    400: MLSBadRequestError,
+    401: MLSAuthError,
+    403: MLSAuthError,
+    404: MLSNotFoundError,
+    409: MLSConflictError,
+}
+
+
+def error_class_for(code: int | None) -> type[MLSError]:
+    """The exception class for an envelope or HTTP code."""
+    if code is None:
+        return MLSError
+    if code in _BY_CODE:
+        return _BY_CODE[code]
+    if code >= 500:
+        return MLSServerError
+    return MLSError
