@@ -1,0 +1,45 @@
+# The two commands of the README:
+#   make demo   runs the main job (an example DAG) against the embedded local MLS server
+#   make test   runs the whole suite (lint, types, tests on Airflow 3.3 and on Airflow 2.11)
+# Both create or reuse the project virtualenvs and install the pinned lock files themselves.
+
+PYTHON ?= python3
+VENV := .venv
+VENV_AF2 := .venv-af2
+LOCK_AF3 := requirements/airflow-3.3.txt
+LOCK_AF2 := requirements/airflow-2.11.txt
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint test-af3 test-af2 venv venv-af2 lock clean
+
+venv:
+	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV) $(LOCK_AF3)
+
+venv-af2:
+	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV_AF2) $(LOCK_AF2)
+
+demo: venv
+	$(VENV)/bin/python scripts/demo.py
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test-af3: venv
+	@echo "== tests on Airflow $$($(VENV)/bin/python -c 'import importlib.metadata as m; print(m.version("apache-airflow"))')"
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-af2: venv-af2
+	@echo "== tests on Airflow $$($(VENV_AF2)/bin/python -c 'import importlib.metadata as m; print(m.version("apache-airflow"))')"
+	$(VENV_AF2)/bin/python -m pytest $(PYTEST_ARGS)
+
+test: lint test-af3 test-af2
+
+# Re-resolve the pinned lock files (needs the index; commit the result).
+lock: venv
+	$(VENV)/bin/python -m uv pip compile --quiet --python-version 3.11 --extra test pyproject.toml requirements/airflow-3.3.in -o $(LOCK_AF3) --no-header
+	$(VENV)/bin/python -m uv pip compile --quiet --python-version 3.11 --extra test pyproject.toml requirements/airflow-2.11.in -o $(LOCK_AF2) --no-header
+
+clean:
+	rm -rf $(VENV) $(VENV_AF2) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,82 @@
+"""The provider registers with Airflow: valid provider info, discovered package, connection type ``mls``."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+
+def _schema() -> dict[str, object]:
+    import airflow
+
+    path = Path(airflow.__file__).parent / "provider_info.schema.json"
+    return json.loads(path.read_text())
+
+
+def test_entry_point_is_registered() -> None:
+    eps = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_mls")]
+    assert len(eps) == 1
+    info = eps[0].load()()
+    assert info["package-name"] == "airflow-provider-mls"
+
+
+def test_provider_info_validates_against_installed_airflow_schema() -> None:
+    import jsonschema
+
+    from airflow_provider_mls.get_provider_info import get_provider_info
+
+    jsonschema.validate(get_provider_info(), _schema())
+
+
+def test_provider_info_rejects_a_broken_document() -> None:
+    """The schema check above can fail: a document without `name` does not validate."""
+    import jsonschema
+
+    from airflow_provider_mls.get_provider_info import get_provider_info
+
+    broken = get_provider_info()
+    del broken["name"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, _schema())
+
+
+def test_every_class_named_in_provider_info_imports() -> None:
+    from airflow_provider_mls.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    names = list(info["hook-class-names"]) + [c["hook-class-name"] for c in info["connection-types"]]
+    for dotted in names:
+        module, _, cls = dotted.rpartition(".")
+        assert hasattr(importlib.import_module(module), cls), dotted
+
+
+def test_declarative_form_matches_the_hook_methods() -> None:
+    from airflow_provider_mls.get_provider_info import get_provider_info
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    (conn_type,) = get_provider_info()["connection-types"]
+    assert conn_type["connection-type"] == MLSHook.conn_type == "mls"
+    behaviour = MLSHook.get_ui_field_behaviour()
+    declared = conn_type["ui-field-behaviour"]
+    assert sorted(behaviour["hidden_fields"]) == sorted(declared["hidden-fields"])
+    assert behaviour["relabeling"] == declared["relabeling"]
+    assert set(MLSHook.get_connection_form_widgets()) == {
+        f"extra__mls__{name}" if not name.startswith("extra__") else name for name in conn_type["conn-fields"]
+    } or set(MLSHook.get_connection_form_widgets()) == set(conn_type["conn-fields"])
+
+
+def test_providers_manager_discovers_the_package_and_connection_type() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    pm = ProvidersManager()
+    assert "airflow-provider-mls" in pm.providers
+    hooks = pm.hooks
+    assert "mls" in hooks
+    hook_info = hooks["mls"]
+    assert hook_info is not None
+    assert hook_info.hook_class_name == "airflow_provider_mls.hooks.mls.MLSHook"
+    assert hook_info.connection_id_attribute_name == "mls_conn_id"
