@@ -1,0 +1,414 @@
+"""FastAPI app of the local MLS server: the protocol of ``shared/mls-api.md`` plus ``/local/...`` knobs."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from airflow_provider_mls import __version__
+from airflow_provider_mls.constants import ModelType
+from airflow_provider_mls.local.errors import APIError, bad_request
+from airflow_provider_mls.local.middleware import FaultRegistry, LocalMiddleware
+from airflow_provider_mls.local.schemas import (
+    ERROR_RESPONSES,
+    ArtifactBody,
+    ArtifactInfoOut,
+    BucketBody,
+    BucketMigrationBody,
+    BucketOut,
+    BucketRatioBody,
+    ComponentBody,
+    ComponentOut,
+    DatasetBody,
+    DatasetOut,
+    Envelope,
+    ExperimentBody,
+    ExperimentOut,
+    FaultBody,
+    FaultOut,
+    HandlerBody,
+    HandlerOut,
+    HealthOut,
+    IdResult,
+    IsActiveOut,
+    IsLoadingOut,
+    ModelCreate,
+    ModelOut,
+    ModelUpdate,
+    ServerForceBody,
+    ServerForceOut,
+    ServerStatusOut,
+    TableBody,
+    TableOut,
+    TableStateOut,
+    TrainingBody,
+)
+from airflow_provider_mls.local.store import Store
+
+if TYPE_CHECKING:
+    from airflow_provider_mls.local.settings import Settings
+
+log = logging.getLogger("airflow_provider_mls.local")
+
+_basic = HTTPBasic(auto_error=False, description="username/password given to mls-local")
+_AUTH = [Security(_basic)]  # documents the scheme; LocalMiddleware enforces it on /api and /local
+
+
+def _ok(results: Any) -> dict[str, Any]:
+    return {"code": 200, "error": None, "results": results}
+
+
+def _user(request: Request) -> str:
+    return str(getattr(request.state, "user", ""))
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"code": status, "error": message, "results": None}, status_code=status, headers=headers
+    )
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    messages = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        # drop list indexes and union-branch names (e.g. "str", "list[str]") after the field name
+        field = loc[0] if loc else "body"
+        if len(loc) > 1 and loc[0] in ("label_data_conf", "migration_request") and not loc[1].isdigit():
+            field = f"{loc[0]}.{loc[1]}"
+        kind = err.get("type", "")
+        if field == "body" and kind in ("model_attributes_type", "dict_type", "missing"):
+            msg = "must be a JSON object"
+        elif kind == "json_invalid":
+            field, msg = "body", "is not valid JSON"
+        else:
+            msg = err.get("msg", "invalid")
+        messages.append(f"{field}: {msg}")
+    return "; ".join(dict.fromkeys(messages)) or "body: invalid request"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    store = Store(settings)
+    faults = FaultRegistry()
+    app = FastAPI(
+        title="MLS local server",
+        version=__version__,
+        description="Local implementation of the MLS REST API (shared/mls-api.md) with /local/... simulation knobs.",
+        redirect_slashes=False,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.store = store
+    app.state.faults = faults
+    app.state.settings = settings
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+        return _error(exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(400, _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            message = f"not found: {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method not allowed: {request.method} {request.url.path}"
+        else:
+            message = str(exc.detail)
+        return _error(exc.status_code, message, dict(exc.headers or {}))
+
+    api = APIRouter(prefix="/api/v1", dependencies=_AUTH)
+
+    # ------------------------------------------------------------------ models
+    @api.get(
+        "/models", tags=["models"], response_model=Envelope[list[ModelOut]], response_model_exclude_unset=True
+    )
+    def list_models(
+        model_type: str | None = None,
+        id: int | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        query: str | None = Query(
+            default=None, description="case-insensitive substring of name or description"
+        ),
+        page: int = Query(default=1, ge=1, description="1-based"),
+    ) -> dict[str, Any]:
+        if model_type is not None and model_type not in (ModelType.MANUAL.value, ModelType.AUTOML.value):
+            raise bad_request("model_type", "must be one of manual, automl")
+        return _ok(
+            store.list_models(
+                model_type=model_type, id=id, name=name, version=version, query=query, page=page
+            )
+        )
+
+    @api.post("/models", tags=["models"], response_model=Envelope[IdResult])
+    def create_model(body: ModelCreate, request: Request) -> dict[str, Any]:
+        return _ok(store.create_model(body.model_dump(exclude_unset=True), _user(request)))
+
+    @api.get(
+        "/models/{model_id}",
+        tags=["models"],
+        response_model=Envelope[ModelOut],
+        response_model_exclude_unset=True,
+    )
+    def get_model(model_id: int) -> dict[str, Any]:
+        return _ok(store.get_model(model_id))
+
+    @api.put("/models/{model_id}", tags=["models"], response_model=Envelope[IdResult])
+    def update_model(model_id: int, body: ModelUpdate) -> dict[str, Any]:
+        fields = set(body.model_fields_set)
+        return _ok(store.update_model(model_id, body.model_dump(include=fields), fields))
+
+    @api.delete("/models/{model_id}", tags=["models"], response_model=Envelope[IdResult])
+    def delete_model(model_id: int) -> dict[str, Any]:
+        return _ok(store.delete_model(model_id))
+
+    @api.get(
+        "/models/{model_id}/automl_model_server", tags=["automl"], response_model=Envelope[ServerStatusOut]
+    )
+    def get_server(model_id: int) -> dict[str, Any]:
+        return _ok(store.server_status(model_id))
+
+    @api.post(
+        "/models/{model_id}/automl_model_server", tags=["automl"], response_model=Envelope[ServerStatusOut]
+    )
+    def start_server(model_id: int) -> dict[str, Any]:
+        return _ok(store.start_server(model_id))
+
+    @api.delete(
+        "/models/{model_id}/automl_model_server", tags=["automl"], response_model=Envelope[ServerStatusOut]
+    )
+    def stop_server(model_id: int) -> dict[str, Any]:
+        return _ok(store.stop_server(model_id))
+
+    @api.get(
+        "/models/{model_id}/automl_online_prediction", tags=["automl"], response_model=Envelope[HandlerOut]
+    )
+    def get_handler(model_id: int) -> dict[str, Any]:
+        return _ok(store.get_handler(model_id))
+
+    @api.post(
+        "/models/{model_id}/automl_online_prediction", tags=["automl"], response_model=Envelope[HandlerOut]
+    )
+    def set_handler(model_id: int, body: HandlerBody) -> dict[str, Any]:
+        return _ok(store.set_handler(model_id, body.handler))
+
+    # ------------------------------------------------------------------ readiness
+    @api.get("/dynamodb/tables/{table}/is_active", tags=["readiness"], response_model=Envelope[IsActiveOut])
+    def table_is_active(table: str) -> dict[str, Any]:
+        return _ok({"is_active": store.table_state(table)["is_active"]})
+
+    @api.get("/dynamodb/tables/{table}/is_loading", tags=["readiness"], response_model=Envelope[IsLoadingOut])
+    def table_is_loading(table: str) -> dict[str, Any]:
+        return _ok({"is_loading": store.table_state(table)["is_loading"]})
+
+    @api.delete("/dynamodb/tables/{table}", tags=["readiness"], response_model=Envelope[TableOut])
+    def drop_table(table: str) -> dict[str, Any]:
+        return _ok(store.delete_table(table))
+
+    @api.get("/model_registry/artifacts/info", tags=["readiness"], response_model=Envelope[ArtifactInfoOut])
+    def artifact_info(model_name: str, model_version: str) -> dict[str, Any]:
+        return _ok(store.artifact_info(model_name, model_version))
+
+    # ------------------------------------------------------------------ components
+    @api.get("/components", tags=["components"], response_model=Envelope[list[ComponentOut]])
+    def list_components(
+        id: int | None = None, name: str | None = None, info: str | None = None, is_latest: bool | None = None
+    ) -> dict[str, Any]:
+        return _ok(store.list_components(id=id, name=name, info=info, is_latest=is_latest))
+
+    @api.get("/components/{component_id}", tags=["components"], response_model=Envelope[ComponentOut])
+    def get_component(component_id: int) -> dict[str, Any]:
+        return _ok(store.get_component(component_id))
+
+    @api.post("/components", tags=["components"], response_model=Envelope[ComponentOut])
+    def create_component(body: ComponentBody, request: Request) -> dict[str, Any]:
+        return _ok(
+            store.save_component(
+                None,
+                name=body.name,
+                info=body.info,
+                is_latest=body.is_latest,
+                user=_user(request),
+                fields_set=set(body.model_fields_set),
+            )
+        )
+
+    @api.put("/components/{component_id}", tags=["components"], response_model=Envelope[ComponentOut])
+    def update_component(component_id: int, body: ComponentBody, request: Request) -> dict[str, Any]:
+        return _ok(
+            store.save_component(
+                component_id,
+                name=body.name,
+                info=body.info,
+                is_latest=body.is_latest,
+                user=_user(request),
+                fields_set=set(body.model_fields_set),
+            )
+        )
+
+    @api.delete("/components/{component_id}", tags=["components"], response_model=Envelope[IdResult])
+    def delete_component(component_id: int) -> dict[str, Any]:
+        return _ok(store.delete_component(component_id))
+
+    # ------------------------------------------------------------------ datasets
+    @api.get("/datasets", tags=["datasets"], response_model=Envelope[list[DatasetOut]])
+    def list_datasets(id: int | None = None, name: str | None = None) -> dict[str, Any]:
+        return _ok(store.list_datasets(id=id, name=name))
+
+    @api.get("/datasets/{dataset_id}", tags=["datasets"], response_model=Envelope[DatasetOut])
+    def get_dataset(dataset_id: int) -> dict[str, Any]:
+        return _ok(store.get_dataset(dataset_id))
+
+    @api.post("/datasets", tags=["datasets"], response_model=Envelope[DatasetOut])
+    def create_dataset(body: DatasetBody) -> dict[str, Any]:
+        return _ok(
+            store.create_dataset(
+                name=body.name,
+                type=body.type,
+                base_feature_conf=body.base_feature_conf,
+                label_data_conf=body.label_data_conf,
+                error=body.error,
+            )
+        )
+
+    @api.delete("/datasets/{dataset_id}", tags=["datasets"], response_model=Envelope[IdResult])
+    def delete_dataset(dataset_id: int) -> dict[str, Any]:
+        return _ok(store.delete_dataset(dataset_id))
+
+    # ------------------------------------------------------------------ experiments & buckets
+    @api.get("/experiments", tags=["experiments"], response_model=Envelope[list[ExperimentOut]])
+    def list_experiments(id: int | None = None, name: str | None = None) -> dict[str, Any]:
+        return _ok(store.list_experiments(id=id, name=name))
+
+    @api.get("/experiments/{experiment_id}", tags=["experiments"], response_model=Envelope[ExperimentOut])
+    def get_experiment(experiment_id: int) -> dict[str, Any]:
+        return _ok(store.get_experiment(experiment_id))
+
+    @api.post("/experiments", tags=["experiments"], response_model=Envelope[ExperimentOut])
+    def create_experiment(body: ExperimentBody, request: Request) -> dict[str, Any]:
+        return _ok(store.save_experiment(None, body.model_dump(), set(body.model_fields_set), _user(request)))
+
+    @api.put("/experiments/{experiment_id}", tags=["experiments"], response_model=Envelope[ExperimentOut])
+    def update_experiment(experiment_id: int, body: ExperimentBody, request: Request) -> dict[str, Any]:
+        return _ok(
+            store.save_experiment(
+                experiment_id, body.model_dump(), set(body.model_fields_set), _user(request)
+            )
+        )
+
+    @api.delete("/experiments/{experiment_id}", tags=["experiments"], response_model=Envelope[IdResult])
+    def delete_experiment(experiment_id: int) -> dict[str, Any]:
+        return _ok(store.delete_experiment(experiment_id))
+
+    @api.get(
+        "/experiments/{experiment_id}/buckets", tags=["experiments"], response_model=Envelope[list[BucketOut]]
+    )
+    def list_buckets(experiment_id: int, id: int | None = None, name: str | None = None) -> dict[str, Any]:
+        return _ok(store.list_buckets(experiment_id, id=id, name=name))
+
+    @api.get(
+        "/experiments/{experiment_id}/buckets/{bucket_id}",
+        tags=["experiments"],
+        response_model=Envelope[BucketOut],
+    )
+    def get_bucket(experiment_id: int, bucket_id: int) -> dict[str, Any]:
+        return _ok(store.get_bucket(experiment_id, bucket_id))
+
+    @api.post(
+        "/experiments/{experiment_id}/buckets", tags=["experiments"], response_model=Envelope[BucketOut]
+    )
+    def create_bucket(experiment_id: int, body: BucketBody) -> dict[str, Any]:
+        return _ok(store.save_bucket(experiment_id, None, body.model_dump(), set(body.model_fields_set)))
+
+    @api.put(
+        "/experiments/{experiment_id}/buckets/{bucket_id}",
+        tags=["experiments"],
+        response_model=Envelope[BucketOut],
+    )
+    def update_bucket(experiment_id: int, bucket_id: int, body: BucketBody) -> dict[str, Any]:
+        return _ok(store.save_bucket(experiment_id, bucket_id, body.model_dump(), set(body.model_fields_set)))
+
+    @api.delete(
+        "/experiments/{experiment_id}/buckets/{bucket_id}",
+        tags=["experiments"],
+        response_model=Envelope[IdResult],
+    )
+    def delete_bucket(experiment_id: int, bucket_id: int) -> dict[str, Any]:
+        return _ok(store.delete_bucket(experiment_id, bucket_id))
+
+    @api.put(
+        "/experiments/{experiment_id}/bucket_ratio",
+        tags=["experiments"],
+        response_model=Envelope[list[BucketOut]],
+    )
+    def set_bucket_ratio(experiment_id: int, body: BucketRatioBody) -> dict[str, Any]:
+        return _ok(store.set_bucket_ratio(experiment_id, body.bucket_ratio))
+
+    @api.post("/bucket_migrations", tags=["experiments"], response_model=Envelope[list[BucketOut]])
+    def migrate_buckets(body: BucketMigrationBody) -> dict[str, Any]:
+        return _ok(store.migrate_buckets(body.model_id, body.migration_request.model_dump()))
+
+    # ------------------------------------------------------------------ /local: simulation knobs
+    local = APIRouter(prefix="/local", tags=["local"])
+
+    @local.get("/health", response_model=Envelope[HealthOut])
+    def health() -> dict[str, Any]:
+        return _ok({"status": "ok"})
+
+    @local.post(
+        "/models/{model_id}/training",
+        response_model=Envelope[ModelOut],
+        dependencies=_AUTH,
+        response_model_exclude_unset=True,
+    )
+    def force_training(model_id: int, body: TrainingBody) -> dict[str, Any]:
+        return _ok(store.force_training(model_id, body.status.upper(), body.error))
+
+    @local.post(
+        "/models/{model_id}/automl_model_server", response_model=Envelope[ServerForceOut], dependencies=_AUTH
+    )
+    def force_server(model_id: int, body: ServerForceBody) -> dict[str, Any]:
+        status = body.status.upper() if body.status is not None else None
+        return _ok(store.force_server(model_id, status, body.fail_next_start))
+
+    @local.put("/tables/{table}", response_model=Envelope[TableStateOut], dependencies=_AUTH)
+    def set_table(table: str, body: TableBody) -> dict[str, Any]:
+        return _ok(store.set_table(table, body.is_active, body.is_loading))
+
+    @local.delete("/tables/{table}", response_model=Envelope[TableOut], dependencies=_AUTH)
+    def delete_table(table: str) -> dict[str, Any]:
+        return _ok(store.delete_table(table))
+
+    @local.put("/artifacts/{name}/{version}", response_model=Envelope[ArtifactInfoOut], dependencies=_AUTH)
+    def set_artifact(name: str, version: str, body: ArtifactBody | None = None) -> dict[str, Any]:
+        return _ok(store.set_artifact(name, version, body.info if body is not None else None))
+
+    @local.delete("/artifacts/{name}/{version}", response_model=Envelope[ArtifactInfoOut], dependencies=_AUTH)
+    def delete_artifact(name: str, version: str) -> dict[str, Any]:
+        return _ok(store.delete_artifact(name, version))
+
+    @local.post("/faults", response_model=Envelope[FaultOut], dependencies=_AUTH)
+    async def add_fault(body: FaultBody) -> dict[str, Any]:
+        return _ok(faults.add(**body.model_dump()).to_dict())
+
+    @local.get("/faults", response_model=Envelope[list[FaultOut]], dependencies=_AUTH)
+    async def list_faults() -> dict[str, Any]:
+        return _ok([f.to_dict() for f in faults.list()])
+
+    @local.delete("/faults", response_model=Envelope[dict[str, int]], dependencies=_AUTH)
+    async def clear_faults() -> dict[str, Any]:
+        return _ok({"cleared": faults.clear()})
+
+    app.include_router(api)
+    app.include_router(local)
+    app.add_middleware(LocalMiddleware, username=settings.username, password=settings.password, faults=faults)
+    return app

@@ -1,0 +1,184 @@
+"""``mls-local``: run the local MLS server (see docs/local-server.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from types import FrameType
+
+READY_PREFIX = "MLS local server listening on "
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"MLS_LOCAL_{name}", default)
+
+
+def _positive_float(flag: str) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a number of seconds, got {value!r}") from None
+        if number < 0 or number != number:
+            raise argparse.ArgumentTypeError(f"{flag} must be >= 0, got {value!r}")
+        return number
+
+    return parse
+
+
+def _int_range(flag: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {value!r}") from None
+        if number < low or (high is not None and number > high):
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be in [{low}, {high if high is not None else 'inf'}]"
+            )
+        return number
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mls-local",
+        description="Local MLS server (the MLS REST API of shared/mls-api.md, persisted in SQLite). "
+        "Every flag can also be given as an MLS_LOCAL_<FLAG> environment variable, e.g. MLS_LOCAL_PORT.",
+    )
+    p.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
+    p.add_argument(
+        "--port",
+        type=_int_range("--port", 0, 65535),
+        default=_env("PORT", "8765"),
+        help="TCP port; 0 picks a free one (default 8765)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(_env("DATA_DIR", "./.mls-local")),
+        help="directory of the SQLite database and server.log (default ./.mls-local)",
+    )
+    p.add_argument("--username", default=_env("USERNAME", "mls"), help="Basic auth user (default mls)")
+    p.add_argument("--password", default=_env("PASSWORD", "mls"), help="Basic auth password (default mls)")
+    p.add_argument(
+        "--training-seconds",
+        type=_positive_float("--training-seconds"),
+        default=_env("TRAINING_SECONDS", "5"),
+        help="AutoML training: TRAINING -> DONE after (default 5)",
+    )
+    p.add_argument(
+        "--server-start-seconds",
+        type=_positive_float("--server-start-seconds"),
+        default=_env("SERVER_START_SECONDS", "3"),
+        help="AutoML model server: STARTING -> RUNNING and STOPPING -> STOPPED after (default 3)",
+    )
+    p.add_argument(
+        "--page-size",
+        type=_int_range("--page-size", 1),
+        default=_env("PAGE_SIZE", "20"),
+        help="models per page of GET /api/v1/models (default 20)",
+    )
+    p.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default=_env("LOG_LEVEL", "warning").lower(),
+        help="log level of the server, written to stderr (default warning)",
+    )
+    return p
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, socktype, proto, _, addr = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.username:
+        parser.error("--username must not be empty")
+
+    import uvicorn
+
+    from airflow_provider_mls.local.app import create_app
+    from airflow_provider_mls.local.settings import Settings
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.log_level == "trace" else getattr(logging, args.log_level.upper()),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings(
+        data_dir=args.data_dir,
+        username=args.username,
+        password=args.password,
+        training_seconds=args.training_seconds,
+        server_start_seconds=args.server_start_seconds,
+        page_size=args.page_size,
+    )
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        print(f"mls-local: cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    real_host, real_port = sock.getsockname()[:2]
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{shown_host}:{real_port}"
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        log_level=args.log_level,
+        access_log=args.log_level in ("info", "debug", "trace"),
+        timeout_graceful_shutdown=3,
+        lifespan="off",
+    )
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                sys.stdout.write(f"{READY_PREFIX}{url}\n")
+                sys.stdout.flush()
+
+    server = _Server(config)
+
+    # uvicorn re-raises the signal it caught once it is done: make that harmless so we exit 0.
+    def _after_shutdown(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, _after_shutdown)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        sock.close()
+        app.state.store.close()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

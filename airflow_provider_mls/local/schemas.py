@@ -1,0 +1,305 @@
+"""Pydantic request/response models of the local MLS server (they make its OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class _Body(BaseModel):
+    # Liberal: unknown keys (e.g. ``id``/``status`` sent back by a read-modify-write client) are ignored.
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+
+# ---------------------------------------------------------------------------- envelope
+class Envelope(BaseModel, Generic[T]):
+    """Every answer: ``code`` is HTTP-like (200 on success), ``error`` is null on success."""
+
+    code: int = 200
+    error: str | None = None
+    results: T
+
+
+class ErrorEnvelope(BaseModel):
+    code: int = Field(examples=[400])
+    error: str = Field(examples=["name: must be a non-empty string"])
+    results: None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorEnvelope, "description": "Bad input; `error` names the field"},
+    401: {"model": ErrorEnvelope, "description": "Missing or wrong Basic auth"},
+    404: {"model": ErrorEnvelope, "description": "Unknown id or path"},
+    409: {"model": ErrorEnvelope, "description": "Conflict (e.g. (name, version) exists)"},
+    500: {"model": ErrorEnvelope, "description": "Unexpected server error"},
+}
+
+
+# ---------------------------------------------------------------------------- results
+class IdResult(_Out):
+    id: int
+
+
+class ComponentOut(_Out):
+    id: int
+    name: str
+    info: str | None
+    is_latest: bool
+    user: str | None
+    created_at: str
+    updated_at: str
+
+
+class ModelOut(_Out):
+    id: int
+    name: str
+    version: str
+    description: str | None
+    creator: str | None
+    model_type: str
+    status: str
+    table: str | None
+    model_data: str | None
+    model_meta: dict[str, Any]
+    model_lib: str | None
+    features: str | None
+    components: list[ComponentOut]
+    is_enabled: bool
+    created_at: str
+    updated_at: str
+    # AutoML models only (absent from manual models)
+    dataset_id: int | None = None
+    dataset_name: str | None = None
+    automl_model_info: dict[str, Any] | None = None
+
+
+class ServerStatusOut(_Out):
+    status: str = Field(description="STARTING | RUNNING | STOPPING | STOPPED | FAILED | UNKNOWN")
+
+
+class HandlerOut(_Out):
+    handler: str | None
+
+
+class IsActiveOut(_Out):
+    is_active: bool
+
+
+class IsLoadingOut(_Out):
+    is_loading: bool
+
+
+class TableOut(_Out):
+    table: str
+
+
+class ArtifactInfoOut(_Out):
+    info: dict[str, Any] | None
+
+
+class LabelDataConf(_Out):
+    model_config = ConfigDict(extra="allow")
+    source_type: str
+    source_path: str
+
+
+class SetupConf(_Out):
+    """Also ``error`` (string) when the dataset was created with one (local server: makes trainings fail)."""
+
+    model_config = ConfigDict(extra="allow")
+    base_feature_conf: dict[str, Any]
+    label_data_conf: LabelDataConf
+
+
+class DatasetOut(_Out):
+    id: int
+    name: str
+    status: str
+    data_type: str
+    setup_conf: SetupConf
+    created_at: str
+    updated_at: str
+
+
+class ExperimentOut(_Out):
+    id: int
+    name: str
+    description: str | None
+    bucketing_seed: str | int | None
+    user: str | None
+    channels: list[Any]
+    model_filter: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+
+
+class PredictionOut(_Out):
+    id: int
+    request: dict[str, Any] = Field(
+        description='{"type": ..., "<x>_model_id": id} or {"type": "static", "static_value": {...}}'
+    )
+    ml_model: int | None
+
+
+class BucketOut(_Out):
+    id: int
+    name: str
+    description: str | None
+    bucket_range: list[int] | None = Field(
+        description="[first, last] slot (inclusive) out of 0..99, null without ratio"
+    )
+    ratio: int | None
+    prediction: PredictionOut
+    created_at: str
+    updated_at: str
+
+
+class HealthOut(_Out):
+    status: str
+
+
+# ---------------------------------------------------------------------------- request bodies
+class ModelCreate(_Body):
+    """Manual: everything but ``dataset_id``; AutoML: ``name, version, description, dataset_id``."""
+
+    model_type: str = Field(description="manual | automl")
+    name: str
+    version: str
+    description: str | None = None
+    creator: str | None = None
+    model_lib: str | None = Field(
+        default=None, description="sklearn | xgboost | lightgbm | catboost | rule | autogluon | etc"
+    )
+    model_data: str | None = None
+    model_meta: dict[str, Any] | None = None
+    features: str | list[str] | None = Field(default=None, description="comma-separated feature names")
+    table: str | None = None
+    components: list[str | dict[str, Any]] | None = Field(default=None, description="component names")
+    dataset_id: int | None = Field(default=None, description="automl only: the dataset to train from")
+
+
+class ModelUpdate(_Body):
+    """The whole manual model; fields that are missing keep their value."""
+
+    model_type: str | None = Field(default=None, description="must be manual")
+    name: str | None = None
+    version: str | None = None
+    description: str | None = None
+    creator: str | None = None
+    model_lib: str | None = None
+    model_data: str | None = None
+    model_meta: dict[str, Any] | None = None
+    features: str | list[str] | None = None
+    table: str | None = None
+    components: list[str | dict[str, Any]] | None = None
+
+
+class HandlerBody(_Body):
+    handler: str = Field(description="Python source; must parse")
+
+
+class ComponentBody(_Body):
+    name: str | None = None
+    info: str | None = None
+    is_latest: bool | None = None
+
+
+class DatasetBody(_Body):
+    name: str
+    type: str = Field(description="score | classification | regression")
+    base_feature_conf: dict[str, Any]
+    label_data_conf: dict[str, Any] = Field(description='{"source_type": ..., "source_path": ...}')
+    error: str | None = Field(
+        default=None,
+        description="local server only: every AutoML model trained from this dataset ends FAILED with it",
+    )
+
+
+class ExperimentBody(_Body):
+    name: str | None = None
+    bucketing_seed: str | int | None = None
+    description: str | None = None
+    model_filter_id: int | None = None
+
+
+class BucketBody(_Body):
+    name: str | None = None
+    prediction_type: str | None = Field(default=None, description="online | batch | automl | static | empty")
+    online_model_id: int | None = None
+    batch_model_id: int | None = None
+    automl_model_id: int | None = None
+    static_value: dict[str, Any] | None = None
+    description: str | None = None
+
+
+class BucketRatioBody(_Body):
+    bucket_ratio: dict[str, int] = Field(description="{bucket id: ratio}; ratios sum to 100")
+
+
+class MigrationRequest(_Body):
+    prediction_type: str
+    online_model_id: int | None = None
+    batch_model_id: int | None = None
+    automl_model_id: int | None = None
+    static_value: dict[str, Any] | None = None
+
+
+class BucketMigrationBody(_Body):
+    model_id: int
+    migration_request: MigrationRequest
+
+
+# ---------------------------------------------------------------------------- /local bodies
+class TrainingBody(_Body):
+    status: str = Field(description="DONE | FAILED")
+    error: str | None = None
+
+
+class ServerForceBody(_Body):
+    status: str | None = Field(default=None, description="any ServerStatus, set immediately")
+    fail_next_start: bool | None = Field(
+        default=None, description="the next start ends FAILED instead of RUNNING"
+    )
+
+
+class ServerForceOut(_Out):
+    status: str
+    fail_next_start: bool
+
+
+class TableBody(_Body):
+    is_active: bool | None = None
+    is_loading: bool | None = None
+
+
+class TableStateOut(_Out):
+    table: str
+    is_active: bool
+    is_loading: bool
+
+
+class ArtifactBody(_Body):
+    info: dict[str, Any] | None = None
+
+
+class FaultBody(_Body):
+    method: str = Field(default="*", description="HTTP method or *")
+    path: str = Field(default="/", description="path prefix, e.g. /api/v1/models")
+    status: int | None = Field(default=503, description="null: serve normally (after `delay`)")
+    count: int = Field(default=1, ge=1)
+    body: str | None = Field(default=None, description="default: a small HTML error page")
+    content_type: str = "text/html"
+    retry_after: float | None = None
+    delay: float = Field(default=0.0, ge=0)
+    after: bool = Field(default=False, description="process (commit) the request, then answer with the fault")
+
+
+class FaultOut(FaultBody):
+    id: int

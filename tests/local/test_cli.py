@@ -1,0 +1,119 @@
+"""The ``mls-local`` CLI and the ``LocalMLSServer`` launcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+import requests
+
+from airflow_provider_mls.local.process import LocalMLSServer, LocalMLSServerError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def spawn(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "airflow_provider_mls.local", "--data-dir", str(tmp_path / "data"), *args]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_listening_line_and_clean_exit(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = spawn(tmp_path, "--port", "0", "--username", "u", "--password", "p")
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("MLS local server listening on http://127.0.0.1:"), line
+        url = line.split(" on ", 1)[1].strip()
+        port = int(url.rsplit(":", 1)[1])
+        assert port > 0
+        r = requests.get(url + "/api/v1/models", auth=("u", "p"), timeout=10)
+        assert r.json() == {"code": 200, "error": None, "results": []}
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert out == ""  # exactly one line on stdout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_env_vars(tmp_path: Path) -> None:
+    proc = spawn(
+        tmp_path, env={"MLS_LOCAL_PORT": "0", "MLS_LOCAL_USERNAME": "envuser", "MLS_LOCAL_PAGE_SIZE": "2"}
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" on ", 1)[1].strip()
+        assert requests.get(url + "/api/v1/models", auth=("envuser", "mls"), timeout=10).status_code == 200
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--port", "abc"], "--port"),
+        (["--port", "70000"], "--port"),
+        (["--training-seconds", "soon"], "--training-seconds"),
+        (["--server-start-seconds", "-1"], "--server-start-seconds"),
+        (["--page-size", "0"], "--page-size"),
+        (["--log-level", "loud"], "--log-level"),
+    ],
+)
+def test_bad_arguments(tmp_path: Path, args: list[str], flag: str) -> None:
+    proc = spawn(tmp_path, *args)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    assert flag in err and out == ""
+
+
+def test_float_timing_flags_accepted(tmp_path: Path) -> None:
+    with LocalMLSServer(tmp_path, training_seconds=0.25, server_start_seconds=0.2) as srv:
+        assert srv.running and srv.port > 0 and srv.url == f"http://127.0.0.1:{srv.port}"
+        assert requests.get(srv.url + "/local/health", timeout=10).json()["results"] == {"status": "ok"}
+    assert not srv.running and srv.returncode == 0
+
+
+def test_launcher_connection_helpers(tmp_path: Path) -> None:
+    srv = LocalMLSServer(tmp_path, username="us er", password="p@ss:/word").start()
+    try:
+        assert srv.conn_uri() == f"mls://us%20er:p%40ss%3A%2Fword@127.0.0.1:{srv.port}?env=local"
+        conn = json.loads(srv.conn_json())
+        assert conn == {
+            "conn_type": "mls",
+            "host": srv.url,
+            "login": "us er",
+            "password": "p@ss:/word",
+            "extra": {"env": "local", "runtime_env": "LOCAL"},
+        }
+        assert requests.get(srv.url + "/api/v1/models", auth=srv.auth, timeout=10).status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_launcher_reports_startup_failure(tmp_path: Path) -> None:
+    srv = LocalMLSServer(tmp_path, extra_args=["--log-level", "nope"], startup_timeout=20)
+    with pytest.raises(LocalMLSServerError, match="--log-level"):
+        srv.start()
+    assert not srv.running
+
+
+def test_port_in_use_fails(tmp_path: Path) -> None:
+    with LocalMLSServer(tmp_path / "a") as first:
+        clash = LocalMLSServer(tmp_path / "b", port=first.port, startup_timeout=20)
+        with pytest.raises(LocalMLSServerError, match="cannot bind"):
+            clash.start()
