@@ -5,6 +5,8 @@ Kept free of Airflow imports so the local server and plain scripts can use them 
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MLSError(Exception):
     """An MLS call failed. ``code`` is the envelope's code (HTTP-like), ``status`` the HTTP status."""
@@ -17,8 +19,10 @@ class MLSError(Exception):
         status: int | None = None,
         method: str | None = None,
         url: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.message = message
+        self.retry_after = retry_after
         self.code = code
         self.status = status
         self.method = method
@@ -30,15 +34,23 @@ class MLSError(Exception):
         code = f"[{self.code}] " if self.code is not None else ""
         return f"{code}{self.message}{where}"
 
-    def __reduce__(self):  # keep the keyword attributes through pickling (Airflow may pickle errors)
+    def __reduce__(self) -> tuple[Any, ...]:  # keep the keyword attributes through pickling
         return (
             _rebuild,
-            (type(self), self.message, self.code, self.status, self.method, self.url),
+            (type(self), self.message, self.code, self.status, self.method, self.url, self.retry_after),
         )
 
 
-def _rebuild(cls, message, code, status, method, url):  # type: ignore[no-untyped-def]
-    return cls(message, code=code, status=status, method=method, url=url)
+def _rebuild(
+    cls: type[MLSError],
+    message: str,
+    code: int | None,
+    status: int | None,
+    method: str | None,
+    url: str | None,
+    retry_after: float | None,
+) -> MLSError:
+    return cls(message, code=code, status=status, method=method, url=url, retry_after=retry_after)
 
 
 class MLSBadRequestError(MLSError):
@@ -57,6 +69,10 @@ class MLSConflictError(MLSError):
     """409: e.g. a model with this (name, version) exists already."""
 
 
+class MLSRateLimitError(MLSError):
+    """429: too many requests; ``retry_after`` holds the service's ``Retry-After`` seconds, if it sent one."""
+
+
 class MLSServerError(MLSError):
     """5xx, or a response body that is not the MLS JSON envelope (a proxy's error page)."""
 
@@ -68,7 +84,7 @@ class MLSValidationError(MLSError, ValueError):
         self.field = field
         super().__init__(f"{field}: {message}", code=400)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.field, self.message.split(": ", 1)[-1]))
 
 
@@ -78,6 +94,7 @@ _BY_CODE: dict[int, type[MLSError]] = {
     403: MLSAuthError,
     404: MLSNotFoundError,
     409: MLSConflictError,
+    429: MLSRateLimitError,
 }
 
 

@@ -1,0 +1,108 @@
+"""Input checks that run before any request is sent; each failure names its field."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow_provider_mls.constants import MODEL_LIBS, PREDICTION_TYPES
+from airflow_provider_mls.exceptions import MLSValidationError
+
+
+def check_str(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MLSValidationError(field, f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def check_optional_str(value: object, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MLSValidationError(field, f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def check_id(value: object, field: str = "id") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MLSValidationError(field, f"expected an integer id, got {value!r}")
+    if value < 0:
+        raise MLSValidationError(field, f"expected a positive id, got {value!r}")
+    return value
+
+
+def model_id(model: object, field: str = "model") -> int:
+    """The id of ``model``: an int id, or a model dict as returned by the hook."""
+    if isinstance(model, Mapping):
+        if "id" not in model:
+            raise MLSValidationError(field, "model dict has no 'id'")
+        return check_id(model["id"], field)
+    return check_id(model, field)
+
+
+def check_model_lib(value: object, field: str = "model_lib") -> str | None:
+    if value is None:
+        return None
+    if value not in MODEL_LIBS:
+        raise MLSValidationError(
+            field, f"unknown model_lib {value!r}; expected one of {', '.join(MODEL_LIBS)}"
+        )
+    return str(value)
+
+
+def check_json_dict(value: object, field: str) -> dict[str, Any]:
+    """A deep copy of a JSON-serializable mapping (the caller's dict is never touched)."""
+    if not isinstance(value, Mapping):
+        raise MLSValidationError(field, f"expected a dict, got {type(value).__name__}")
+    copied = copy.deepcopy(dict(value))
+    try:
+        json.dumps(copied)
+    except (TypeError, ValueError) as exc:
+        raise MLSValidationError(field, f"is not JSON-serializable: {exc}") from None
+    return copied
+
+
+def check_features(value: object, field: str = "features") -> str | None:
+    """``"a,b"`` or ``["a", "b"]`` -> ``"a,b"``."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Sequence) and all(isinstance(f, str) and f for f in value):
+        return ",".join(value)
+    raise MLSValidationError(field, f"expected a comma-separated string or a list of strings, got {value!r}")
+
+
+def component_names(value: object, field: str = "components") -> list[str] | None:
+    """Component names from names or component dicts (their ``name``)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
+        raise MLSValidationError(field, f"expected a list of component names or dicts, got {value!r}")
+    names: list[str] = []
+    for item in value:
+        name = item.get("name") if isinstance(item, Mapping) else item
+        if not isinstance(name, str) or not name:
+            raise MLSValidationError(field, f"expected a component name or a dict with 'name', got {item!r}")
+        names.append(name)
+    return names
+
+
+def check_prediction_type(value: object, field: str = "prediction_type") -> str:
+    if value not in PREDICTION_TYPES:
+        raise MLSValidationError(
+            field, f"unknown prediction_type {value!r}; expected one of {', '.join(PREDICTION_TYPES)}"
+        )
+    return str(value)
+
+
+def check_handler(value: object, field: str = "handler") -> str:
+    """The handler source must be Python that parses; the SyntaxError's line is in the message."""
+    if not isinstance(value, str) or not value.strip():
+        raise MLSValidationError(field, "expected Python source code as a non-empty string")
+    try:
+        ast.parse(value)
+    except SyntaxError as exc:
+        raise MLSValidationError(field, f"does not parse as Python: line {exc.lineno}: {exc.msg}") from None
+    return value
