@@ -6,6 +6,7 @@ and to the Airflow 2 location otherwise; everything else imports from here.
 
 from __future__ import annotations
 
+from airflow import __version__ as AIRFLOW_VERSION_STRING
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     BaseHook,
@@ -14,8 +15,6 @@ from airflow.providers.common.compat.sdk import (
     conf,
     mask_secret,
 )
-
-from airflow import __version__ as AIRFLOW_VERSION_STRING
 
 AIRFLOW_V_3_0_PLUS = int(AIRFLOW_VERSION_STRING.split(".")[0]) >= 3
 

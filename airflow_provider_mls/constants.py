@@ -5,10 +5,10 @@ No Airflow imports here: the local server imports this module too.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class MLSEnv(str, Enum):
+class MLSEnv(StrEnum):
     DEV = "dev"
     STG = "stg"
     PRD = "prd"
@@ -18,7 +18,7 @@ class MLSEnv(str, Enum):
     LOCAL = "local"
 
 
-class MLSRuntimeEnv(str, Enum):
+class MLSRuntimeEnv(StrEnum):
     YE = "YE"
     EDD = "EDD"
     LOCAL = "LOCAL"
@@ -48,7 +48,7 @@ BASE_URLS: dict[tuple[MLSRuntimeEnv, MLSEnv], str] = {
 }
 
 
-class ModelType(str, Enum):
+class ModelType(StrEnum):
     MANUAL = "manual"
     AUTOML = "automl"
 
@@ -56,7 +56,7 @@ class ModelType(str, Enum):
 MODEL_LIBS: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm", "catboost", "rule", "autogluon", "etc")
 
 
-class ModelStatus(str, Enum):
+class ModelStatus(StrEnum):
     """``status`` of a model. Manual models are IN_USE / NOT_IN_USE; AutoML training goes TRAINING -> DONE | FAILED."""
 
     IN_USE = "IN_USE"
@@ -91,7 +91,7 @@ TRAINING_SUCCESS_STATUSES = frozenset({ModelStatus.DONE})
 TRAINING_FAILURE_STATUSES = frozenset({ModelStatus.FAILED})
 
 
-class ServerStatus(str, Enum):
+class ServerStatus(StrEnum):
     """Status of an AutoML model server. A start goes STARTING -> RUNNING (or FAILED), a stop STOPPING -> STOPPED."""
 
     STARTING = "STARTING"

@@ -25,7 +25,11 @@ def airflow(args: list[str], env: dict[str, str], log: Path) -> subprocess.Compl
         out.write(f"\n$ airflow {' '.join(args)}\n")
         out.flush()
         proc = subprocess.run(
-            [str(BIN / "airflow"), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [str(BIN / "airflow"), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         out.write(proc.stdout)
     return proc

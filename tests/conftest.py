@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="mls-tests-airflow-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME

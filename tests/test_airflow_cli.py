@@ -64,6 +64,7 @@ def test_connections_test_fails_with_a_wrong_password(tmp_path: Path, mls_server
     assert _run(["db", "migrate"], env).returncode == 0
     proc = _run(["connections", "test", "mls_default"], env)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 1, out[-3000:]
     assert "Connection failed!" in out, out[-3000:]
+    assert "401" in out, out[-3000:]  # the service's own reason reaches the user
     assert "Connection success!" not in out
+    # (Airflow 3 exits 1 here; Airflow 2.11's CLI exits 0 on a failed test, so the code isn't checked.)
