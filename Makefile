@@ -8,15 +8,21 @@ VENV := .venv
 VENV_AF2 := .venv-af2
 LOCK_AF3 := requirements/airflow-3.3.txt
 LOCK_AF2 := requirements/airflow-2.11.txt
+VENV_SKTMLS := .venv-sktmls
+LOCK_SKTMLS := requirements/sktmls-client.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint test-af3 test-af2 venv venv-af2 lock clean
+.PHONY: demo test lint test-af3 test-af2 venv venv-af2 venv-sktmls lock clean
 
 venv:
 	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV) $(LOCK_AF3)
 
 venv-af2:
 	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV_AF2) $(LOCK_AF2)
+
+# The reference sktmls client (without its ML stack), for the protocol conformance test.
+venv-sktmls:
+	@PYTHON=$(PYTHON) NO_PROJECT=1 scripts/bootstrap-venv.sh $(VENV_SKTMLS) $(LOCK_SKTMLS)
 
 demo: venv
 	$(VENV)/bin/python scripts/demo.py
@@ -26,13 +32,13 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test-af3: venv
+test-af3: venv venv-sktmls
 	@echo "== tests on Airflow $$($(VENV)/bin/python -c 'import importlib.metadata as m; print(m.version("apache-airflow"))')"
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	MLS_SKTMLS_PYTHON=$(CURDIR)/$(VENV_SKTMLS)/bin/python $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-af2: venv-af2
+test-af2: venv-af2 venv-sktmls
 	@echo "== tests on Airflow $$($(VENV_AF2)/bin/python -c 'import importlib.metadata as m; print(m.version("apache-airflow"))')"
-	$(VENV_AF2)/bin/python -m pytest $(PYTEST_ARGS)
+	MLS_SKTMLS_PYTHON=$(CURDIR)/$(VENV_SKTMLS)/bin/python $(VENV_AF2)/bin/python -m pytest $(PYTEST_ARGS)
 
 test: lint test-af3 test-af2
 
@@ -40,6 +46,7 @@ test: lint test-af3 test-af2
 lock: venv
 	$(VENV)/bin/python -m uv pip compile --quiet --python-version 3.11 --extra test pyproject.toml requirements/airflow-3.3.in -o $(LOCK_AF3) --no-header
 	$(VENV)/bin/python -m uv pip compile --quiet --python-version 3.11 --extra test pyproject.toml requirements/airflow-2.11.in -o $(LOCK_AF2) --no-header
+	@echo "requirements/sktmls-client.txt: re-resolve requirements/sktmls-client.in the same way and keep its last 'sktmls==' line"
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_AF2) $(VENV_SKTMLS) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtualenv and install exactly the pinned lock file into it.
-# usage: scripts/bootstrap-venv.sh VENV_DIR LOCK_FILE
+# usage: [NO_PROJECT=1] scripts/bootstrap-venv.sh VENV_DIR LOCK_FILE   (NO_PROJECT: lock only, not this package)
 # Needs only python3 (>= 3.11) and network access to the package index.
 set -euo pipefail
 venv=$1
@@ -18,5 +18,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 "$venv/bin/python" -m uv pip sync --quiet --python "$venv/bin/python" "$lock"
-"$venv/bin/python" -m uv pip install --quiet --python "$venv/bin/python" --no-deps -e .
+if [[ -z "${NO_PROJECT:-}" ]]; then
+  "$venv/bin/python" -m uv pip install --quiet --python "$venv/bin/python" --no-deps -e .
+fi
 echo "$want" > "$stamp"
