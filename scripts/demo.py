@@ -77,7 +77,8 @@ def main() -> int:
                 break
         else:
             ok = True
-            summary = model_summary(server)
+            os.environ.update(env)  # this process reads the same Airflow home and connection
+            summary = model_summary()
             print("MLS demo: models on the local server:")
             for row in summary:
                 print("  " + json.dumps(row, sort_keys=True))
@@ -90,12 +91,10 @@ def main() -> int:
     return 1
 
 
-def model_summary(server: object) -> list[dict[str, object]]:
-    import requests
+def model_summary() -> list[dict[str, object]]:
+    """The manual models now on the server, read through the provider's own hook."""
+    from airflow_provider_mls.hooks.mls import MLSHook
 
-    url = f"{server.url}/api/v1/models"  # type: ignore[attr-defined]
-    auth = (server.username, server.password)  # type: ignore[attr-defined]
-    body = requests.get(url, params={"model_type": "manual"}, auth=auth, timeout=10).json()
     return [
         {
             "id": m["id"],
@@ -104,7 +103,7 @@ def model_summary(server: object) -> list[dict[str, object]]:
             "status": m["status"],
             "meta_keys": sorted(m.get("model_meta") or {}),
         }
-        for m in body["results"]
+        for m in MLSHook().list_all_manual_models()
     ]
 
 
