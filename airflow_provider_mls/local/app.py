@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, Security
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic
@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_mls import __version__
 from airflow_provider_mls.constants import ModelType
-from airflow_provider_mls.local.errors import APIError, bad_request
+from airflow_provider_mls.local.errors import SQLITE_INT_MAX, SQLITE_INT_MIN, APIError, bad_request
 from airflow_provider_mls.local.middleware import FaultRegistry, LocalMiddleware
 from airflow_provider_mls.local.schemas import (
     ERROR_RESPONSES,
@@ -50,6 +50,10 @@ from airflow_provider_mls.local.schemas import (
     TrainingBody,
 )
 from airflow_provider_mls.local.store import Store
+
+# Ids are SQLite integers: outside that range a request is bad input (400), inside it unknown is 404.
+PathId = Annotated[int, Path(ge=SQLITE_INT_MIN, le=SQLITE_INT_MAX)]
+QueryId = Annotated[int | None, Query(ge=SQLITE_INT_MIN, le=SQLITE_INT_MAX)]
 
 if TYPE_CHECKING:
     from airflow_provider_mls.local.settings import Settings
@@ -121,9 +125,24 @@ def create_app(settings: Settings) -> FastAPI:
             message = f"not found: {request.method} {request.url.path}"
         elif exc.status_code == 405:
             message = f"method not allowed: {request.method} {request.url.path}"
+            headers = dict(exc.headers or {})
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+            return _error(405, message, headers)
         else:
             message = str(exc.detail)
         return _error(exc.status_code, message, dict(exc.headers or {}))
+
+    def _allowed_methods(request: Request) -> list[str]:
+        """Every method of every route on this path (Starlette names only the first route's)."""
+        from starlette.routing import Match, Route
+
+        methods: set[str] = set()
+        for route in app.router.routes:
+            if isinstance(route, Route) and route.methods:
+                match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
+                if match is Match.FULL:
+                    methods |= route.methods
+        return sorted(methods)
 
     api = APIRouter(prefix="/api/v1", dependencies=_AUTH)
 
@@ -132,14 +151,14 @@ def create_app(settings: Settings) -> FastAPI:
         "/models", tags=["models"], response_model=Envelope[list[ModelOut]], response_model_exclude_unset=True
     )
     def list_models(
-        model_type: str | None = None,
-        id: int | None = None,
+        model_type: str | None = Query(default=None, json_schema_extra={"enum": ["manual", "automl"]}),
+        id: QueryId = None,
         name: str | None = None,
         version: str | None = None,
         query: str | None = Query(
             default=None, description="case-insensitive substring of name or description"
         ),
-        page: int = Query(default=1, ge=1, description="1-based"),
+        page: int = Query(default=1, ge=1, le=SQLITE_INT_MAX, description="1-based"),
     ) -> dict[str, Any]:
         if model_type is not None and model_type not in (ModelType.MANUAL.value, ModelType.AUTOML.value):
             raise bad_request("model_type", "must be one of manual, automl")
@@ -159,46 +178,46 @@ def create_app(settings: Settings) -> FastAPI:
         response_model=Envelope[ModelOut],
         response_model_exclude_unset=True,
     )
-    def get_model(model_id: int) -> dict[str, Any]:
+    def get_model(model_id: PathId) -> dict[str, Any]:
         return _ok(store.get_model(model_id))
 
     @api.put("/models/{model_id}", tags=["models"], response_model=Envelope[IdResult])
-    def update_model(model_id: int, body: ModelUpdate) -> dict[str, Any]:
+    def update_model(model_id: PathId, body: ModelUpdate) -> dict[str, Any]:
         fields = set(body.model_fields_set)
         return _ok(store.update_model(model_id, body.model_dump(include=fields), fields))
 
     @api.delete("/models/{model_id}", tags=["models"], response_model=Envelope[IdResult])
-    def delete_model(model_id: int) -> dict[str, Any]:
+    def delete_model(model_id: PathId) -> dict[str, Any]:
         return _ok(store.delete_model(model_id))
 
     @api.get(
         "/models/{model_id}/automl_model_server", tags=["automl"], response_model=Envelope[ServerStatusOut]
     )
-    def get_server(model_id: int) -> dict[str, Any]:
+    def get_server(model_id: PathId) -> dict[str, Any]:
         return _ok(store.server_status(model_id))
 
     @api.post(
         "/models/{model_id}/automl_model_server", tags=["automl"], response_model=Envelope[ServerStatusOut]
     )
-    def start_server(model_id: int) -> dict[str, Any]:
+    def start_server(model_id: PathId) -> dict[str, Any]:
         return _ok(store.start_server(model_id))
 
     @api.delete(
         "/models/{model_id}/automl_model_server", tags=["automl"], response_model=Envelope[ServerStatusOut]
     )
-    def stop_server(model_id: int) -> dict[str, Any]:
+    def stop_server(model_id: PathId) -> dict[str, Any]:
         return _ok(store.stop_server(model_id))
 
     @api.get(
         "/models/{model_id}/automl_online_prediction", tags=["automl"], response_model=Envelope[HandlerOut]
     )
-    def get_handler(model_id: int) -> dict[str, Any]:
+    def get_handler(model_id: PathId) -> dict[str, Any]:
         return _ok(store.get_handler(model_id))
 
     @api.post(
         "/models/{model_id}/automl_online_prediction", tags=["automl"], response_model=Envelope[HandlerOut]
     )
-    def set_handler(model_id: int, body: HandlerBody) -> dict[str, Any]:
+    def set_handler(model_id: PathId, body: HandlerBody) -> dict[str, Any]:
         return _ok(store.set_handler(model_id, body.handler))
 
     # ------------------------------------------------------------------ readiness
@@ -221,12 +240,12 @@ def create_app(settings: Settings) -> FastAPI:
     # ------------------------------------------------------------------ components
     @api.get("/components", tags=["components"], response_model=Envelope[list[ComponentOut]])
     def list_components(
-        id: int | None = None, name: str | None = None, info: str | None = None, is_latest: bool | None = None
+        id: QueryId = None, name: str | None = None, info: str | None = None, is_latest: bool | None = None
     ) -> dict[str, Any]:
         return _ok(store.list_components(id=id, name=name, info=info, is_latest=is_latest))
 
     @api.get("/components/{component_id}", tags=["components"], response_model=Envelope[ComponentOut])
-    def get_component(component_id: int) -> dict[str, Any]:
+    def get_component(component_id: PathId) -> dict[str, Any]:
         return _ok(store.get_component(component_id))
 
     @api.post("/components", tags=["components"], response_model=Envelope[ComponentOut])
@@ -243,7 +262,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     @api.put("/components/{component_id}", tags=["components"], response_model=Envelope[ComponentOut])
-    def update_component(component_id: int, body: ComponentBody, request: Request) -> dict[str, Any]:
+    def update_component(component_id: PathId, body: ComponentBody, request: Request) -> dict[str, Any]:
         return _ok(
             store.save_component(
                 component_id,
@@ -256,16 +275,16 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     @api.delete("/components/{component_id}", tags=["components"], response_model=Envelope[IdResult])
-    def delete_component(component_id: int) -> dict[str, Any]:
+    def delete_component(component_id: PathId) -> dict[str, Any]:
         return _ok(store.delete_component(component_id))
 
     # ------------------------------------------------------------------ datasets
     @api.get("/datasets", tags=["datasets"], response_model=Envelope[list[DatasetOut]])
-    def list_datasets(id: int | None = None, name: str | None = None) -> dict[str, Any]:
+    def list_datasets(id: QueryId = None, name: str | None = None) -> dict[str, Any]:
         return _ok(store.list_datasets(id=id, name=name))
 
     @api.get("/datasets/{dataset_id}", tags=["datasets"], response_model=Envelope[DatasetOut])
-    def get_dataset(dataset_id: int) -> dict[str, Any]:
+    def get_dataset(dataset_id: PathId) -> dict[str, Any]:
         return _ok(store.get_dataset(dataset_id))
 
     @api.post("/datasets", tags=["datasets"], response_model=Envelope[DatasetOut])
@@ -281,16 +300,16 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     @api.delete("/datasets/{dataset_id}", tags=["datasets"], response_model=Envelope[IdResult])
-    def delete_dataset(dataset_id: int) -> dict[str, Any]:
+    def delete_dataset(dataset_id: PathId) -> dict[str, Any]:
         return _ok(store.delete_dataset(dataset_id))
 
     # ------------------------------------------------------------------ experiments & buckets
     @api.get("/experiments", tags=["experiments"], response_model=Envelope[list[ExperimentOut]])
-    def list_experiments(id: int | None = None, name: str | None = None) -> dict[str, Any]:
+    def list_experiments(id: QueryId = None, name: str | None = None) -> dict[str, Any]:
         return _ok(store.list_experiments(id=id, name=name))
 
     @api.get("/experiments/{experiment_id}", tags=["experiments"], response_model=Envelope[ExperimentOut])
-    def get_experiment(experiment_id: int) -> dict[str, Any]:
+    def get_experiment(experiment_id: PathId) -> dict[str, Any]:
         return _ok(store.get_experiment(experiment_id))
 
     @api.post("/experiments", tags=["experiments"], response_model=Envelope[ExperimentOut])
@@ -298,7 +317,7 @@ def create_app(settings: Settings) -> FastAPI:
         return _ok(store.save_experiment(None, body.model_dump(), set(body.model_fields_set), _user(request)))
 
     @api.put("/experiments/{experiment_id}", tags=["experiments"], response_model=Envelope[ExperimentOut])
-    def update_experiment(experiment_id: int, body: ExperimentBody, request: Request) -> dict[str, Any]:
+    def update_experiment(experiment_id: PathId, body: ExperimentBody, request: Request) -> dict[str, Any]:
         return _ok(
             store.save_experiment(
                 experiment_id, body.model_dump(), set(body.model_fields_set), _user(request)
@@ -306,13 +325,13 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     @api.delete("/experiments/{experiment_id}", tags=["experiments"], response_model=Envelope[IdResult])
-    def delete_experiment(experiment_id: int) -> dict[str, Any]:
+    def delete_experiment(experiment_id: PathId) -> dict[str, Any]:
         return _ok(store.delete_experiment(experiment_id))
 
     @api.get(
         "/experiments/{experiment_id}/buckets", tags=["experiments"], response_model=Envelope[list[BucketOut]]
     )
-    def list_buckets(experiment_id: int, id: int | None = None, name: str | None = None) -> dict[str, Any]:
+    def list_buckets(experiment_id: PathId, id: QueryId = None, name: str | None = None) -> dict[str, Any]:
         return _ok(store.list_buckets(experiment_id, id=id, name=name))
 
     @api.get(
@@ -320,13 +339,13 @@ def create_app(settings: Settings) -> FastAPI:
         tags=["experiments"],
         response_model=Envelope[BucketOut],
     )
-    def get_bucket(experiment_id: int, bucket_id: int) -> dict[str, Any]:
+    def get_bucket(experiment_id: PathId, bucket_id: PathId) -> dict[str, Any]:
         return _ok(store.get_bucket(experiment_id, bucket_id))
 
     @api.post(
         "/experiments/{experiment_id}/buckets", tags=["experiments"], response_model=Envelope[BucketOut]
     )
-    def create_bucket(experiment_id: int, body: BucketBody) -> dict[str, Any]:
+    def create_bucket(experiment_id: PathId, body: BucketBody) -> dict[str, Any]:
         return _ok(store.save_bucket(experiment_id, None, body.model_dump(), set(body.model_fields_set)))
 
     @api.put(
@@ -334,7 +353,7 @@ def create_app(settings: Settings) -> FastAPI:
         tags=["experiments"],
         response_model=Envelope[BucketOut],
     )
-    def update_bucket(experiment_id: int, bucket_id: int, body: BucketBody) -> dict[str, Any]:
+    def update_bucket(experiment_id: PathId, bucket_id: PathId, body: BucketBody) -> dict[str, Any]:
         return _ok(store.save_bucket(experiment_id, bucket_id, body.model_dump(), set(body.model_fields_set)))
 
     @api.delete(
@@ -342,7 +361,7 @@ def create_app(settings: Settings) -> FastAPI:
         tags=["experiments"],
         response_model=Envelope[IdResult],
     )
-    def delete_bucket(experiment_id: int, bucket_id: int) -> dict[str, Any]:
+    def delete_bucket(experiment_id: PathId, bucket_id: PathId) -> dict[str, Any]:
         return _ok(store.delete_bucket(experiment_id, bucket_id))
 
     @api.put(
@@ -350,7 +369,7 @@ def create_app(settings: Settings) -> FastAPI:
         tags=["experiments"],
         response_model=Envelope[list[BucketOut]],
     )
-    def set_bucket_ratio(experiment_id: int, body: BucketRatioBody) -> dict[str, Any]:
+    def set_bucket_ratio(experiment_id: PathId, body: BucketRatioBody) -> dict[str, Any]:
         return _ok(store.set_bucket_ratio(experiment_id, body.bucket_ratio))
 
     @api.post("/bucket_migrations", tags=["experiments"], response_model=Envelope[list[BucketOut]])
@@ -370,13 +389,13 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=_AUTH,
         response_model_exclude_unset=True,
     )
-    def force_training(model_id: int, body: TrainingBody) -> dict[str, Any]:
+    def force_training(model_id: PathId, body: TrainingBody) -> dict[str, Any]:
         return _ok(store.force_training(model_id, body.status.upper(), body.error))
 
     @local.post(
         "/models/{model_id}/automl_model_server", response_model=Envelope[ServerForceOut], dependencies=_AUTH
     )
-    def force_server(model_id: int, body: ServerForceBody) -> dict[str, Any]:
+    def force_server(model_id: PathId, body: ServerForceBody) -> dict[str, Any]:
         status = body.status.upper() if body.status is not None else None
         return _ok(store.force_server(model_id, status, body.fail_next_start))
 
@@ -411,4 +430,23 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api)
     app.include_router(local)
     app.add_middleware(LocalMiddleware, username=settings.username, password=settings.password, faults=faults)
+    _drop_validation_422(app)
     return app
+
+
+def _drop_validation_422(app: FastAPI) -> None:
+    """Bad input is answered 400 with the envelope, never FastAPI's 422: keep the document true to that."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -23,3 +23,20 @@ def not_found(what: str, ident: object, field: str = "id") -> APIError:
 
 def conflict(message: str) -> APIError:
     return APIError(409, message)
+
+
+# Ids are bounded to JSON-safe integers (2^53 - 1, exact as a double): well inside SQLite's
+# 64-bit range, so no id can overflow a query, and exact in every JSON client and schema tool.
+SQLITE_INT_MAX = 2**53 - 1
+SQLITE_INT_MIN = -SQLITE_INT_MAX
+
+
+def db_int(value: object, field: str, what: str = "an integer") -> int:
+    """An int from a JSON body (also a numeric string), within SQLite's range, else 400 naming ``field``."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_request(field, f"must be {what}")
+    if not SQLITE_INT_MIN <= value <= SQLITE_INT_MAX:
+        raise bad_request(field, f"{value} is out of range")
+    return value

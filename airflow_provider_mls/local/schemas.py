@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_mls.constants import DATASET_TYPES, MODEL_LIBS, PREDICTION_TYPES, ServerStatus
+from airflow_provider_mls.local.errors import SQLITE_INT_MAX, SQLITE_INT_MIN
+
 T = TypeVar("T")
+
+# An id as the server stores it (see errors.SQLITE_INT_MAX).
+DbId = Annotated[int, Field(ge=SQLITE_INT_MIN, le=SQLITE_INT_MAX)]
+
+
+# The store enforces these rules (with messages that name the field); the schema states them.
+def _enum(values: tuple[str, ...] | list[str], nullable: bool = False) -> dict[str, Any]:
+    return {"enum": [*values, None] if nullable else list(values)}
+
+
+_NON_EMPTY: dict[str, Any] = {"minLength": 1}
 
 
 class _Body(BaseModel):
@@ -75,7 +89,7 @@ class ModelOut(_Out):
     created_at: str
     updated_at: str
     # AutoML models only (absent from manual models)
-    dataset_id: int | None = None
+    dataset_id: DbId | None = None
     dataset_name: str | None = None
     automl_model_info: dict[str, Any] | None = None
 
@@ -169,31 +183,35 @@ class HealthOut(_Out):
 class ModelCreate(_Body):
     """Manual: everything but ``dataset_id``; AutoML: ``name, version, description, dataset_id``."""
 
-    model_type: str = Field(description="manual | automl")
-    name: str
-    version: str
+    model_type: str = Field(description="manual | automl", json_schema_extra=_enum(["manual", "automl"]))
+    name: str = Field(json_schema_extra=_NON_EMPTY)
+    version: str = Field(json_schema_extra=_NON_EMPTY)
     description: str | None = None
     creator: str | None = None
     model_lib: str | None = Field(
-        default=None, description="sklearn | xgboost | lightgbm | catboost | rule | autogluon | etc"
+        default=None,
+        description="sklearn | xgboost | lightgbm | catboost | rule | autogluon | etc",
+        json_schema_extra=_enum(MODEL_LIBS, nullable=True),
     )
     model_data: str | None = None
     model_meta: dict[str, Any] | None = None
     features: str | list[str] | None = Field(default=None, description="comma-separated feature names")
     table: str | None = None
     components: list[str | dict[str, Any]] | None = Field(default=None, description="component names")
-    dataset_id: int | None = Field(default=None, description="automl only: the dataset to train from")
+    dataset_id: DbId | None = Field(default=None, description="automl only: the dataset to train from")
 
 
 class ModelUpdate(_Body):
     """The whole manual model; fields that are missing keep their value."""
 
-    model_type: str | None = Field(default=None, description="must be manual")
-    name: str | None = None
-    version: str | None = None
+    model_type: str | None = Field(
+        default=None, description="must be manual", json_schema_extra=_enum(["manual"], nullable=True)
+    )
+    name: str | None = Field(default=None, json_schema_extra=_NON_EMPTY)
+    version: str | None = Field(default=None, json_schema_extra=_NON_EMPTY)
     description: str | None = None
     creator: str | None = None
-    model_lib: str | None = None
+    model_lib: str | None = Field(default=None, json_schema_extra=_enum(MODEL_LIBS, nullable=True))
     model_data: str | None = None
     model_meta: dict[str, Any] | None = None
     features: str | list[str] | None = None
@@ -206,16 +224,27 @@ class HandlerBody(_Body):
 
 
 class ComponentBody(_Body):
-    name: str | None = None
+    name: str = Field(json_schema_extra=_NON_EMPTY)
     info: str | None = None
     is_latest: bool | None = None
 
 
 class DatasetBody(_Body):
-    name: str
-    type: str = Field(description="score | classification | regression")
+    name: str = Field(json_schema_extra=_NON_EMPTY)
+    type: str = Field(
+        description="score | classification | regression", json_schema_extra=_enum(DATASET_TYPES)
+    )
     base_feature_conf: dict[str, Any]
-    label_data_conf: dict[str, Any] = Field(description='{"source_type": ..., "source_path": ...}')
+    label_data_conf: dict[str, Any] = Field(
+        description='{"source_type": ..., "source_path": ...}',
+        json_schema_extra={
+            "required": ["source_type", "source_path"],
+            "properties": {
+                "source_type": {"type": "string", **_NON_EMPTY},
+                "source_path": {"type": "string", **_NON_EMPTY},
+            },
+        },
+    )
     error: str | None = Field(
         default=None,
         description="local server only: every AutoML model trained from this dataset ends FAILED with it",
@@ -223,47 +252,55 @@ class DatasetBody(_Body):
 
 
 class ExperimentBody(_Body):
-    name: str | None = None
+    name: str = Field(json_schema_extra=_NON_EMPTY)
     bucketing_seed: str | int | None = None
     description: str | None = None
-    model_filter_id: int | None = None
+    model_filter_id: DbId | None = None
 
 
 class BucketBody(_Body):
-    name: str | None = None
-    prediction_type: str | None = Field(default=None, description="online | batch | automl | static | empty")
-    online_model_id: int | None = None
-    batch_model_id: int | None = None
-    automl_model_id: int | None = None
+    name: str = Field(json_schema_extra=_NON_EMPTY)
+    prediction_type: str = Field(
+        description="online | batch | automl | static | empty", json_schema_extra=_enum(PREDICTION_TYPES)
+    )
+    online_model_id: DbId | None = None
+    batch_model_id: DbId | None = None
+    automl_model_id: DbId | None = None
     static_value: dict[str, Any] | None = None
     description: str | None = None
 
 
 class BucketRatioBody(_Body):
-    bucket_ratio: dict[str, int] = Field(description="{bucket id: ratio}; ratios sum to 100")
+    bucket_ratio: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(
+        description="{bucket id: ratio}; ratios sum to 100", json_schema_extra={"minProperties": 1}
+    )
 
 
 class MigrationRequest(_Body):
-    prediction_type: str
-    online_model_id: int | None = None
-    batch_model_id: int | None = None
-    automl_model_id: int | None = None
+    prediction_type: str = Field(json_schema_extra=_enum(PREDICTION_TYPES))
+    online_model_id: DbId | None = None
+    batch_model_id: DbId | None = None
+    automl_model_id: DbId | None = None
     static_value: dict[str, Any] | None = None
 
 
 class BucketMigrationBody(_Body):
-    model_id: int
+    model_id: DbId
     migration_request: MigrationRequest
 
 
 # ---------------------------------------------------------------------------- /local bodies
 class TrainingBody(_Body):
-    status: str = Field(description="DONE | FAILED")
+    status: str = Field(description="DONE | FAILED", json_schema_extra=_enum(["DONE", "FAILED"]))
     error: str | None = None
 
 
 class ServerForceBody(_Body):
-    status: str | None = Field(default=None, description="any ServerStatus, set immediately")
+    status: str | None = Field(
+        default=None,
+        description="any ServerStatus, set immediately",
+        json_schema_extra=_enum([s.value for s in ServerStatus], nullable=True),
+    )
     fail_next_start: bool | None = Field(
         default=None, description="the next start ends FAILED instead of RUNNING"
     )

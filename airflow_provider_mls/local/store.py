@@ -26,7 +26,7 @@ from airflow_provider_mls.constants import (
     ModelType,
     ServerStatus,
 )
-from airflow_provider_mls.local.errors import APIError, bad_request, conflict, not_found
+from airflow_provider_mls.local.errors import APIError, bad_request, conflict, db_int, not_found
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -505,11 +505,9 @@ class Store:
             if model_type == ModelType.MANUAL.value:
                 cols.update(self._manual_fields(db, body))
             else:
-                dataset_id = body.get("dataset_id")
-                if isinstance(dataset_id, str) and dataset_id.strip().isdigit():
-                    dataset_id = int(dataset_id)
-                if not isinstance(dataset_id, int) or isinstance(dataset_id, bool):
-                    raise bad_request("dataset_id", "must be the id (integer) of an existing dataset")
+                dataset_id = db_int(
+                    body.get("dataset_id"), "dataset_id", "the id (integer) of an existing dataset"
+                )
                 ds = self._one(db, "SELECT * FROM datasets WHERE id = ?", (dataset_id,))
                 if ds is None:
                     raise bad_request("dataset_id", f"dataset {dataset_id} not found")
@@ -831,8 +829,8 @@ class Store:
                 raise bad_request("bucketing_seed", "must be a string or an integer")
             description = _opt_str("description", values["description"]) or ""
             mf = values["model_filter_id"]
-            if mf is not None and (isinstance(mf, bool) or not isinstance(mf, int)):
-                raise bad_request("model_filter_id", "must be an integer or null")
+            if mf is not None:
+                mf = db_int(mf, "model_filter_id", "an integer or null")
             if old is None:
                 cur = db.execute(
                     "INSERT INTO experiments (name, description, bucketing_seed, user, model_filter_id, "
@@ -871,13 +869,9 @@ class Store:
         ml_model: int | None = None
         if ptype in PREDICTION_MODEL_KEYS:
             key = PREDICTION_MODEL_KEYS[ptype]
-            model_id: Any = body.get(key)
-            if isinstance(model_id, str) and model_id.strip().isdigit():
-                model_id = int(model_id)
-            if not isinstance(model_id, int) or isinstance(model_id, bool):
-                raise bad_request(
-                    key, f"must be the id (integer) of an existing model for prediction_type {ptype}"
-                )
+            model_id = db_int(
+                body.get(key), key, f"the id (integer) of an existing model for prediction_type {ptype}"
+            )
             row = self._one(db, "SELECT model_type FROM models WHERE id = ?", (model_id,))
             if row is None:
                 raise bad_request(key, f"model {model_id} not found")
@@ -1010,12 +1004,9 @@ class Store:
             raise bad_request("bucket_ratio", "must be a non-empty object {bucket id: ratio}")
         ratios: dict[int, int] = {}
         for key, value in bucket_ratio.items():
-            try:
-                bid = int(key)
-            except (TypeError, ValueError):
-                raise bad_request("bucket_ratio", f"key {key!r} is not a bucket id") from None
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise bad_request("bucket_ratio", f"ratio of bucket {bid} must be a non-negative integer")
+            bid = db_int(key, "bucket_ratio", f"keyed by bucket ids, got {key!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+                raise bad_request("bucket_ratio", f"ratio of bucket {bid} must be an integer from 0 to 100")
             ratios[bid] = value
         if sum(ratios.values()) != 100:
             raise bad_request("bucket_ratio", f"ratios must sum to 100, got {sum(ratios.values())}")
@@ -1041,10 +1032,7 @@ class Store:
             return self._buckets_out(db, rows)
 
     def migrate_buckets(self, model_id: Any, migration_request: Any) -> list[dict[str, Any]]:
-        if isinstance(model_id, str) and model_id.strip().isdigit():
-            model_id = int(model_id)
-        if isinstance(model_id, bool) or not isinstance(model_id, int):
-            raise bad_request("model_id", "must be the id (integer) of the previous model")
+        model_id = db_int(model_id, "model_id", "the id (integer) of the previous model")
         if not isinstance(migration_request, dict):
             raise bad_request("migration_request", "must be a JSON object")
         now = time.time()
