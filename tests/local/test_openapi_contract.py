@@ -64,6 +64,7 @@ def test_server_conforms_to_its_openapi_document(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=540,
+            cwd=tmp_path,  # its cache and reports stay out of the checkout
         )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
