@@ -101,3 +101,14 @@ def test_providers_manager_discovers_the_package_and_connection_type() -> None:
     assert hook_info is not None
     assert hook_info.hook_class_name == "airflow_provider_mls.hooks.mls.MLSHook"
     assert hook_info.connection_id_attribute_name == "mls_conn_id"
+
+
+def test_airflow_loads_the_connection_form() -> None:
+    """What the UI shows: the env/runtime_env fields and the relabelled, trimmed form (both versions)."""
+    from airflow.providers_manager import ProvidersManager
+
+    pm = ProvidersManager()
+    assert {"extra__mls__env", "extra__mls__runtime_env"} <= set(pm.connection_form_widgets)
+    behaviour = pm.field_behaviours["mls"]
+    assert behaviour["hidden_fields"] == ["schema", "port"]
+    assert behaviour["relabeling"]["password"] == "MLS password"
