@@ -616,18 +616,20 @@ class MLSHook(BaseHook):
     # ---- models: delete ---------------------------------------------------------------------
 
     def delete_model(self, model: ModelRef, delete_table: bool = False) -> dict[str, Any]:
-        """Delete a model; with ``delete_table``, drop a manual model's table first.
+        """Delete a model; with ``delete_table``, then drop a manual model's batch prediction table.
 
-        Idempotent under retries: a 404 on a repeated delete (the first one went through but its
-        answer was lost) counts as deleted. Returns ``{"id", "deleted", "table_dropped"}``.
+        The model goes first, as in the reference client: if the service refuses the delete (a
+        model that still serves a bucket), its table is left alone rather than pulled from under
+        it. A table already gone counts as dropped. Idempotent under retries: a 404 on a repeated
+        delete (the first one went through but its answer was lost) counts as deleted.
+        Returns ``{"id", "deleted", "table_dropped"}``.
         """
         id = check.model_id(model)
-        table_dropped = False
+        table = None
         if delete_table:
             current = self._model_dict(model, "model_type", "table")
-            table = current.get("table")
-            if current.get("model_type") == ModelType.MANUAL.value and table:
-                table_dropped = self.drop_table(str(table))
+            if current.get("model_type") == ModelType.MANUAL.value and current.get("table"):
+                table = str(current["table"])
         path = f"{MODELS_PATH}/{id}"
 
         def attempt(n: int) -> None:
@@ -640,6 +642,7 @@ class MLSHook(BaseHook):
 
         self._call(f"DELETE {path}", attempt, retry_safe=True)
         self.log.info("Deleted MLS model %s", id)
+        table_dropped = self.drop_table(table) if table is not None else False
         return {"id": id, "deleted": True, "table_dropped": table_dropped}
 
     delete_model_deployment = delete_model

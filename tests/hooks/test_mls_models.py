@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_mls.exceptions import MLSNotFoundError, MLSValidationError
+from airflow_provider_mls.exceptions import MLSConflictError, MLSNotFoundError, MLSValidationError
 from airflow_provider_mls.hooks.mls import MLSHook
 
 if TYPE_CHECKING:
@@ -171,8 +171,10 @@ def test_delete_model_with_table(hook: MLSHook, counter: RequestLog, admin: Admi
         "deleted": True,
         "table_dropped": True,
     }
-    assert counter.calls[0] == ("DELETE", f"/api/v1/dynamodb/tables/{table}")
-    assert len(counter) == 2
+    assert counter.calls == [
+        ("DELETE", f"/api/v1/models/{model['id']}"),
+        ("DELETE", f"/api/v1/dynamodb/tables/{table}"),
+    ]
     assert hook.is_table_active(table) is False
     with pytest.raises(MLSNotFoundError):
         hook.get_manual_model(id=model["id"])
@@ -181,6 +183,25 @@ def test_delete_model_with_table(hook: MLSHook, counter: RequestLog, admin: Admi
     result = hook.delete_model_deployment(model["id"], delete_table=True)
     assert result == {"id": model["id"], "deleted": True, "table_dropped": False}
     assert hook.drop_table(f"gone_{unique}") is False
+
+
+def test_refused_delete_leaves_the_table_alone(hook: MLSHook, admin: Admin, unique: str) -> None:
+    """A model still serving a bucket can't be deleted; its table must not be dropped either."""
+    table = f"served_{unique}"
+    admin.table(table, is_active=True, is_loading=False)
+    model = make_manual(hook, f"served-{unique}", table=table)
+    experiment = hook.run(
+        "POST", "/api/v1/experiments", json={"name": f"exp-{unique}", "bucketing_seed": "s"}
+    )
+    hook.run(
+        "POST",
+        f"/api/v1/experiments/{experiment['id']}/buckets",
+        json={"name": "b", "prediction_type": "batch", "batch_model_id": model["id"]},
+    )
+    with pytest.raises(MLSConflictError):
+        hook.delete_model(model, delete_table=True)
+    assert hook.get_manual_model(id=model["id"])["table"] == table
+    assert hook.is_batch_prediction_ready(model) is True
 
 
 def test_delete_model_lost_response_is_idempotent(
