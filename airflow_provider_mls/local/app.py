@@ -51,11 +51,15 @@ from airflow_provider_mls.local.schemas import (
 )
 from airflow_provider_mls.local.store import Store
 
+_HTTP_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
+
 # Ids are SQLite integers: outside that range a request is bad input (400), inside it unknown is 404.
 PathId = Annotated[int, Path(ge=SQLITE_INT_MIN, le=SQLITE_INT_MAX)]
 QueryId = Annotated[int | None, Query(ge=SQLITE_INT_MIN, le=SQLITE_INT_MAX)]
 
 if TYPE_CHECKING:
+    import re
+
     from airflow_provider_mls.local.settings import Settings
 
 log = logging.getLogger("airflow_provider_mls.local")
@@ -132,17 +136,21 @@ def create_app(settings: Settings) -> FastAPI:
             message = str(exc.detail)
         return _error(exc.status_code, message, dict(exc.headers or {}))
 
-    def _allowed_methods(request: Request) -> list[str]:
-        """Every method of every route on this path (Starlette names only the first route's)."""
-        from starlette.routing import Match, Route
+    allow_index: list[tuple[re.Pattern[str], frozenset[str]]] = []
 
-        methods: set[str] = set()
-        for route in app.router.routes:
-            if isinstance(route, Route) and route.methods:
-                match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
-                if match is Match.FULL:
-                    methods |= route.methods
-        return sorted(methods)
+    def _allowed_methods(request: Request) -> list[str]:
+        """Every method the OpenAPI document lists for this path (Starlette names only one route's)."""
+        if not allow_index:
+            from starlette.routing import compile_path
+
+            for template, operations in app.openapi().get("paths", {}).items():
+                methods = frozenset(m.upper() for m in operations if m.upper() in _HTTP_METHODS)
+                allow_index.append((compile_path(template)[0], methods))
+        allowed: set[str] = set()
+        for pattern, methods in allow_index:
+            if pattern.match(request.url.path):
+                allowed |= methods
+        return sorted(allowed)
 
     api = APIRouter(prefix="/api/v1", dependencies=_AUTH)
 
