@@ -258,18 +258,6 @@ class ExperimentBody(_Body):
     model_filter_id: DbId | None = None
 
 
-class BucketBody(_Body):
-    name: str = Field(json_schema_extra=_NON_EMPTY)
-    prediction_type: str = Field(
-        description="online | batch | automl | static | empty", json_schema_extra=_enum(PREDICTION_TYPES)
-    )
-    online_model_id: DbId | None = None
-    batch_model_id: DbId | None = None
-    automl_model_id: DbId | None = None
-    static_value: dict[str, Any] | None = None
-    description: str | None = None
-
-
 class BucketRatioBody(_Body):
     bucket_ratio: dict[str, Annotated[int, Field(ge=0, le=100)]] = Field(
         description="{bucket id: ratio}; ratios sum to 100", json_schema_extra={"minProperties": 1}
@@ -277,11 +265,20 @@ class BucketRatioBody(_Body):
 
 
 class MigrationRequest(_Body):
-    prediction_type: str = Field(json_schema_extra=_enum(PREDICTION_TYPES))
+    """What a bucket serves: the prediction type and the model (or static value) behind it."""
+
+    prediction_type: str = Field(
+        description="online | batch | automl | static | empty", json_schema_extra=_enum(PREDICTION_TYPES)
+    )
     online_model_id: DbId | None = None
     batch_model_id: DbId | None = None
     automl_model_id: DbId | None = None
     static_value: dict[str, Any] | None = None
+
+
+class BucketBody(MigrationRequest):
+    name: str = Field(json_schema_extra=_NON_EMPTY)
+    description: str | None = None
 
 
 class BucketMigrationBody(_Body):
