@@ -137,6 +137,21 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def _where(
+    filters: Mapping[str, Any], extra: Sequence[tuple[str, Sequence[Any]]] = ()
+) -> tuple[str, list[Any]]:
+    """`` WHERE col = ? AND ...`` over the filters that are set, plus ``extra`` (condition, params).
+
+    Column names come from this module, never from a request; values are always parameters.
+    """
+    conditions = [f"{col} = ?" for col, val in filters.items() if val is not None]
+    params: list[Any] = [val for val in filters.values() if val is not None]
+    for condition, values in extra:
+        conditions.append(condition)
+        params.extend(values)
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
 def _non_empty_str(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise bad_request(field, "must be a non-empty string")
@@ -210,16 +225,12 @@ class Store:
     def list_components(
         self, *, id: int | None, name: str | None, info: str | None, is_latest: bool | None
     ) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM components WHERE 1=1", []
-        for col, val in (("id", id), ("name", name), ("info", info)):
-            if val is not None:
-                sql += f" AND {col} = ?"
-                params.append(val)
-        if is_latest is not None:
-            sql += " AND is_latest = ?"
-            params.append(int(is_latest))
+        where, params = _where(
+            {"id": id, "name": name, "info": info, "is_latest": None if is_latest is None else int(is_latest)}
+        )
         with self._read() as db:
-            return [self._component_out(r) for r in db.execute(sql + " ORDER BY id", params)]
+            rows = db.execute(f"SELECT * FROM components{where} ORDER BY id", params)
+            return [self._component_out(r) for r in rows]
 
     def get_component(self, component_id: int) -> dict[str, Any]:
         with self._read() as db:
@@ -314,13 +325,11 @@ class Store:
         }
 
     def list_datasets(self, *, id: int | None, name: str | None) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM datasets WHERE 1=1", []
-        for col, val in (("id", id), ("name", name)):
-            if val is not None:
-                sql += f" AND {col} = ?"
-                params.append(val)
+        where, params = _where({"id": id, "name": name})
         with self._read() as db:
-            return [self._dataset_out(r) for r in db.execute(sql + " ORDER BY id", params)]
+            return [
+                self._dataset_out(r) for r in db.execute(f"SELECT * FROM datasets{where} ORDER BY id", params)
+            ]
 
     def get_dataset(self, dataset_id: int) -> dict[str, Any]:
         with self._read() as db:
@@ -440,16 +449,13 @@ class Store:
         query: str | None,
         page: int,
     ) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM models WHERE 1=1", []
-        for col, val in (("model_type", model_type), ("id", id), ("name", name), ("version", version)):
-            if val is not None:
-                sql += f" AND {col} = ?"
-                params.append(val)
-        if query:
-            sql += " AND (instr(lower(name), lower(?)) > 0 OR instr(lower(coalesce(description, '')), lower(?)) > 0)"
-            params += [query, query]
+        search = "(instr(lower(name), lower(?)) > 0 OR instr(lower(coalesce(description, '')), lower(?)) > 0)"
+        where, params = _where(
+            {"model_type": model_type, "id": id, "name": name, "version": version},
+            [(search, [query, query])] if query else [],
+        )
         size = self.settings.page_size
-        sql += " ORDER BY id LIMIT ? OFFSET ?"
+        sql = f"SELECT * FROM models{where} ORDER BY id LIMIT ? OFFSET ?"
         params += [size, (page - 1) * size]
         now = time.time()
         with self._read() as db:
@@ -784,13 +790,10 @@ class Store:
         }
 
     def list_experiments(self, *, id: int | None, name: str | None) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM experiments WHERE 1=1", []
-        for col, val in (("id", id), ("name", name)):
-            if val is not None:
-                sql += f" AND {col} = ?"
-                params.append(val)
+        where, params = _where({"id": id, "name": name})
         with self._read() as db:
-            return [self._experiment_out(r) for r in db.execute(sql + " ORDER BY id", params)]
+            rows = db.execute(f"SELECT * FROM experiments{where} ORDER BY id", params)
+            return [self._experiment_out(r) for r in rows]
 
     def _experiment_row(self, db: sqlite3.Connection, experiment_id: int) -> sqlite3.Row:
         row = self._one(db, "SELECT * FROM experiments WHERE id = ?", (experiment_id,))
@@ -931,15 +934,11 @@ class Store:
         return out
 
     def list_buckets(self, experiment_id: int, *, id: int | None, name: str | None) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM buckets WHERE experiment_id = ?"
-        params: list[Any] = [experiment_id]
-        for col, val in (("id", id), ("name", name)):
-            if val is not None:
-                sql += f" AND {col} = ?"
-                params.append(val)
+        where, params = _where({"experiment_id": experiment_id, "id": id, "name": name})
         with self._read() as db:
             self._experiment_row(db, experiment_id)
-            return self._buckets_out(db, db.execute(sql + " ORDER BY id", params).fetchall())
+            rows = db.execute(f"SELECT * FROM buckets{where} ORDER BY id", params).fetchall()
+            return self._buckets_out(db, rows)
 
     def _bucket_row(self, db: sqlite3.Connection, experiment_id: int, bucket_id: int) -> sqlite3.Row:
         self._experiment_row(db, experiment_id)
