@@ -31,9 +31,13 @@ class MLSSettings:
     base_url: str
     username: str
     password: str = field(repr=False)
-    token: str = field(repr=False)  # base64 of "username:password", the Basic auth token
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+
+    @property
+    def token(self) -> str:
+        """The Basic auth token: base64 of ``username:password``."""
+        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
 
 
 def get_extra(extras: Mapping[str, Any], key: str) -> Any:
@@ -201,7 +205,6 @@ def read_settings(conn: Any, *, timeout: object = None, max_retries: int | None 
         ),
         username=username,
         password=password,
-        token=base64.b64encode(f"{username}:{password}".encode()).decode("ascii"),
         timeout=resolve_timeout(timeout, extras),
         max_retries=max_retries,
     )
