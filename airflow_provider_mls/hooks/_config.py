@@ -188,9 +188,20 @@ def resolve_timeout(explicit: object, extras: Mapping[str, Any]) -> tuple[float,
     return (connect, read)
 
 
-def read_settings(conn: Any, *, timeout: object = None, max_retries: int | None = None) -> MLSSettings:
-    """Settings from an Airflow connection; explicit ``timeout``/``max_retries`` win over the extras."""
-    extras: Mapping[str, Any] = conn.extra_dejson or {}
+def read_settings(
+    conn: Any,
+    *,
+    timeout: object = None,
+    max_retries: int | None = None,
+    extras: Mapping[str, Any] | None = None,
+) -> MLSSettings:
+    """Settings from an Airflow connection; explicit ``timeout``/``max_retries`` win over the extras.
+
+    ``extras``: the connection's extra dict when the caller already has it (the async path reads
+    it without blocking); default ``conn.extra_dejson``.
+    """
+    if extras is None:
+        extras = conn.extra_dejson or {}
     username, password = conn.login or "", conn.password or ""
     if max_retries is None:
         extra_retries = get_extra(extras, "max_retries")

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from airflow_provider_mls._compat import BaseHook, mask_secret
 from airflow_provider_mls._connection_form import connection_form_widgets, ui_field_behaviour
+from airflow_provider_mls.checks import run_check
 from airflow_provider_mls.constants import PREDICTION_MODEL_KEYS, ModelType, ServerStatus
 from airflow_provider_mls.exceptions import (
     MLSConflictError,
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     import requests
+
+    from airflow_provider_mls.checks import Check, Outcome
 
 T = TypeVar("T")
 ModelRef = int | Mapping[str, Any]
@@ -701,6 +704,10 @@ class MLSHook(BaseHook):
         """Does the model's artifact exist in the registry? (1 request given a dict with name and version)"""
         current = self._model_dict(model, "name", "version")
         return self.get_artifact_info(current["name"], current["version"]) is not None
+
+    def run_check(self, check: Check) -> Outcome:
+        """Run one readiness check (``airflow_provider_mls.checks``): the same logic as the triggers."""
+        return run_check(check, lambda request: self.run(request.method, request.path, params=request.params))
 
     # ---- AutoML model server --------------------------------------------------------------------
 
