@@ -15,6 +15,22 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Apache Airflow provider for MLS, the ML service of the sktmls SDK: "
         "deploy and update models, train AutoML models, and wait for their readiness.",
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "MLS",
+                "external-doc-url": "https://pypi.org/project/sktmls/",
+                "tags": ["ml"],
+            }
+        ],
+        "operators": [{"integration-name": "MLS", "python-modules": ["airflow_provider_mls.operators.mls"]}],
+        "sensors": [{"integration-name": "MLS", "python-modules": ["airflow_provider_mls.sensors.mls"]}],
+        "hooks": [
+            {
+                "integration-name": "MLS",
+                "python-modules": ["airflow_provider_mls.hooks.mls", "airflow_provider_mls.hooks.mls_async"],
+            }
+        ],
+        "triggers": [{"integration-name": "MLS", "python-modules": ["airflow_provider_mls.triggers.mls"]}],
         "hook-class-names": ["airflow_provider_mls.hooks.mls.MLSHook"],
         "connection-types": [
             {

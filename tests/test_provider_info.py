@@ -58,6 +58,19 @@ def test_every_class_named_in_provider_info_imports() -> None:
         assert hasattr(importlib.import_module(module), cls), dotted
 
 
+def test_every_module_named_in_provider_info_imports_and_names_a_known_integration() -> None:
+    from airflow_provider_mls.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    integrations = {i["integration-name"] for i in info["integrations"]}
+    for section in ("operators", "sensors", "hooks", "triggers"):
+        assert info[section], section
+        for entry in info[section]:
+            assert entry["integration-name"] in integrations, (section, entry)
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+
+
 def test_declarative_form_matches_the_hook_methods() -> None:
     from airflow_provider_mls.get_provider_info import get_provider_info
     from airflow_provider_mls.hooks.mls import MLSHook

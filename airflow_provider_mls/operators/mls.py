@@ -492,7 +492,7 @@ class MigrateBucketsOperator(MLSBaseOperator):
     ``from_name``/``from_version``, and ``to_model_id`` or ``to_name``/``to_version``.
     ``prediction_type`` defaults to ``online`` for a manual target and ``automl`` for an AutoML
     one; ``static`` needs ``static_value``; ``empty`` needs no target. Returns ``{"from_model_id",
-    "to_model_id", "prediction_type", "buckets": [{"id", "name", "experiment_id"}]}``.
+    "to_model_id", "prediction_type", "buckets": [{"id", "name", "ml_model"}]}``.
     """
 
     template_fields: Sequence[str] = (
@@ -544,7 +544,12 @@ class MigrateBucketsOperator(MLSBaseOperator):
             from_id, to_model, prediction_type=self.prediction_type, static_value=self.static_value
         )
         buckets = [
-            {"id": b.get("id"), "name": b.get("name"), "experiment_id": b.get("experiment_id")} for b in moved
+            {
+                "id": b.get("id"),
+                "name": b.get("name"),
+                "ml_model": (b.get("prediction") or {}).get("ml_model"),
+            }
+            for b in moved
         ]
         to_id = to_model.get("id") if to_model else None
         self.log.info(
