@@ -1,4 +1,4 @@
-"""``make demo``: run the example DAG with ``airflow dags test`` against the embedded local MLS server.
+"""``make demo``: run the example DAGs with ``airflow dags test`` against the embedded local MLS server.
 
 A fresh temporary AIRFLOW_HOME with an embedded SQLite metadata DB and a fresh local server each
 time; prints the outcome and exits non-zero when anything fails.
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DAG_ID = "mls_quickstart"
+DAG_IDS = ("mls_quickstart", "mls_model_lifecycle")
 BIN = Path(sys.executable).parent
 
 
@@ -61,7 +61,7 @@ def main() -> int:
         steps = [
             ("metadata DB", ["db", "migrate"]),
             ("connection test", ["connections", "test", "mls_default"]),
-            (f"DAG {DAG_ID}", ["dags", "test", DAG_ID]),
+            *((f"DAG {dag_id}", ["dags", "test", dag_id]) for dag_id in DAG_IDS),
         ]
         for label, args in steps:
             proc = airflow(args, env, log)
@@ -84,7 +84,7 @@ def main() -> int:
                 print("  " + json.dumps(row, sort_keys=True))
     elapsed = time.monotonic() - started
     if ok:
-        print(f"MLS demo: DAG run {DAG_ID} succeeded in {elapsed:.1f}s")
+        print(f"MLS demo: DAG runs {', '.join(DAG_IDS)} succeeded in {elapsed:.1f}s")
         shutil.rmtree(work, ignore_errors=True)
         return 0
     print(f"MLS demo: FAILED after {elapsed:.1f}s; full log: {log}")
@@ -92,18 +92,20 @@ def main() -> int:
 
 
 def model_summary() -> list[dict[str, object]]:
-    """The manual models now on the server, read through the provider's own hook."""
+    """The models now on the server, read through the provider's own hook."""
     from airflow_provider_mls.hooks.mls import MLSHook
 
+    hook = MLSHook()
     return [
         {
             "id": m["id"],
+            "type": m["model_type"],
             "name": m["name"],
             "version": m["version"],
             "status": m["status"],
             "meta_keys": sorted(m.get("model_meta") or {}),
         }
-        for m in MLSHook().list_all_manual_models()
+        for m in hook.list_all_manual_models() + hook.list_all_automl_models()
     ]
 
 
