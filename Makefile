@@ -12,7 +12,7 @@ VENV_SKTMLS := .venv-sktmls
 LOCK_SKTMLS := requirements/sktmls-client.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint test-af3 test-af2 venv venv-af2 venv-sktmls lock clean
+.PHONY: demo test lint test-af3 test-af2 venv venv-af2 venv-sktmls lock clean bench
 
 venv:
 	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV) $(LOCK_AF3)
@@ -26,6 +26,10 @@ venv-sktmls:
 
 demo: venv
 	$(VENV)/bin/python scripts/demo.py
+
+# Numbers, not assertions: many deferred sensors sharing one triggerer loop.
+bench: venv
+	$(VENV)/bin/python scripts/bench_triggers.py
 
 lint: venv
 	$(VENV)/bin/ruff check .
