@@ -219,23 +219,21 @@ class MLSWaitingTask(MLSHookMixin, BaseSensorOperator):
             return super().execute(context)
         return self._check_or_defer(context, time.time() + float(self.timeout))
 
-    def _soft(self, exc: AirflowException) -> AirflowException:
-        if self.soft_fail:
-            return AirflowSkipException(f"Skipping due to soft_fail: {exc}")
-        return exc
-
     def _check_or_defer(self, context: Any, deadline: float) -> Any:
         try:
             with fail_fast():
                 outcome = self._step(context)
             value = self._settle(outcome)
         except (AirflowFailException, AirflowSensorTimeout) as exc:
-            raise self._soft(exc) from exc
+            if self.soft_fail:
+                raise AirflowSkipException(f"Skipping due to soft_fail: {exc}") from exc
+            raise
         if outcome.done:
             return value
         remaining = deadline - time.time()
         if remaining <= 0:
-            raise self._soft(AirflowSensorTimeout(f"timed out after {self.timeout}s: {outcome.message}"))
+            message = f"timed out after {self.timeout}s: {outcome.message}"
+            raise AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)
         from airflow_provider_mls.triggers.mls import MLSCheckTrigger
 
         watch = self._watch()

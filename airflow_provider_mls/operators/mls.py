@@ -9,10 +9,17 @@ Cheap to import: no requests at module level.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._compat import BaseOperator, is_first_reschedule_poke
+from airflow_provider_mls._compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseOperator,
+    is_first_reschedule_poke,
+)
 from airflow_provider_mls._tasks import (
     MLSHookMixin,
     MLSWaitingTask,
@@ -26,7 +33,7 @@ from airflow_provider_mls.constants import SERVER_START_FAILURE_STATUSES, ModelT
 from airflow_provider_mls.exceptions import MLSConflictError, MLSNotFoundError, MLSValidationError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = [
     "CreateAutoMLModelOperator",
@@ -72,6 +79,21 @@ class MLSBaseOperator(MLSHookMixin, BaseOperator):
 
     def _execute(self, context: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def _existing(conflict: MLSConflictError, lookup: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The model a create collided with; a model of the other type holding the pair is still a conflict."""
+    try:
+        return lookup()
+    except MLSNotFoundError:
+        raise MLSConflictError(
+            f"{conflict.message}; the (name, version) belongs to a model of the other type, "
+            "so if_exists cannot reuse it",
+            code=conflict.code,
+            status=conflict.status,
+            method=conflict.method,
+            url=conflict.url,
+        ) from conflict
 
 
 def _manual_fields(op: Any) -> dict[str, Any]:
@@ -127,10 +149,12 @@ class CreateManualModelOperator(MLSBaseOperator):
         fields = _manual_fields(self)
         try:
             model = self.hook.create_manual_model(self.name, self.version, **fields)
-        except MLSConflictError:
+        except MLSConflictError as conflict:
             if self.if_exists == "fail":
                 raise
-            existing = self.hook.get_manual_model(name=self.name, version=self.version)
+            existing = _existing(
+                conflict, lambda: self.hook.get_manual_model(name=self.name, version=self.version)
+            )
             if self.if_exists == "skip":
                 self.log.info(
                     "Manual model %s/%s exists (id %s); if_exists=skip: returning it unchanged",
@@ -209,7 +233,7 @@ class UpdateManualModelOperator(MLSBaseOperator):
         if self.new_version is not None:
             fields["version"] = self.new_version
         if not fields:
-            raise MLSValidationError("model_meta", "nothing to update: give at least one field")
+            raise MLSValidationError("fields", "nothing to update: give at least one field to change")
         target: int | dict[str, Any] = id if id is not None else selector.resolve(self.hook, ModelType.MANUAL)
         model = self.hook.update_manual_model(target, **fields)
         self.log.info("Updated manual model %s: %s", model["id"], ", ".join(sorted(fields)))
@@ -341,7 +365,8 @@ class DeleteModelOperator(MLSBaseOperator):
             if not ignore_missing:
                 raise
             self.log.info("Nothing to delete (ignore_missing=True): %s", exc)
-            return {"id": None, "deleted": False, "table_dropped": False}
+            given = selector.validate()[0]
+            return {"id": given, "deleted": False, "table_dropped": False}
         return self.hook.delete_model(model, delete_table=delete_table)
 
 
@@ -394,10 +419,12 @@ class CreateAutoMLModelOperator(MLSBaseOperator):
                 dataset_id=dataset_id,
                 dataset_name=self.dataset_name,
             )
-        except MLSConflictError:
+        except MLSConflictError as conflict:
             if self.if_exists == "fail":
                 raise
-            existing = self.hook.get_automl_model(name=self.name, version=self.version)
+            existing = _existing(
+                conflict, lambda: self.hook.get_automl_model(name=self.name, version=self.version)
+            )
             self.log.info(
                 "AutoML model %s/%s exists (id %s, %s); if_exists=skip: returning it",
                 self.name,
@@ -596,6 +623,7 @@ class _AutoMLServerTask(MLSWaitingTask):
         self._resolved_id: int | None = None
         self._acted = False
         self._watch_while: tuple[str, ...] = ()
+        self._last_status: str | None = None
 
     def _id(self) -> int:
         if self._resolved_id is None:
@@ -630,15 +658,42 @@ class _AutoMLServerTask(MLSWaitingTask):
     def _result(self, status: str) -> dict[str, Any]:
         return {"model_id": self._id(), "status": status, "acted": self._acted}
 
+    # Statuses that must pass before this task can act, even without waiting for the result.
+    _settle_before_acting: tuple[str, ...] = ()
+
     def execute(self, context: Any) -> Any:
-        if not coerce_bool(self.wait_for_completion, "wait_for_completion"):
+        try:
             with fail_fast():
-                outcome = self._step(context)
-            if outcome.failed:
-                return self._settle(outcome)
-            self.log.info("%s (wait_for_completion=False: not waiting)", outcome.message)
-            return self._result(self.hook.get_automl_model_server_status(self._id()))
-        return super().execute(context)
+                wait = coerce_bool(self.wait_for_completion, "wait_for_completion")
+                if wait:
+                    return super().execute(context)
+                return self._act_without_waiting(context)
+        except (AirflowFailException, AirflowSensorTimeout) as exc:
+            if self.soft_fail:
+                raise AirflowSkipException(f"Skipping due to soft_fail: {exc}") from exc
+            raise
+
+    def _act_without_waiting(self, context: Any) -> dict[str, Any]:
+        """Send the start/stop and return; only a status it can't act on yet (STOPPING) is waited out."""
+        started = time.monotonic()
+        while True:
+            outcome = self._step(context)
+            self._settle(outcome)
+            if outcome.done or self._acted or self._last_status not in self._settle_before_acting:
+                break
+            if time.monotonic() - started > float(self.timeout):
+                raise AirflowSensorTimeout(f"timed out after {self.timeout}s: {outcome.message}")
+            self.log.info("%s; checking again in %ss before acting", outcome.message, self.poke_interval)
+            time.sleep(float(self.poke_interval))
+        self.log.info("%s (wait_for_completion=False: not waiting)", outcome.message)
+        if outcome.done:
+            return dict(outcome.value)
+        return self._result(self.hook.get_automl_model_server_status(self._id()))
+
+    def _status(self) -> ServerStatus:
+        status = ServerStatus.parse(self.hook.get_automl_model_server_status(self._id()))
+        self._last_status = status.value
+        return status
 
 
 class StartAutoMLServerOperator(_AutoMLServerTask):
@@ -652,6 +707,8 @@ class StartAutoMLServerOperator(_AutoMLServerTask):
     "status", "acted"}`` (``acted``: this task sent a start).
     """
 
+    _settle_before_acting = (ServerStatus.STOPPING.value,)
+
     def __init__(self, *, timeout: float = 20 * 60, poke_interval: float = 15, **kwargs: Any) -> None:
         super().__init__(timeout=timeout, poke_interval=poke_interval, **kwargs)
 
@@ -663,7 +720,7 @@ class StartAutoMLServerOperator(_AutoMLServerTask):
 
     def _step(self, context: Mapping[str, Any]) -> Outcome:
         id = self._id()
-        status = ServerStatus.parse(self.hook.get_automl_model_server_status(id))
+        status = self._status()
         if status is ServerStatus.RUNNING:
             return Outcome("done", f"server of model {id} is RUNNING", self._result(status.value))
         if status is ServerStatus.STARTING:
@@ -700,7 +757,7 @@ class StopAutoMLServerOperator(_AutoMLServerTask):
 
     def _step(self, context: Mapping[str, Any]) -> Outcome:
         id = self._id()
-        status = ServerStatus.parse(self.hook.get_automl_model_server_status(id))
+        status = self._status()
         if status is ServerStatus.STOPPED:
             return Outcome("done", f"server of model {id} is STOPPED", self._result(status.value))
         waiting = (ServerStatus.STOPPING.value, ServerStatus.RUNNING.value, ServerStatus.STARTING.value)
