@@ -1,0 +1,222 @@
+"""Helpers of the operator tests: the shared local MLS server seen from outside, and Airflow's deferral loop."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import time
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from airflow.providers.common.compat.sdk import TaskDeferred
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+def uniq(prefix: str) -> str:
+    """A name no other test on the shared server uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class Mls:
+    """The local MLS server through raw HTTP (not the hook): set up state, force simulations, read back."""
+
+    def __init__(self, server: Any) -> None:
+        conn = json.loads(server.conn_json())
+        self.url = str(server.url).rstrip("/")
+        self.session = requests.Session()
+        self.session.auth = (conn["login"], conn["password"])
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        response = self.session.request(method, f"{self.url}{path}", timeout=15, **kwargs)
+        return response.status_code, response.json()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        status, body = self.raw(method, path, **kwargs)
+        assert status == 200 and not body.get("error"), (method, path, status, body)
+        return body["results"]
+
+    # ---- models ----
+
+    def model(self, id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("GET", f"/api/v1/models/{id}")
+        return result
+
+    def exists(self, id: int) -> bool:
+        return self.raw("GET", f"/api/v1/models/{id}")[0] == 200
+
+    def models(self, name: str) -> list[dict[str, Any]]:
+        """Every model (any type) named exactly ``name``."""
+        result: list[dict[str, Any]] = self.call("GET", "/api/v1/models", params={"name": name})
+        return result
+
+    def manual(self, name: str, version: str = "v1", **fields: Any) -> dict[str, Any]:
+        body = {"model_type": "manual", "name": name, "version": version, **fields}
+        return self.model(self.call("POST", "/api/v1/models", json=body)["id"])
+
+    def component(self, name: str, info: str = "info") -> dict[str, Any]:
+        result: dict[str, Any] = self.call(
+            "POST", "/api/v1/components", json={"name": name, "info": info, "is_latest": True}
+        )
+        return result
+
+    def dataset(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(
+            "POST",
+            "/api/v1/datasets",
+            json={
+                "name": name,
+                "type": "classification",
+                "base_feature_conf": {"features": ["age"]},
+                "label_data_conf": {"source_type": "s3", "source_path": "s3://bucket/labels.csv"},
+            },
+        )
+        return result
+
+    def automl(self, name: str, version: str = "v1", *, trained: bool = True) -> dict[str, Any]:
+        """An AutoML model on a new dataset; ``trained`` ends its training now (DONE) instead of in 1 s."""
+        dataset = self.dataset(uniq("ds"))
+        body = {
+            "model_type": "automl",
+            "name": name,
+            "version": version,
+            "description": "d",
+            "dataset_id": dataset["id"],
+        }
+        id = self.call("POST", "/api/v1/models", json=body)["id"]
+        if trained:
+            self.call("POST", f"/local/models/{id}/training", json={"status": "DONE"})
+        return self.model(id)
+
+    # ---- AutoML server and handler ----
+
+    def server_status(self, id: int) -> str:
+        return str(self.call("GET", f"/api/v1/models/{id}/automl_model_server")["status"])
+
+    def force_server(
+        self, id: int, status: str | None = None, *, fail_next_start: bool | None = None
+    ) -> dict[str, Any]:
+        body = {k: v for k, v in (("status", status), ("fail_next_start", fail_next_start)) if v is not None}
+        result: dict[str, Any] = self.call("POST", f"/local/models/{id}/automl_model_server", json=body)
+        return result
+
+    def stop_server(self, id: int) -> None:
+        self.call("DELETE", f"/api/v1/models/{id}/automl_model_server")
+
+    def wait_server(self, id: int, status: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (current := self.server_status(id)) != status:
+            assert time.monotonic() < deadline, f"server of model {id} is {current}, not {status}"
+            time.sleep(0.05)
+
+    def handler(self, id: int) -> str | None:
+        handler: str | None = self.call("GET", f"/api/v1/models/{id}/automl_online_prediction")["handler"]
+        return handler
+
+    def set_handler(self, id: int, source: str) -> None:
+        self.call("POST", f"/api/v1/models/{id}/automl_online_prediction", json={"handler": source})
+
+    # ---- tables, experiments, buckets ----
+
+    def set_table(self, table: str) -> None:
+        self.call("PUT", f"/local/tables/{table}", json={"is_active": True, "is_loading": False})
+
+    def table_active(self, table: str) -> bool:
+        return bool(self.call("GET", f"/api/v1/dynamodb/tables/{table}/is_active")["is_active"])
+
+    def experiment(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(
+            "POST", "/api/v1/experiments", json={"name": name, "bucketing_seed": "seed"}
+        )
+        return result
+
+    def bucket(self, experiment_id: int, name: str, model: dict[str, Any]) -> dict[str, Any]:
+        kind = "automl" if model["model_type"] == "automl" else "online"
+        result: dict[str, Any] = self.call(
+            "POST",
+            f"/api/v1/experiments/{experiment_id}/buckets",
+            json={"name": name, "prediction_type": kind, f"{kind}_model_id": model["id"]},
+        )
+        return result
+
+    def buckets(self, experiment_id: int) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call("GET", f"/api/v1/experiments/{experiment_id}/buckets")
+        return result
+
+
+def record_requests(op: Any) -> list[tuple[str, str]]:
+    """(method, path) of every request the operator's hook sends from now on (also unanswered ones)."""
+    session = op.hook.get_conn()
+    calls: list[tuple[str, str]] = []
+    send = session.send
+
+    def recording_send(request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        calls.append((str(request.method), urlsplit(str(request.url)).path))
+        return send(request, **kwargs)
+
+    session.send = recording_send
+    return calls
+
+
+def writes(calls: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [c for c in calls if c[0] != "GET"]
+
+
+async def _first_event(trigger: BaseTrigger, timeout: float) -> TriggerEvent:
+    events = trigger.run()
+    try:
+        return await asyncio.wait_for(events.__anext__(), timeout)
+    finally:
+        await events.aclose()
+
+
+class DeferredRun:
+    """Run a deferrable task as Airflow does: ``execute``; on ``TaskDeferred`` rebuild the trigger from
+    ``serialize()``, take its first event and resume a *fresh* task instance (a resumed task keeps only
+    the deferral's kwargs) with ``resume_execution``; repeat until the task returns or raises.
+    """
+
+    def __init__(self, make_op: Callable[[], Any], context: dict[str, Any] | None = None) -> None:
+        self.make_op = make_op
+        self.context: dict[str, Any] = context if context is not None else {}
+        self.checks: list[dict[str, Any]] = []  # the check of each deferral
+        self.events: list[dict[str, Any]] = []  # the payload of each trigger event
+
+    @property
+    def deferrals(self) -> int:
+        return len(self.checks)
+
+    def __call__(self, max_deferrals: int = 5, event_timeout: float = 30.0) -> Any:
+        try:
+            return self.make_op().execute(self.context)
+        except TaskDeferred as exc:
+            deferred = exc
+        while True:
+            assert self.deferrals < max_deferrals, f"deferred more than {max_deferrals} times"
+            assert deferred.method_name == "execute_complete"
+            assert isinstance(deferred.timeout, timedelta) and deferred.timeout.total_seconds() > 0
+            classpath, kwargs = deferred.trigger.serialize()
+            json.dumps(kwargs)  # the triggerer stores them
+            module, _, name = classpath.rpartition(".")
+            trigger = getattr(importlib.import_module(module), name)(**kwargs)
+            self.checks.append(kwargs["check"])
+            event = asyncio.run(_first_event(trigger, event_timeout))
+            self.events.append(event.payload)
+            next_kwargs = {**(deferred.kwargs or {}), "event": event.payload}
+            json.dumps(next_kwargs)
+            try:
+                return self.make_op().resume_execution(deferred.method_name, next_kwargs, self.context)
+            except TaskDeferred as exc:
+                deferred = exc
+
+
+def fault(mls: Mls, method: str, path: str, status: int = 503, count: int = 1) -> None:
+    """The next ``count`` matching requests get ``status`` (an HTML error page, as a proxy sends)."""
+    mls.call("POST", "/local/faults", json={"method": method, "path": path, "status": status, "count": count})
