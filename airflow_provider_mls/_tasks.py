@@ -23,11 +23,10 @@ from airflow_provider_mls._compat import (
 )
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import (
-    MLSBadRequestError,
-    MLSConflictError,
-    MLSError,
+    TERMINAL_ERRORS,
     MLSNotFoundError,
     MLSValidationError,
+    describe_error,
 )
 
 if TYPE_CHECKING:
@@ -36,13 +35,7 @@ if TYPE_CHECKING:
     from airflow_provider_mls.checks import Check, Outcome
     from airflow_provider_mls.hooks.mls import MLSHook
 
-# Errors that another attempt of the task cannot fix: bad input, unknown model, a duplicate.
-FAIL_FAST_ERRORS: tuple[type[MLSError], ...] = (
-    MLSValidationError,
-    MLSBadRequestError,
-    MLSNotFoundError,
-    MLSConflictError,
-)
+
 # Extra seconds Airflow's own deferral timeout adds on top of the trigger's deadline, so that
 # the trigger's clearer "timeout" event normally wins.
 DEFERRAL_TIMEOUT_GRACE = 60.0
@@ -53,8 +46,8 @@ def fail_fast() -> Iterator[None]:
     """Turn terminal MLS errors into ``AirflowFailException`` (no retries); the message keeps the field."""
     try:
         yield
-    except FAIL_FAST_ERRORS as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    except TERMINAL_ERRORS as exc:
+        raise AirflowFailException(describe_error(exc)) from exc
 
 
 def coerce_id(value: object, field: str) -> int:

@@ -88,6 +88,21 @@ class MLSValidationError(MLSError, ValueError):
         return (type(self), (self.field, self.message.split(": ", 1)[-1]))
 
 
+# Errors that another attempt cannot fix: bad input, an unknown resource, a duplicate. Tasks fail
+# at once on them (no retries), in every mode: poke, reschedule and deferred.
+TERMINAL_ERRORS: tuple[type[MLSError], ...] = (
+    MLSValidationError,
+    MLSBadRequestError,
+    MLSNotFoundError,
+    MLSConflictError,
+)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"<ErrorClass>: <message>"``, the one wording of an error in task logs and trigger events."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 _BY_CODE: dict[int, type[MLSError]] = {
     400: MLSBadRequestError,
     401: MLSAuthError,

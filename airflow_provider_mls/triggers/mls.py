@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._compat import BaseTrigger, TriggerEvent
 from airflow_provider_mls.checks import check_from_dict
+from airflow_provider_mls.exceptions import TERMINAL_ERRORS, describe_error
 from airflow_provider_mls.hooks._retry import DEFAULT_RETRY_MAX_WAIT, DEFAULT_RETRY_MIN_WAIT
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class MLSCheckTrigger(BaseTrigger):
     ``success`` (the check is done; ``value`` is its result), ``failed`` (a terminal failure,
     e.g. a training that ended FAILED), ``timeout`` (the wall-clock ``deadline`` passed) or
     ``error`` (the check could not be made: connection, credentials, MLS errors after retries).
+    An answer that no retry can change (400, 404, 409, bad input) is ``failed``, as in poke mode.
 
     :param check: ``Check.to_dict()`` of the check (see ``airflow_provider_mls.checks``).
     :param mls_conn_id: the MLS connection, read asynchronously once per run.
@@ -86,7 +88,8 @@ class MLSCheckTrigger(BaseTrigger):
                 logger=self.log,
             )
         except Exception as exc:
-            yield self._event(ERROR, f"could not start the MLS check: {type(exc).__name__}: {exc}", checks)
+            status = FAILED if isinstance(exc, TERMINAL_ERRORS) else ERROR
+            yield self._event(status, f"could not start the MLS check: {describe_error(exc)}", checks)
             return
         what = check.describe()
         async with client:
@@ -95,7 +98,9 @@ class MLSCheckTrigger(BaseTrigger):
                 try:
                     outcome = await client.run_check(check)
                 except Exception as exc:
-                    yield self._event(ERROR, f"checking {what} failed: {type(exc).__name__}: {exc}", checks)
+                    # Bad input, unknown resource, duplicate: terminal, as in poke mode (no retries).
+                    status = FAILED if isinstance(exc, TERMINAL_ERRORS) else ERROR
+                    yield self._event(status, f"checking {what} failed: {describe_error(exc)}", checks)
                     return
                 if outcome.done:
                     self.log.info("MLS check %d of %s: %s", checks, what, outcome.message)
