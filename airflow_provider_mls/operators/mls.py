@@ -704,7 +704,9 @@ class StartAutoMLServerOperator(_AutoMLServerTask):
     task started anything starts it again (as the SDK does); after its start they fail the task at
     once. Waits in ``poke``, ``reschedule`` or deferrable mode like a sensor (``timeout`` default
     20 minutes, the SDK's limit; ``poke_interval`` default 15 s). Returns ``{"model_id",
-    "status", "acted"}`` (``acted``: this task sent a start).
+    "status", "acted"}`` (``acted``: this task sent a start). In reschedule mode each reschedule is a
+    new process: a FAILED/UNKNOWN seen after the first execution of the try counts as "after the
+    start", and ``acted`` reports the last execution only.
     """
 
     _settle_before_acting = (ServerStatus.STOPPING.value,)
