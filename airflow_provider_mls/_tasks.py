@@ -129,6 +129,38 @@ class ModelSelector:
                 ) from None
 
 
+class ModelRefMixin:
+    """The ``model_id`` / ``name`` / ``version`` arguments of a task that acts on one model."""
+
+    hook: MLSHook
+
+    def __init__(
+        self,
+        *,
+        model_id: int | str | dict[str, Any] | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_id = model_id
+        self.name = name
+        self.version = version
+
+    @property
+    def selector(self) -> ModelSelector:
+        return ModelSelector(self.model_id, self.name, self.version)
+
+    def _target(self, model_type: ModelType | None = None) -> int | dict[str, Any]:
+        """The model's id when given (no request), else the model looked up by (name, version)."""
+        id, _, _ = self.selector.validate()
+        return id if id is not None else self.selector.resolve(self.hook, model_type)
+
+    def _target_id(self, model_type: ModelType | None = None) -> int:
+        target = self._target(model_type)
+        return target if isinstance(target, int) else int(target["id"])
+
+
 class MLSHookMixin:
     """``self.hook``: the task's ``MLSHook``, built on first use (not at DAG parse time)."""
 

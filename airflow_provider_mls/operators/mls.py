@@ -23,6 +23,7 @@ from airflow_provider_mls._compat import (
 from airflow_provider_mls._tasks import (
     MLSHookMixin,
     MLSWaitingTask,
+    ModelRefMixin,
     ModelSelector,
     coerce_bool,
     coerce_id,
@@ -79,6 +80,10 @@ class MLSBaseOperator(MLSHookMixin, BaseOperator):
 
     def _execute(self, context: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+class _ModelOperator(ModelRefMixin, MLSBaseOperator):
+    """An operator on one model: ``model_id`` (id, ``"12"`` or a model dict) or ``name`` and ``version``."""
 
 
 def _existing(conflict: MLSConflictError, lookup: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -175,7 +180,7 @@ class CreateManualModelOperator(MLSBaseOperator):
         return model
 
 
-class UpdateManualModelOperator(MLSBaseOperator):
+class UpdateManualModelOperator(_ModelOperator):
     """Update any field of a manual model given by ``model_id`` or by ``name`` and ``version``.
 
     ``None`` keeps a field; ``""`` clears a string field, ``{}`` the meta, ``[]`` the components.
@@ -194,9 +199,6 @@ class UpdateManualModelOperator(MLSBaseOperator):
     def __init__(
         self,
         *,
-        model_id: int | str | dict[str, Any] | None = None,
-        name: str | None = None,
-        version: str | None = None,
         new_name: str | None = None,
         new_version: str | None = None,
         description: str | None = None,
@@ -210,9 +212,6 @@ class UpdateManualModelOperator(MLSBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.model_id = model_id
-        self.name = name
-        self.version = version
         self.new_name = new_name
         self.new_version = new_version
         self.description = description
@@ -225,8 +224,7 @@ class UpdateManualModelOperator(MLSBaseOperator):
         self.components = components
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        selector = ModelSelector(self.model_id, self.name, self.version)
-        id, name, version = selector.validate()
+        self.selector.validate()
         fields = _manual_fields(self)
         if self.new_name is not None:
             fields["name"] = self.new_name
@@ -234,13 +232,12 @@ class UpdateManualModelOperator(MLSBaseOperator):
             fields["version"] = self.new_version
         if not fields:
             raise MLSValidationError("fields", "nothing to update: give at least one field to change")
-        target: int | dict[str, Any] = id if id is not None else selector.resolve(self.hook, ModelType.MANUAL)
-        model = self.hook.update_manual_model(target, **fields)
+        model = self.hook.update_manual_model(self._target(ModelType.MANUAL), **fields)
         self.log.info("Updated manual model %s: %s", model["id"], ", ".join(sorted(fields)))
         return model
 
 
-class UpdateModelMetaOperator(MLSBaseOperator):
+class UpdateModelMetaOperator(_ModelOperator):
     """Update a manual model's ``model_meta``: ``MLModelClient.update_model_deployment_meta``.
 
     ``partial_update=True`` merges ``model_meta`` into the stored meta; ``False`` (the SDK's
@@ -260,33 +257,28 @@ class UpdateModelMetaOperator(MLSBaseOperator):
         self,
         *,
         model_meta: dict[str, Any] | None = None,
-        model_id: int | str | dict[str, Any] | None = None,
-        name: str | None = None,
-        version: str | None = None,
         partial_update: bool = False,
         remove_keys: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.model_meta = model_meta
-        self.model_id = model_id
-        self.name = name
-        self.version = version
         self.partial_update = partial_update
         self.remove_keys = remove_keys
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        selector = ModelSelector(self.model_id, self.name, self.version)
-        id, _, _ = selector.validate()
+        self.selector.validate()
         partial = coerce_bool(self.partial_update, "partial_update")
         remove_keys = self.remove_keys or []
         if self.model_meta is None and not remove_keys:
             raise MLSValidationError("model_meta", "give model_meta, remove_keys or both")
         if self.model_meta is None:
             partial = True  # only removing keys: keep the rest
-        target: int | dict[str, Any] = id if id is not None else selector.resolve(self.hook, ModelType.MANUAL)
         model = self.hook.update_manual_model_meta(
-            target, self.model_meta or {}, partial_update=partial, remove_keys=remove_keys
+            self._target(ModelType.MANUAL),
+            self.model_meta or {},
+            partial_update=partial,
+            remove_keys=remove_keys,
         )
         meta: dict[str, Any] = model.get("model_meta") or {}
         self.log.info(
@@ -298,7 +290,7 @@ class UpdateModelMetaOperator(MLSBaseOperator):
         return meta
 
 
-class UpdateModelComponentsOperator(MLSBaseOperator):
+class UpdateModelComponentsOperator(_ModelOperator):
     """Set a manual model's components (names or component dicts; ``[]`` clears). Returns the model."""
 
     template_fields: Sequence[str] = ("mls_conn_id", *_MODEL_REF_FIELDS, "components")
@@ -307,28 +299,19 @@ class UpdateModelComponentsOperator(MLSBaseOperator):
         self,
         *,
         components: list[str] | list[dict[str, Any]],
-        model_id: int | str | dict[str, Any] | None = None,
-        name: str | None = None,
-        version: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.components = components
-        self.model_id = model_id
-        self.name = name
-        self.version = version
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        selector = ModelSelector(self.model_id, self.name, self.version)
-        id, _, _ = selector.validate()
-        target: int | dict[str, Any] = id if id is not None else selector.resolve(self.hook, ModelType.MANUAL)
-        model = self.hook.update_manual_model_components(target, self.components)
+        model = self.hook.update_manual_model_components(self._target(ModelType.MANUAL), self.components)
         names = [c.get("name") for c in model.get("components") or [] if isinstance(c, dict)]
         self.log.info("Model %s components: %s", model["id"], ", ".join(map(str, names)) or "(none)")
         return model
 
 
-class DeleteModelOperator(MLSBaseOperator):
+class DeleteModelOperator(_ModelOperator):
     """Delete a model (manual or AutoML); with ``delete_table``, then its batch prediction table.
 
     ``ignore_missing=True`` makes a model that does not exist a success (``deleted: False``), so
@@ -340,22 +323,16 @@ class DeleteModelOperator(MLSBaseOperator):
     def __init__(
         self,
         *,
-        model_id: int | str | dict[str, Any] | None = None,
-        name: str | None = None,
-        version: str | None = None,
         delete_table: bool = False,
         ignore_missing: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.model_id = model_id
-        self.name = name
-        self.version = version
         self.delete_table = delete_table
         self.ignore_missing = ignore_missing
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        selector = ModelSelector(self.model_id, self.name, self.version)
+        selector = self.selector
         selector.validate()
         delete_table = coerce_bool(self.delete_table, "delete_table")
         ignore_missing = coerce_bool(self.ignore_missing, "ignore_missing")
@@ -443,7 +420,7 @@ class CreateAutoMLModelOperator(MLSBaseOperator):
         return model
 
 
-class UpdateAutoMLServerHandlerOperator(MLSBaseOperator):
+class UpdateAutoMLServerHandlerOperator(_ModelOperator):
     """Replace an AutoML model's online prediction handler.
 
     Exactly one source: ``handler`` (Python source), ``handler_path`` (a file read at run time)
@@ -462,18 +439,12 @@ class UpdateAutoMLServerHandlerOperator(MLSBaseOperator):
     def __init__(
         self,
         *,
-        model_id: int | str | dict[str, Any] | None = None,
-        name: str | None = None,
-        version: str | None = None,
         handler: str | None = None,
         handler_path: str | None = None,
         handler_from_model_id: int | str | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.model_id = model_id
-        self.name = name
-        self.version = version
         # Not a template field: Python source is full of braces that Jinja would eat.
         self.handler = handler
         self.handler_path = handler_path
@@ -502,11 +473,9 @@ class UpdateAutoMLServerHandlerOperator(MLSBaseOperator):
         return handler, f"model {source_id}"
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        selector = ModelSelector(self.model_id, self.name, self.version)
-        id, _, _ = selector.validate()
+        self.selector.validate()
         source, origin = self._source()
-        if id is None:
-            id = int(selector.resolve(self.hook, ModelType.AUTOML)["id"])
+        id = self._target_id(ModelType.AUTOML)
         self.hook.update_automl_model_server_handler(id, source)
         self.log.info("Replaced the handler of model %s with %s (%d characters)", id, origin, len(source))
         return {"model_id": id, "source": origin, "chars": len(source)}
@@ -597,7 +566,7 @@ class MigrateBucketsOperator(MLSBaseOperator):
         }
 
 
-class _AutoMLServerTask(MLSWaitingTask):
+class _AutoMLServerTask(ModelRefMixin, MLSWaitingTask):
     """An operator that acts on an AutoML model server and can wait for it to settle."""
 
     template_fields: tuple[str, ...] = (
@@ -609,16 +578,10 @@ class _AutoMLServerTask(MLSWaitingTask):
     def __init__(
         self,
         *,
-        model_id: int | str | dict[str, Any] | None = None,
-        name: str | None = None,
-        version: str | None = None,
         wait_for_completion: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.model_id = model_id
-        self.name = name
-        self.version = version
         self.wait_for_completion = wait_for_completion
         self._resolved_id: int | None = None
         self._acted = False
@@ -627,11 +590,7 @@ class _AutoMLServerTask(MLSWaitingTask):
 
     def _id(self) -> int:
         if self._resolved_id is None:
-            selector = ModelSelector(self.model_id, self.name, self.version)
-            id, _, _ = selector.validate()
-            self._resolved_id = (
-                id if id is not None else int(selector.resolve(self.hook, ModelType.AUTOML)["id"])
-            )
+            self._resolved_id = self._target_id(ModelType.AUTOML)
         return self._resolved_id
 
     def _watch(self) -> Check:

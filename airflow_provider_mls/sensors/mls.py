@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._tasks import MLSWaitingTask, ModelSelector
+from airflow_provider_mls._tasks import MLSWaitingTask, ModelRefMixin
 from airflow_provider_mls.checks import ArtifactReadyCheck, Check, TableReadyCheck, TrainingDoneCheck
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import MLSValidationError
@@ -24,8 +24,12 @@ if TYPE_CHECKING:
 __all__ = ["AutoMLTrainingDoneSensor", "BatchPredictionReadySensor", "OnlinePredictionReadySensor"]
 
 
-class _MLSCheckSensor(MLSWaitingTask):
-    """A sensor whose every check is one ``Check``, built once from the resolved model."""
+class _MLSCheckSensor(ModelRefMixin, MLSWaitingTask):
+    """A sensor whose every check is one ``Check``, built once from the resolved model.
+
+    The model: ``model_id`` (an id, a rendered ``"12"``, or an upstream task's model dict) or
+    ``name`` and ``version``.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -72,19 +76,13 @@ class BatchPredictionReadySensor(_MLSCheckSensor):
         self,
         *,
         table: str | None = None,
-        model_id: int | str | dict[str, Any] | None = None,
-        name: str | None = None,
-        version: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.table = table
-        self.model_id = model_id
-        self.name = name
-        self.version = version
 
     def _resolve(self) -> Check:
-        selector = ModelSelector(self.model_id, self.name, self.version)
+        selector = self.selector
         if self.table is not None:
             if selector.given:
                 raise MLSValidationError(
@@ -116,21 +114,8 @@ class OnlinePredictionReadySensor(_MLSCheckSensor):
 
     template_fields: tuple[str, ...] = (*MLSWaitingTask.template_fields, "model_id", "name", "version")
 
-    def __init__(
-        self,
-        *,
-        model_id: int | str | dict[str, Any] | None = None,
-        name: str | None = None,
-        version: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.model_id = model_id
-        self.name = name
-        self.version = version
-
     def _resolve(self) -> Check:
-        id, name, version = ModelSelector(self.model_id, self.name, self.version).validate()
+        id, name, version = self.selector.validate()
         if id is None:
             assert name is not None and version is not None
             return ArtifactReadyCheck(name=name, version=version)
@@ -149,22 +134,5 @@ class AutoMLTrainingDoneSensor(_MLSCheckSensor):
 
     template_fields: tuple[str, ...] = (*MLSWaitingTask.template_fields, "model_id", "name", "version")
 
-    def __init__(
-        self,
-        *,
-        model_id: int | str | dict[str, Any] | None = None,
-        name: str | None = None,
-        version: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.model_id = model_id
-        self.name = name
-        self.version = version
-
     def _resolve(self) -> Check:
-        id, name, version = ModelSelector(self.model_id, self.name, self.version).validate()
-        if id is None:
-            assert name is not None and version is not None
-            id = int(self.hook.get_automl_model(name=name, version=version)["id"])
-        return TrainingDoneCheck(model_id=id)
+        return TrainingDoneCheck(model_id=self._target_id(ModelType.AUTOML))

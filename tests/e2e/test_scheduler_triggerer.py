@@ -22,10 +22,13 @@ DAG_ID = "mls_e2e_deferred"
 
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
-def test_deferred_sensor_completes_in_real_triggerer(tmp_path: Path, mls_server: object) -> None:
+def test_deferred_sensor_completes_in_real_triggerer(
+    tmp_path: Path, mls_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     table = f"e2e_{uuid.uuid4().hex[:12]}"
     run_id = f"e2e__{table}"
     started = time.monotonic()
+    automl_id = _trained_automl_model(mls_server, monkeypatch, table)
 
     def mark(what: str) -> None:
         print(f"[Airflow {AIRFLOW_VERSION}] {what} after {time.monotonic() - started:.1f}s")
@@ -34,7 +37,7 @@ def test_deferred_sensor_completes_in_real_triggerer(tmp_path: Path, mls_server:
     with AirflowCluster(tmp_path / "airflow-home", DAGS, extra_env=env) as cluster:
         mark("cluster healthy")
         cluster.unpause_when_parsed(DAG_ID)
-        cluster.trigger(DAG_ID, run_id=run_id, conf={"table": table})
+        cluster.trigger(DAG_ID, run_id=run_id, conf={"table": table, "name": table, "automl_id": automl_id})
 
         # The table does not exist yet: the sensor's first check fails, so it must hand the wait over.
         cluster.wait_for_task_state(DAG_ID, run_id, "wait_table", "deferred", timeout=120)
@@ -57,11 +60,28 @@ def test_deferred_sensor_completes_in_real_triggerer(tmp_path: Path, mls_server:
         )
         assert resp.status_code == 200, resp.text
 
+        # The reschedule-mode sensor gives its slot back between checks until the artifact appears.
+        cluster.wait_for_task_state(DAG_ID, run_id, "wait_artifact", "up_for_reschedule", timeout=120)
+        mark("wait_artifact up_for_reschedule")
+        resp = requests.put(
+            f"{mls_server.url}/local/artifacts/{table}/v1",  # type: ignore[attr-defined]
+            auth=mls_server.auth,  # type: ignore[attr-defined]
+            json={},
+            timeout=10,
+        )
+        assert resp.status_code == 200, resp.text
+
         cluster.wait_for_run_state(DAG_ID, run_id, "success", timeout=180)
         mark("DAG run success")
 
         states = cluster.task_states(DAG_ID, run_id)
-        assert states == {"wait_table": "success", "check_result": "success"}, f"{states}\n{cluster.logs()}"
+        expected = {
+            name: "success" for name in ("wait_table", "check_result", "wait_artifact", "start_server")
+        }
+        assert states == expected, f"{states}\n{cluster.logs()}"
+        from airflow_provider_mls.hooks.mls import MLSHook
+
+        assert MLSHook().get_automl_model_server_status(automl_id) == "RUNNING"
         # The trigger ran in the triggerer process (its lines go to the *.trigger.<job>.log it writes).
         triggerer_log = cluster.triggerer_log()
         assert "MLSCheckTrigger" in triggerer_log, cluster.logs()
@@ -69,3 +89,24 @@ def test_deferred_sensor_completes_in_real_triggerer(tmp_path: Path, mls_server:
         # The downstream task got the sensor's return value over XCom and checked it.
         check_logs = [p.read_text() for p in cluster.task_log_files() if "task_id=check_result" in str(p)]
         assert any(f"sensor result OK: {{'table': '{table}'" in log for log in check_logs), cluster.logs()
+
+
+def _trained_automl_model(mls_server: object, monkeypatch: pytest.MonkeyPatch, tag: str) -> int:
+    """An AutoML model whose training is DONE and whose server is STOPPED, for ``start_server``."""
+    monkeypatch.setenv("AIRFLOW_CONN_MLS_DEFAULT", mls_server.conn_json())  # type: ignore[attr-defined]
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    hook = MLSHook()
+    dataset = hook.run(
+        "POST",
+        "/api/v1/datasets",
+        json={
+            "name": f"ds_{tag}",
+            "type": "classification",
+            "base_feature_conf": {},
+            "label_data_conf": {"source_type": "s3", "source_path": "s3://e2e/labels.csv"},
+        },
+    )
+    model = hook.create_automl_model(f"automl_{tag}", "v1", "e2e", dataset_id=dataset["id"])
+    hook.run("POST", f"/local/models/{model['id']}/training", json={"status": "DONE"})
+    return int(model["id"])

@@ -1,7 +1,13 @@
-"""End-to-end DAG: a deferred ``BatchPredictionReadySensor`` waits in the triggerer for ``conf["table"]``.
+"""End-to-end DAG: MLS waits handed over by a real scheduler.
+
+* ``wait_table``: a deferred ``BatchPredictionReadySensor`` waits in the triggerer for ``conf["table"]``;
+* ``wait_artifact``: an ``OnlinePredictionReadySensor`` in reschedule mode waits for the registry
+  artifact of ``conf["name"]``/``v1``, giving its worker slot back between checks;
+* ``start_server``: a ``StartAutoMLServerOperator`` in reschedule mode starts the server of the
+  AutoML model ``conf["automl_id"]`` and is rescheduled until it is RUNNING.
 
 Run by ``tests/e2e/test_scheduler_triggerer.py`` against a real scheduler and triggerer, with
-``mls_default`` pointing at the local MLS server. Trigger it with ``{"table": "<name>"}``.
+``mls_default`` pointing at the local MLS server.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from typing import Any
 import pendulum
 from airflow.providers.common.compat.sdk import dag, task
 
-from airflow_provider_mls.sensors.mls import BatchPredictionReadySensor
+from airflow_provider_mls.operators.mls import StartAutoMLServerOperator
+from airflow_provider_mls.sensors.mls import BatchPredictionReadySensor, OnlinePredictionReadySensor
 
 
 @dag(
@@ -40,6 +47,26 @@ def mls_e2e_deferred() -> None:
         print(f"sensor result OK: {result!r}")
 
     check_result(wait_table.output)
+
+    OnlinePredictionReadySensor(
+        task_id="wait_artifact",
+        name="{{ dag_run.conf['name'] }}",
+        version="v1",
+        mode="reschedule",
+        # Not shorter: Airflow 3.3.2 may fail a task rescheduled before the scheduler has processed the
+        # executor event of its previous run ("state changed externally", apache/airflow#71580).
+        poke_interval=8,
+        timeout=300,
+    )
+    StartAutoMLServerOperator(
+        task_id="start_server",
+        model_id="{{ dag_run.conf['automl_id'] }}",
+        mode="reschedule",
+        # Not shorter: Airflow 3.3.2 may fail a task rescheduled before the scheduler has processed the
+        # executor event of its previous run ("state changed externally", apache/airflow#71580).
+        poke_interval=8,
+        timeout=300,
+    )
 
 
 mls_e2e_deferred()
