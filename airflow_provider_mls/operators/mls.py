@@ -101,11 +101,37 @@ def _existing(conflict: MLSConflictError, lookup: Callable[[], dict[str, Any]]) 
         ) from conflict
 
 
-def _manual_fields(op: Any) -> dict[str, Any]:
-    return {field: getattr(op, field) for field in MANUAL_FIELDS if getattr(op, field) is not None}
+class _ManualFieldsMixin:
+    """The fields of a manual model, as the create and update operators take them (``None``: not given)."""
+
+    def __init__(
+        self,
+        *,
+        description: str | None = None,
+        creator: str | None = None,
+        model_lib: str | None = None,
+        model_data: str | None = None,
+        model_meta: dict[str, Any] | None = None,
+        features: str | list[str] | None = None,
+        table: str | None = None,
+        components: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.description = description
+        self.creator = creator
+        self.model_lib = model_lib
+        self.model_data = model_data
+        self.model_meta = model_meta
+        self.features = features
+        self.table = table
+        self.components = components
+
+    def _manual_fields(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in MANUAL_FIELDS if getattr(self, field) is not None}
 
 
-class CreateManualModelOperator(MLSBaseOperator):
+class CreateManualModelOperator(_ManualFieldsMixin, MLSBaseOperator):
     """Create (deploy) a manual model: ``MLModelClient.create_model_deployment``.
 
     ``if_exists`` decides what a model with the same (name, version) means, so that a retried
@@ -122,28 +148,12 @@ class CreateManualModelOperator(MLSBaseOperator):
         *,
         name: str,
         version: str,
-        description: str | None = None,
-        creator: str | None = None,
-        model_lib: str | None = None,
-        model_data: str | None = None,
-        model_meta: dict[str, Any] | None = None,
-        features: str | list[str] | None = None,
-        table: str | None = None,
-        components: list[str] | None = None,
         if_exists: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.name = name
         self.version = version
-        self.description = description
-        self.creator = creator
-        self.model_lib = model_lib
-        self.model_data = model_data
-        self.model_meta = model_meta
-        self.features = features
-        self.table = table
-        self.components = components
         self.if_exists = if_exists
 
     def _execute(self, context: Any) -> dict[str, Any]:
@@ -151,7 +161,7 @@ class CreateManualModelOperator(MLSBaseOperator):
             raise MLSValidationError(
                 "if_exists", f"expected one of {', '.join(IF_EXISTS)}, got {self.if_exists!r}"
             )
-        fields = _manual_fields(self)
+        fields = self._manual_fields()
         try:
             model = self.hook.create_manual_model(self.name, self.version, **fields)
         except MLSConflictError as conflict:
@@ -180,7 +190,7 @@ class CreateManualModelOperator(MLSBaseOperator):
         return model
 
 
-class UpdateManualModelOperator(_ModelOperator):
+class UpdateManualModelOperator(_ManualFieldsMixin, _ModelOperator):
     """Update any field of a manual model given by ``model_id`` or by ``name`` and ``version``.
 
     ``None`` keeps a field; ``""`` clears a string field, ``{}`` the meta, ``[]`` the components.
@@ -201,31 +211,15 @@ class UpdateManualModelOperator(_ModelOperator):
         *,
         new_name: str | None = None,
         new_version: str | None = None,
-        description: str | None = None,
-        creator: str | None = None,
-        model_lib: str | None = None,
-        model_data: str | None = None,
-        model_meta: dict[str, Any] | None = None,
-        features: str | list[str] | None = None,
-        table: str | None = None,
-        components: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.new_name = new_name
         self.new_version = new_version
-        self.description = description
-        self.creator = creator
-        self.model_lib = model_lib
-        self.model_data = model_data
-        self.model_meta = model_meta
-        self.features = features
-        self.table = table
-        self.components = components
 
     def _execute(self, context: Any) -> dict[str, Any]:
         self.selector.validate()
-        fields = _manual_fields(self)
+        fields = self._manual_fields()
         if self.new_name is not None:
             fields["name"] = self.new_name
         if self.new_version is not None:
