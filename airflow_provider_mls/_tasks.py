@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._compat import (
-    AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -24,6 +23,7 @@ from airflow_provider_mls._compat import (
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import (
     TERMINAL_ERRORS,
+    MLSError,
     MLSNotFoundError,
     MLSValidationError,
     describe_error,
@@ -288,9 +288,14 @@ class MLSWaitingTask(MLSHookMixin, BaseSensorOperator):
         deadline: float | None = None,
         state: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Resume after the trigger: its one event decides (unknown or malformed events fail loudly)."""
+        """Resume after the trigger: its one event decides (unknown or malformed events fail loudly).
+
+        ``failed`` and ``timeout`` raise what poke mode raises (so ``soft_fail`` skips them); an
+        ``error`` (MLS unreachable, credentials, 5xx after the retries) raises ``MLSError``, as in
+        poke mode: the task fails and Airflow's ``retries`` apply, whatever ``soft_fail`` says.
+        """
         if not isinstance(event, dict) or "status" not in event:
-            raise AirflowException(f"MLS trigger sent an unexpected event: {event!r}")
+            raise MLSError(f"MLS trigger sent an unexpected event: {event!r}")
         status, message = event["status"], str(event.get("message") or "")
         if status == "success":
             self.log.info("Trigger: %s (after %s check(s))", message, event.get("checks"))
@@ -301,5 +306,5 @@ class MLSWaitingTask(MLSHookMixin, BaseSensorOperator):
         if status == "timeout":
             raise AirflowSensorTimeout(message)
         if status == "error":
-            raise AirflowException(f"MLS trigger error: {message}")
-        raise AirflowException(f"MLS trigger sent an event with unknown status {status!r}: {event!r}")
+            raise MLSError(f"MLS trigger error: {message}")
+        raise MLSError(f"MLS trigger sent an event with unknown status {status!r}: {event!r}")

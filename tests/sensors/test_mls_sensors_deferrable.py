@@ -18,6 +18,7 @@ from airflow_provider_mls._compat import (
 )
 from airflow_provider_mls._tasks import DEFERRAL_TIMEOUT_GRACE
 from airflow_provider_mls.checks import TrainingDoneCheck
+from airflow_provider_mls.exceptions import MLSError
 from airflow_provider_mls.sensors.mls import (
     AutoMLTrainingDoneSensor,
     BatchPredictionReadySensor,
@@ -110,7 +111,7 @@ def test_defer_keeps_the_connection_id(
 
 def test_returns_at_once_when_ready(admin: Admin, count_calls: CountCalls, unique: str) -> None:
     table = f"dr_{unique}"
-    admin.table(table)
+    admin.set_table(table)
     model = admin.manual_model(f"dr-{unique}", table=table)
     sensor = BatchPredictionReadySensor(task_id="batch", model_id=model["id"], deferrable=True)
     calls = count_calls(sensor)
@@ -120,8 +121,8 @@ def test_returns_at_once_when_ready(admin: Admin, count_calls: CountCalls, uniqu
 
 def test_terminal_failure_fails_without_deferring(admin: Admin, unique: str) -> None:
     no_table = admin.manual_model(f"dn-{unique}")
-    failed = admin.automl_model(f"df-{unique}")
-    admin.training(failed["id"], "FAILED", error=f"no rows for {unique}")
+    failed = admin.create_automl_model(f"df-{unique}")
+    admin.finish_training(failed["id"], "FAILED", error=f"no rows for {unique}")
 
     with pytest.raises(AirflowFailException, match="has no table"):
         BatchPredictionReadySensor(task_id="b", model_id=no_table["id"], deferrable=True).execute({})
@@ -157,8 +158,8 @@ def test_round_trip_through_the_trigger(
     )
     calls = count_calls(sensor)
     exc = defer(sensor)
-    admin.table(table, is_active=True, is_loading=True)
-    checks = on_async_check(lambda n: n == 2 and admin.table(table, is_active=True, is_loading=False))
+    admin.set_table(table, is_active=True, is_loading=True)
+    checks = on_async_check(lambda n: n == 2 and admin.set_table(table, is_active=True, is_loading=False))
 
     payload = one_event(run_trigger(exc.trigger))
     assert payload["status"] == "success"
@@ -176,7 +177,7 @@ def test_online_round_trip(admin: Admin, run_trigger: RunTrigger, unique: str) -
     name = f"ort-{unique}"
     sensor = OnlinePredictionReadySensor(task_id="online", name=name, version="v1", deferrable=True)
     exc = defer(sensor)
-    admin.artifact(name, "v1", {"size": 3})
+    admin.set_artifact(name, "v1", {"size": 3})
     payload = one_event(run_trigger(exc.trigger))
     assert payload["status"] == "success" and payload["checks"] == 1
     result = sensor.resume_execution("execute_complete", {"event": payload, **exc.kwargs}, {})
@@ -185,7 +186,7 @@ def test_online_round_trip(admin: Admin, run_trigger: RunTrigger, unique: str) -
 
 def test_automl_round_trip_returns_the_model(admin: Admin, run_trigger: RunTrigger, unique: str) -> None:
     """The training ends by itself on the server; a model dict comes back whichever side saw it end."""
-    model = admin.automl_model(f"art-{unique}")
+    model = admin.create_automl_model(f"art-{unique}")
     sensor = AutoMLTrainingDoneSensor(task_id="automl", model_id=model, deferrable=True, poke_interval=0.05)
     try:
         result = sensor.execute({})  # only if the training already ended (a slow machine)
@@ -197,8 +198,8 @@ def test_automl_round_trip_returns_the_model(admin: Admin, run_trigger: RunTrigg
 
 
 def test_automl_failed_event_from_the_trigger(admin: Admin, run_trigger: RunTrigger, unique: str) -> None:
-    model = admin.automl_model(f"afe-{unique}")
-    admin.training(model["id"], "FAILED", error=f"bad labels {unique}")
+    model = admin.create_automl_model(f"afe-{unique}")
+    admin.finish_training(model["id"], "FAILED", error=f"bad labels {unique}")
     payload = one_event(run_trigger(MLSCheckTrigger(check=TrainingDoneCheck(model_id=model["id"]).to_dict())))
     assert payload["status"] == "failed"
     sensor = AutoMLTrainingDoneSensor(task_id="automl", model_id=model["id"], deferrable=True)
@@ -233,14 +234,14 @@ def test_a_4xx_answer_ends_the_task_the_same_way_in_every_mode(
     body = json.dumps({"code": 400, "error": "table: not a valid table name", "results": None})
     fault = {"status": 400, "body": body, "content_type": "application/json"}
 
-    admin.fault("GET", path, **fault)
+    admin.add_fault("GET", path, **fault)
     poking = BatchPredictionReadySensor(task_id="batch", table=table, poke_interval=0.01)
     with pytest.raises(AirflowFailException, match="not a valid table name"):
         poking.execute({})
 
     deferring = BatchPredictionReadySensor(task_id="batch", table=table, deferrable=True, timeout=600)
     exc = defer(deferring)  # the table is only not active yet on the worker
-    admin.fault("GET", path, **fault)
+    admin.add_fault("GET", path, **fault)
     payload = one_event(run_trigger(exc.trigger))
     with pytest.raises(AirflowFailException, match="not a valid table name"):
         deferring.resume_execution("execute_complete", {"event": payload, **exc.kwargs}, {})
@@ -264,25 +265,32 @@ RESUME = {"deadline": 1.0, "state": {}}
 
 @pytest.mark.parametrize(
     ("status", "raised"),
-    [("failed", AirflowFailException), ("timeout", AirflowSensorTimeout), ("error", AirflowException)],
+    [("failed", AirflowFailException), ("timeout", AirflowSensorTimeout), ("error", MLSError)],
 )
 def test_execute_complete_bad_events_raise(status: str, raised: type[Exception]) -> None:
     sensor = BatchPredictionReadySensor(task_id="batch", table="t", deferrable=True)
     with pytest.raises(raised, match="the message") as err:
         sensor.execute_complete({}, _event(status), **RESUME)
     if status == "error":
-        assert not isinstance(err.value, (AirflowFailException, AirflowSensorTimeout))
+        assert not isinstance(err.value, AirflowException)  # retried like poke mode; soft_fail can't hide it
         assert "MLS trigger error" in str(err.value)
     with pytest.raises(raised):
         sensor.resume_execution("execute_complete", {"event": _event(status), **RESUME}, {})
 
 
-@pytest.mark.parametrize("status", ["failed", "timeout", "error"])
+@pytest.mark.parametrize("status", ["failed", "timeout"])
 def test_soft_fail_skips_on_resume(status: str) -> None:
     """Airflow applies soft_fail to what execute_complete raises (any AirflowException) in resume_execution."""
     sensor = BatchPredictionReadySensor(task_id="batch", table="t", deferrable=True, soft_fail=True)
     with pytest.raises(AirflowSkipException):
         sensor.resume_execution("execute_complete", {"event": _event(status), **RESUME}, {})
+
+
+def test_soft_fail_does_not_hide_an_error_event() -> None:
+    """As in poke mode, an unreachable MLS (or a 5xx after retries) fails the task even with soft_fail."""
+    sensor = BatchPredictionReadySensor(task_id="batch", table="t", deferrable=True, soft_fail=True)
+    with pytest.raises(MLSError, match="MLS trigger error"):
+        sensor.resume_execution("execute_complete", {"event": _event("error"), **RESUME}, {})
 
 
 @pytest.mark.parametrize(
@@ -292,9 +300,8 @@ def test_soft_fail_skips_on_resume(status: str) -> None:
 )
 def test_execute_complete_garbage_events_raise(event: Any) -> None:
     sensor = BatchPredictionReadySensor(task_id="batch", table="t", deferrable=True)
-    with pytest.raises(AirflowException, match="unexpected event|unknown status") as err:
+    with pytest.raises(MLSError, match="unexpected event|unknown status"):
         sensor.execute_complete({}, event, **RESUME)
-    assert not isinstance(err.value, (AirflowFailException, AirflowSensorTimeout, AirflowSkipException))
 
 
 def test_execute_complete_success_returns_the_value() -> None:
