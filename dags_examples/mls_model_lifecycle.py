@@ -128,7 +128,9 @@ def mls_model_lifecycle() -> None:
         experiments = [e for e in hook.run("GET", "/api/v1/experiments", params={"name": EXPERIMENT}) or []]
         experiment = experiments[0] if experiments else None
         if experiment is None:
-            experiment = hook.run("POST", "/api/v1/experiments", json={"name": EXPERIMENT, "bucketing_seed": "s"})
+            experiment = hook.run(
+                "POST", "/api/v1/experiments", json={"name": EXPERIMENT, "bucketing_seed": "s"}
+            )
         path = f"/api/v1/experiments/{experiment['id']}/buckets"
         body = {"name": "main", "prediction_type": "online", "online_model_id": model["id"]}
         buckets = hook.run("GET", path, params={"name": "main"}) or []
@@ -154,7 +156,9 @@ def mls_model_lifecycle() -> None:
     served = serve_from_bucket(deploy_v1.output)
     loaded = stand_in_batch_job_and_upload(deploy_v2.output)
 
-    batch_ready = BatchPredictionReadySensor(task_id="batch_prediction_ready", model_id=deploy_v2.output, **WAIT)
+    batch_ready = BatchPredictionReadySensor(
+        task_id="batch_prediction_ready", model_id=deploy_v2.output, **WAIT
+    )
     online_ready = OnlinePredictionReadySensor(
         task_id="online_prediction_ready", name=NAME, version="v2", **WAIT
     )
@@ -192,7 +196,9 @@ def mls_model_lifecycle() -> None:
         if_exists="skip",
     )
     trained = AutoMLTrainingDoneSensor(task_id="training_done", model_id=automl.output, **WAIT)
-    handler = UpdateAutoMLServerHandlerOperator(task_id="set_handler", model_id=automl.output, handler=HANDLER)
+    handler = UpdateAutoMLServerHandlerOperator(
+        task_id="set_handler", model_id=automl.output, handler=HANDLER
+    )
     start = StartAutoMLServerOperator(task_id="start_server", model_id=automl.output, **WAIT)
     stop = StopAutoMLServerOperator(
         task_id="stop_server", model_id=automl.output, wait_for_completion=True, **WAIT
