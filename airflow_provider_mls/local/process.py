@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import TracebackType
 
+    from airflow_provider_mls.testing.local_admin import LocalMLSAdmin
+
 READY_PREFIX = "MLS local server listening on "
 LOG_FILE = "server.log"
 
@@ -91,6 +93,12 @@ class LocalMLSServer:
                 "extra": {"env": "local", "runtime_env": "LOCAL"},
             }
         )
+
+    def admin(self) -> LocalMLSAdmin:
+        """A ``LocalMLSAdmin`` (``airflow_provider_mls.testing.local_admin``) for this started server."""
+        from airflow_provider_mls.testing.local_admin import LocalMLSAdmin
+
+        return LocalMLSAdmin.from_server(self)
 
     def command(self) -> list[str]:
         return [

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from airflow_provider_mls.hooks.mls import MLSHook
+from airflow_provider_mls.testing.local_admin import LocalMLSAdmin
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    import requests
+
+    from airflow_provider_mls.local.process import LocalMLSServer
 
 FAST = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
 
@@ -42,55 +45,12 @@ class RequestLog:
         self.calls.clear()
 
 
-class Admin:
+class Admin(LocalMLSAdmin):
     """The local server's helper endpoints (``/local/...``) and raw API calls, outside the hook."""
-
-    def __init__(self, server: Any) -> None:
-        conn = json.loads(server.conn_json())
-        self.url = server.url.rstrip("/")
-        self.session = requests.Session()
-        self.session.auth = (conn["login"], conn["password"])
-        self.password = conn["password"]
-        self.login = conn["login"]
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.session.request(method, f"{self.url}{path}", timeout=10, **kwargs)
-        body = response.json()
-        assert not body.get("error"), body
-        return body["results"]
-
-    def fault(self, method: str, path: str, status: int | None = 503, count: int = 1, **kwargs: Any) -> None:
-        self.call(
-            "POST",
-            "/local/faults",
-            json={"method": method, "path": path, "status": status, "count": count, **kwargs},
-        )
-
-    def clear_faults(self) -> None:
-        self.call("DELETE", "/local/faults")
-
-    def table(self, table: str, *, is_active: bool, is_loading: bool) -> None:
-        self.call("PUT", f"/local/tables/{table}", json={"is_active": is_active, "is_loading": is_loading})
-
-    def artifact(self, name: str, version: str, info: dict[str, Any] | None) -> None:
-        self.call("PUT", f"/local/artifacts/{name}/{version}", json={"info": info})
 
     def component(self, name: str, info: str = "info", is_latest: bool = True) -> dict[str, Any]:
         result: dict[str, Any] = self.call(
             "POST", "/api/v1/components", json={"name": name, "info": info, "is_latest": is_latest}
-        )
-        return result
-
-    def dataset(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.call(
-            "POST",
-            "/api/v1/datasets",
-            json={
-                "name": name,
-                "type": "classification",
-                "base_feature_conf": {"features": ["age"]},
-                "label_data_conf": {"source_type": "s3", "source_path": "s3://bucket/labels.csv"},
-            },
         )
         return result
 
@@ -102,11 +62,9 @@ class Admin:
 
 
 @pytest.fixture
-def admin(mls_server: Any) -> Iterator[Admin]:
-    adm = Admin(mls_server)
-    adm.clear_faults()
-    yield adm
-    adm.clear_faults()
+def admin(mls_server: LocalMLSServer) -> Iterator[Admin]:
+    with Admin.from_server(mls_server) as adm, adm.isolated_faults():
+        yield adm
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def test_404_and_409(hook: MLSHook, unique: str) -> None:
 
 
 def test_500_envelope(hook: MLSHook, admin: Admin) -> None:
-    admin.fault(
+    admin.add_fault(
         "GET",
         "/api/v1/components",
         status=500,
@@ -79,7 +79,7 @@ def test_500_envelope(hook: MLSHook, admin: Admin) -> None:
 
 
 def test_error_in_a_200_envelope(hook: MLSHook, admin: Admin) -> None:
-    admin.fault(
+    admin.add_fault(
         "GET", "/api/v1/components", status=200, body=envelope(409, "busy"), content_type="application/json"
     )
     with pytest.raises(MLSConflictError) as err:
@@ -89,7 +89,7 @@ def test_error_in_a_200_envelope(hook: MLSHook, admin: Admin) -> None:
 
 def test_non_json_502_is_a_clear_server_error(make_hook: MakeHook, mls_conn: Any, admin: Admin) -> None:
     hook, counter = make_hook(max_retries=0)
-    admin.fault(
+    admin.add_fault(
         "GET",
         "/api/v1/components",
         status=502,

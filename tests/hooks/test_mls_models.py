@@ -163,7 +163,7 @@ def test_update_components(hook: MLSHook, admin: Admin, unique: str) -> None:
 
 def test_delete_model_with_table(hook: MLSHook, counter: RequestLog, admin: Admin, unique: str) -> None:
     table = f"del_{unique}"
-    admin.table(table, is_active=True, is_loading=False)
+    admin.set_table(table, is_active=True, is_loading=False)
     model = make_manual(hook, f"d-{unique}", table=table)
     counter.reset()
     assert hook.delete_model(model, delete_table=True) == {
@@ -188,7 +188,7 @@ def test_delete_model_with_table(hook: MLSHook, counter: RequestLog, admin: Admi
 def test_refused_delete_leaves_the_table_alone(hook: MLSHook, admin: Admin, unique: str) -> None:
     """A model still serving a bucket can't be deleted; its table must not be dropped either."""
     table = f"served_{unique}"
-    admin.table(table, is_active=True, is_loading=False)
+    admin.set_table(table, is_active=True, is_loading=False)
     model = make_manual(hook, f"served-{unique}", table=table)
     experiment = hook.run(
         "POST", "/api/v1/experiments", json={"name": f"exp-{unique}", "bucketing_seed": "s"}
@@ -208,7 +208,7 @@ def test_delete_model_lost_response_is_idempotent(
     hook: MLSHook, counter: RequestLog, admin: Admin, unique: str
 ) -> None:
     model = make_manual(hook, f"dl-{unique}")
-    admin.fault("DELETE", f"/api/v1/models/{model['id']}", status=502, after=True)
+    admin.add_fault("DELETE", f"/api/v1/models/{model['id']}", status=502, after=True)
     counter.reset()
     assert hook.delete_model(model["id"])["deleted"] is True
     assert len(counter) == 2
@@ -222,10 +222,10 @@ def test_batch_prediction_ready(hook: MLSHook, counter: RequestLog, admin: Admin
     counter.reset()
     assert hook.is_batch_prediction_ready(model) is False  # no table yet: not active
     assert len(counter) == 2
-    admin.table(table, is_active=True, is_loading=True)
+    admin.set_table(table, is_active=True, is_loading=True)
     assert hook.is_table_active(table) is True and hook.is_table_loading(table) is True
     assert hook.is_batch_prediction_ready(model) is False
-    admin.table(table, is_active=True, is_loading=False)
+    admin.set_table(table, is_active=True, is_loading=False)
     counter.reset()
     assert hook.is_batch_prediction_ready(model) is True
     assert len(counter) == 2
@@ -244,14 +244,14 @@ def test_online_prediction_ready(hook: MLSHook, counter: RequestLog, admin: Admi
     assert hook.is_online_prediction_ready(model) is False
     assert len(counter) == 1
     info = {"model_lib": "lightgbm", "size": 3}
-    admin.artifact(f"o-{unique}", "v1", info)
+    admin.set_artifact(f"o-{unique}", "v1", info)
     assert hook.is_online_prediction_ready(model) is True
     assert hook.is_online_prediction_ready(model["id"]) is True
     assert hook.get_artifact_info(f"o-{unique}", "v1") == info
 
 
 def test_automl_lifecycle(hook: MLSHook, counter: RequestLog, admin: Admin, unique: str) -> None:
-    dataset = admin.dataset(f"ds-{unique}")
+    dataset = admin.create_dataset(f"ds-{unique}")
     assert hook.get_dataset(name=f"ds-{unique}")["id"] == dataset["id"]
     assert hook.get_dataset(id=dataset["id"])["name"] == f"ds-{unique}"
     assert any(d["id"] == dataset["id"] for d in hook.list_datasets())
@@ -281,17 +281,15 @@ def test_automl_lifecycle(hook: MLSHook, counter: RequestLog, admin: Admin, uniq
     assert hook.get_automl_model_server_handler(model["id"]) == handler
     assert hook.get_automl_model_server_handler(other) is None
 
-    admin.call(
-        "POST", f"/local/models/{other['id']}/training", json={"status": "FAILED", "error": "bad labels"}
-    )
+    admin.finish_training(other["id"], "FAILED", error="bad labels")
     assert hook.get_automl_model_error(other) == "bad labels"
     assert hook.get_automl_model(id=other["id"])["status"] == "FAILED"
 
 
 def test_server_status_failed(hook: MLSHook, admin: Admin, unique: str) -> None:
-    dataset = admin.dataset(f"dsf-{unique}")
+    dataset = admin.create_dataset(f"dsf-{unique}")
     model = hook.create_automl_model(f"af-{unique}", "v1", "desc", dataset_id=dataset["id"])
-    admin.call("POST", f"/local/models/{model['id']}/automl_model_server", json={"status": "FAILED"})
+    admin.force_server(model["id"], "FAILED")
     assert hook.get_automl_model_server_status(model) == "FAILED"
 
 

@@ -33,7 +33,7 @@ def test_get_retried_until_it_answers(
         info = debug = warning
 
     monkeypatch.setattr(MLSHook, "log", StubLog())
-    admin.fault("GET", "/api/v1/components", status=503, count=2)
+    admin.add_fault("GET", "/api/v1/components", status=503, count=2)
     assert isinstance(hook.list_components(), list)
     assert len(counter) == 3
     retries = [(msg, args) for msg, args in logged if "retry" in msg]
@@ -47,7 +47,7 @@ def test_get_retried_until_it_answers(
 
 def test_retries_are_bounded(make_hook: MakeHook, mls_conn: Any, admin: Admin) -> None:
     hook, counter = make_hook(max_retries=2)
-    admin.fault("GET", "/api/v1/components", status=504, count=10)
+    admin.add_fault("GET", "/api/v1/components", status=504, count=10)
     with pytest.raises(MLSServerError) as err:
         hook.list_components()
     assert err.value.status == 504
@@ -56,7 +56,7 @@ def test_retries_are_bounded(make_hook: MakeHook, mls_conn: Any, admin: Admin) -
 
 def test_429_honours_retry_after(make_hook: MakeHook, mls_conn: Any, admin: Admin) -> None:
     hook, counter = make_hook(retry_min_wait=0.01, retry_max_wait=2.0)
-    admin.fault(
+    admin.add_fault(
         "GET",
         "/api/v1/components",
         status=429,
@@ -72,7 +72,7 @@ def test_429_honours_retry_after(make_hook: MakeHook, mls_conn: Any, admin: Admi
 
 def test_read_timeout_is_retried(make_hook: MakeHook, mls_conn: Any, admin: Admin) -> None:
     hook, counter = make_hook(timeout=(2.0, 0.3))
-    admin.fault("GET", "/api/v1/components", status=None, delay=1.0)
+    admin.add_fault("GET", "/api/v1/components", status=None, delay=1.0)
     hook.list_components()
     assert len(counter) == 2
 
@@ -92,7 +92,7 @@ def test_connection_refused_retried_then_raised(make_hook: MakeHook, monkeypatch
 
 
 def test_post_is_not_blindly_retried(hook: MLSHook, counter: RequestLog, admin: Admin, unique: str) -> None:
-    admin.fault("POST", "/api/v1/components", status=503, after=True)
+    admin.add_fault("POST", "/api/v1/components", status=503, after=True)
     with pytest.raises(MLSServerError):
         hook.run("POST", "/api/v1/components", json={"name": f"p-{unique}", "info": "i", "is_latest": True})
     assert len(counter) == 1
@@ -102,7 +102,7 @@ def test_post_is_not_blindly_retried(hook: MLSHook, counter: RequestLog, admin: 
 def test_create_lost_response_returns_existing(
     hook: MLSHook, counter: RequestLog, admin: Admin, unique: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    admin.fault("POST", "/api/v1/models", status=502, after=True)
+    admin.add_fault("POST", "/api/v1/models", status=502, after=True)
     model = hook.create_manual_model(f"lost-{unique}", "v1", model_lib="sklearn")
     assert counter.calls == [("POST", "/api/v1/models"), ("GET", "/api/v1/models")]
     assert model["name"] == f"lost-{unique}" and model["model_lib"] == "sklearn"
@@ -112,7 +112,7 @@ def test_create_lost_response_returns_existing(
 def test_create_not_processed_is_retried(
     hook: MLSHook, counter: RequestLog, admin: Admin, unique: str
 ) -> None:
-    admin.fault("POST", "/api/v1/models", status=503)
+    admin.add_fault("POST", "/api/v1/models", status=503)
     model = hook.create_manual_model(f"np-{unique}", "v1")
     assert [c[0] for c in counter.calls] == ["POST", "GET", "POST", "GET"]
     assert [m["id"] for m in admin.models("manual", f"np-{unique}")] == [model["id"]]
@@ -122,7 +122,7 @@ def test_create_read_timeout_makes_no_duplicate(
     make_hook: MakeHook, mls_conn: Any, admin: Admin, unique: str
 ) -> None:
     hook, counter = make_hook(timeout=(2.0, 0.3))
-    admin.fault("POST", "/api/v1/models", status=None, delay=0.8)
+    admin.add_fault("POST", "/api/v1/models", status=None, delay=0.8)
     model = hook.create_manual_model(f"rt-{unique}", "v1")
     assert [c[0] for c in counter.calls] == ["POST", "GET", "POST", "GET"]
     time.sleep(0.8)  # the slow first POST lands now and must conflict, not duplicate
@@ -132,7 +132,7 @@ def test_create_read_timeout_makes_no_duplicate(
 def test_create_409_after_unknown_outcome_resolves_by_lookup(
     hook: MLSHook, admin: Admin, monkeypatch: pytest.MonkeyPatch, unique: str
 ) -> None:
-    admin.fault("POST", "/api/v1/models", status=502, after=True)
+    admin.add_fault("POST", "/api/v1/models", status=502, after=True)
     real_find = hook._find_model
     calls = []
 
@@ -157,9 +157,9 @@ def test_plain_409_on_create_is_raised(hook: MLSHook, counter: RequestLog, uniqu
 def test_handler_replace_and_server_start_are_retried(
     hook: MLSHook, counter: RequestLog, admin: Admin, unique: str
 ) -> None:
-    dataset = admin.dataset(f"rds-{unique}")
+    dataset = admin.create_dataset(f"rds-{unique}")
     model = hook.create_automl_model(f"rh-{unique}", "v1", "d", dataset_id=dataset["id"])
-    admin.fault("POST", f"/api/v1/models/{model['id']}/automl_online_prediction", status=503)
+    admin.add_fault("POST", f"/api/v1/models/{model['id']}/automl_online_prediction", status=503)
     counter.reset()
     hook.update_automl_model_server_handler(model, "x = 1\n")
     assert len(counter) == 2

@@ -11,13 +11,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 from airflow.providers.common.compat.sdk import TaskDeferred
+
+from airflow_provider_mls.testing.local_admin import LocalMLSAdmin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import requests
     from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+    from airflow_provider_mls.local.process import LocalMLSServer
 
 
 def uniq(prefix: str) -> str:
@@ -25,23 +29,15 @@ def uniq(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-class Mls:
+class Mls(LocalMLSAdmin):
     """The local MLS server through raw HTTP (not the hook): set up state, force simulations, read back."""
 
-    def __init__(self, server: Any) -> None:
-        conn = json.loads(server.conn_json())
-        self.url = str(server.url).rstrip("/")
-        self.session = requests.Session()
-        self.session.auth = (conn["login"], conn["password"])
+    def __init__(self, server: LocalMLSServer) -> None:
+        super().__init__(server.url, server.auth, timeout=15)
 
     def raw(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-        response = self.session.request(method, f"{self.url}{path}", timeout=15, **kwargs)
+        response = self.session.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)
         return response.status_code, response.json()
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        status, body = self.raw(method, path, **kwargs)
-        assert status == 200 and not body.get("error"), (method, path, status, body)
-        return body["results"]
 
     # ---- models ----
 
@@ -67,45 +63,14 @@ class Mls:
         )
         return result
 
-    def dataset(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.call(
-            "POST",
-            "/api/v1/datasets",
-            json={
-                "name": name,
-                "type": "classification",
-                "base_feature_conf": {"features": ["age"]},
-                "label_data_conf": {"source_type": "s3", "source_path": "s3://bucket/labels.csv"},
-            },
-        )
-        return result
-
     def automl(self, name: str, version: str = "v1", *, trained: bool = True) -> dict[str, Any]:
         """An AutoML model on a new dataset; ``trained`` ends its training now (DONE) instead of in 1 s."""
-        dataset = self.dataset(uniq("ds"))
-        body = {
-            "model_type": "automl",
-            "name": name,
-            "version": version,
-            "description": "d",
-            "dataset_id": dataset["id"],
-        }
-        id = self.call("POST", "/api/v1/models", json=body)["id"]
-        if trained:
-            self.call("POST", f"/local/models/{id}/training", json={"status": "DONE"})
-        return self.model(id)
+        return self.create_automl_model(name, version, description="d", trained=trained)
 
     # ---- AutoML server and handler ----
 
     def server_status(self, id: int) -> str:
         return str(self.call("GET", f"/api/v1/models/{id}/automl_model_server")["status"])
-
-    def force_server(
-        self, id: int, status: str | None = None, *, fail_next_start: bool | None = None
-    ) -> dict[str, Any]:
-        body = {k: v for k, v in (("status", status), ("fail_next_start", fail_next_start)) if v is not None}
-        result: dict[str, Any] = self.call("POST", f"/local/models/{id}/automl_model_server", json=body)
-        return result
 
     def stop_server(self, id: int) -> None:
         self.call("DELETE", f"/api/v1/models/{id}/automl_model_server")
@@ -124,9 +89,6 @@ class Mls:
         self.call("POST", f"/api/v1/models/{id}/automl_online_prediction", json={"handler": source})
 
     # ---- tables, experiments, buckets ----
-
-    def set_table(self, table: str) -> None:
-        self.call("PUT", f"/local/tables/{table}", json={"is_active": True, "is_loading": False})
 
     def table_active(self, table: str) -> bool:
         return bool(self.call("GET", f"/api/v1/dynamodb/tables/{table}/is_active")["is_active"])
@@ -215,8 +177,3 @@ class DeferredRun:
                 return self.make_op().resume_execution(deferred.method_name, next_kwargs, self.context)
             except TaskDeferred as exc:
                 deferred = exc
-
-
-def fault(mls: Mls, method: str, path: str, status: int = 503, count: int = 1) -> None:
-    """The next ``count`` matching requests get ``status`` (an HTML error page, as a proxy sends)."""
-    mls.call("POST", "/local/faults", json={"method": method, "path": path, "status": status, "count": count})

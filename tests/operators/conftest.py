@@ -16,10 +16,8 @@ if TYPE_CHECKING:
 @pytest.fixture
 def mls(mls_conn: Any) -> Iterator[Mls]:
     """The ``mls_default`` connection points at the shared local server; this is that server, raw."""
-    mls = Mls(mls_conn)
-    mls.call("DELETE", "/local/faults")
-    yield mls
-    mls.call("DELETE", "/local/faults")
+    with Mls(mls_conn) as mls, mls.isolated_faults():
+        yield mls
 
 
 @pytest.fixture

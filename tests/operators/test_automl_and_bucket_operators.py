@@ -36,7 +36,7 @@ HANDLER = "def handler(features):\n    return {'score': len(features)}\n"
 
 @pytest.mark.parametrize("by", ["dataset_name", "dataset_id", "dataset_id string"])
 def test_create_automl(mls: Mls, by: str) -> None:
-    dataset = mls.dataset(uniq("ds"))
+    dataset = mls.create_dataset(uniq("ds"))
     ref = {
         "dataset_name": {"dataset_name": dataset["name"]},
         "dataset_id": {"dataset_id": dataset["id"]},
@@ -59,7 +59,7 @@ def test_create_automl(mls: Mls, by: str) -> None:
 
 
 def test_create_automl_if_exists(mls: Mls) -> None:
-    dataset = mls.dataset(uniq("ds"))
+    dataset = mls.create_dataset(uniq("ds"))
     name = uniq("auto-dup")
     first = CreateAutoMLModelOperator(task_id="t", name=name, version="v1", dataset_id=dataset["id"]).execute(
         {}
@@ -68,7 +68,7 @@ def test_create_automl_if_exists(mls: Mls) -> None:
     with pytest.raises(AirflowFailException) as err:
         again.execute({})
     assert isinstance(err.value.__cause__, MLSConflictError)
-    other = mls.dataset(uniq("ds"))
+    other = mls.create_dataset(uniq("ds"))
     skipped = CreateAutoMLModelOperator(
         task_id="t", name=name, version="v1", description="changed", dataset_id=other["id"], if_exists="skip"
     ).execute({})
@@ -80,7 +80,7 @@ def test_create_automl_if_exists(mls: Mls) -> None:
 
 def test_create_automl_skip_when_a_manual_model_holds_the_pair(mls: Mls) -> None:
     manual = mls.manual(uniq("taken"))
-    dataset = mls.dataset(uniq("ds"))
+    dataset = mls.create_dataset(uniq("ds"))
     op = CreateAutoMLModelOperator(
         task_id="t", name=manual["name"], version="v1", dataset_id=dataset["id"], if_exists="skip"
     )

@@ -22,7 +22,7 @@ from airflow_provider_mls.operators.mls import (
     UpdateModelMetaOperator,
 )
 
-from ._support import fault, record_requests, uniq, writes
+from ._support import record_requests, uniq, writes
 
 if TYPE_CHECKING:
     from ._support import Mls
@@ -531,7 +531,7 @@ def test_delete_bad_flags(mls: Mls, kwargs: dict, field: str) -> None:
 def test_transient_error_is_left_to_airflow_retries(mls: Mls, no_retry_conn: str) -> None:
     """A 503 is not bad input: the task fails retryably (Airflow's retries), and the retry succeeds."""
     model = mls.manual(uniq("transient"), description="old")
-    fault(mls, "PUT", f"/api/v1/models/{model['id']}")
+    mls.add_fault("PUT", f"/api/v1/models/{model['id']}")
     op = UpdateManualModelOperator(
         task_id="t", mls_conn_id=no_retry_conn, model_id=model["id"], description="new"
     )

@@ -25,7 +25,7 @@ from airflow_provider_mls.exceptions import (
 )
 from airflow_provider_mls.operators.mls import StartAutoMLServerOperator, StopAutoMLServerOperator
 
-from ._support import DeferredRun, fault, record_requests, uniq, writes
+from ._support import DeferredRun, record_requests, uniq, writes
 
 if TYPE_CHECKING:
     from ._support import Mls
@@ -385,7 +385,7 @@ def test_deferred_stop_and_wait(mls: Mls, model: dict) -> None:
 
 def test_transient_error_while_waiting_is_not_soft_failed(mls: Mls, model: dict, no_retry_conn: str) -> None:
     """soft_fail skips terminal failures only; a 503 fails the try so that Airflow retries it."""
-    fault(mls, "GET", server_path(model))
+    mls.add_fault("GET", server_path(model))
     op = StartAutoMLServerOperator(
         task_id="start", mls_conn_id=no_retry_conn, model_id=model["id"], soft_fail=True, **FAST
     )

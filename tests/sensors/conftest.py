@@ -3,91 +3,43 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import requests
 
 from airflow_provider_mls.hooks.mls import MLSHook
+from airflow_provider_mls.testing.local_admin import LocalMLSAdmin
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from airflow_provider_mls._compat import TriggerEvent
+    from airflow_provider_mls.local.process import LocalMLSServer
     from airflow_provider_mls.triggers.mls import MLSCheckTrigger
 
 FAST = {"retry_min_wait": 0.001, "retry_max_wait": 0.01}
 
 
-class Admin:
-    """Set the scene on the shared server: models through a hook, readiness through ``/local/...``."""
+class Admin(LocalMLSAdmin):
+    """Set the scene on the shared server: ``/local/...`` and raw API calls, manual models through a hook."""
 
-    def __init__(self, server: Any) -> None:
-        conn = json.loads(server.conn_json())
-        self.url = server.url.rstrip("/")
-        self.session = requests.Session()
-        self.session.auth = (conn["login"], conn["password"])
+    def __init__(self, server: LocalMLSServer) -> None:
+        super().__init__(server.url, server.auth)
         self.hook = MLSHook(**FAST)  # type: ignore[arg-type]
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.session.request(method, f"{self.url}{path}", timeout=10, **kwargs)
-        body = response.json()
-        assert not body.get("error"), body
-        return body["results"]
-
-    def table(self, table: str, *, is_active: bool = True, is_loading: bool = False) -> None:
-        self.call("PUT", f"/local/tables/{table}", json={"is_active": is_active, "is_loading": is_loading})
-
-    def artifact(self, name: str, version: str, info: dict[str, Any] | None = None) -> None:
-        self.call("PUT", f"/local/artifacts/{name}/{version}", json={"info": info} if info else {})
-
-    def training(self, model_id: int, status: str, error: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"status": status}
-        if error is not None:
-            body["error"] = error
-        result: dict[str, Any] = self.call("POST", f"/local/models/{model_id}/training", json=body)
-        return result
-
-    def fault(self, method: str, path: str, status: int | None = 503, count: int = 1, **kwargs: Any) -> None:
-        self.call(
-            "POST",
-            "/local/faults",
-            json={"method": method, "path": path, "status": status, "count": count, **kwargs},
-        )
-
-    def clear_faults(self) -> None:
-        self.call("DELETE", "/local/faults")
 
     def manual_model(self, name: str, version: str = "v1", table: str | None = None) -> dict[str, Any]:
         return self.hook.create_manual_model(name, version, table=table)
 
-    def automl_model(self, name: str, version: str = "v1") -> dict[str, Any]:
-        dataset = self.call(
-            "POST",
-            "/api/v1/datasets",
-            json={
-                "name": f"ds-{name}-{version}",
-                "type": "classification",
-                "base_feature_conf": {"features": ["age"]},
-                "label_data_conf": {"source_type": "s3", "source_path": "s3://bucket/labels.csv"},
-            },
-        )
-        return self.hook.create_automl_model(name, version, "sensor test", dataset_id=dataset["id"])
-
     def close(self) -> None:
         self.hook.close()
-        self.session.close()
+        super().close()
 
 
 @pytest.fixture
-def admin(mls_conn: Any) -> Iterator[Admin]:
-    adm = Admin(mls_conn)
-    adm.clear_faults()
-    yield adm
-    adm.clear_faults()
-    adm.close()
+def admin(mls_conn: LocalMLSServer) -> Iterator[Admin]:
+    with Admin(mls_conn) as adm, adm.isolated_faults():
+        yield adm
 
 
 @pytest.fixture

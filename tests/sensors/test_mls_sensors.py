@@ -57,7 +57,7 @@ def test_batch_by_table_waits_until_active_and_not_loading(
     assert sensor.poke({}) is False  # never set: not active, is_loading not even asked
     assert calls.calls == [("GET", f"/api/v1/dynamodb/tables/{table}/is_active")]
 
-    admin.table(table, is_active=True, is_loading=True)
+    admin.set_table(table, is_active=True, is_loading=True)
     calls.reset()
     assert sensor.poke({}) is False
     assert [path for _, path in calls.calls] == [
@@ -65,7 +65,7 @@ def test_batch_by_table_waits_until_active_and_not_loading(
         f"/api/v1/dynamodb/tables/{table}/is_loading",
     ]
 
-    admin.table(table, is_active=True, is_loading=False)
+    admin.set_table(table, is_active=True, is_loading=False)
     calls.reset()
     assert done_value(sensor.poke({})) == {"table": table, "model_id": None}
     assert len(calls) == 2
@@ -94,12 +94,12 @@ def test_batch_by_model_resolves_once(admin: Admin, count_calls: CountCalls, uni
 
     assert sensor.poke({}) is False  # not active: model lookup + is_active
     assert len(calls) == 2
-    admin.table(table, is_active=True, is_loading=True)
+    admin.set_table(table, is_active=True, is_loading=True)
     pokes = 3
     for _ in range(pokes):
         assert sensor.poke({}) is False
     assert len(calls) == 2 + 2 * pokes  # the model is not read again
-    admin.table(table, is_active=True, is_loading=False)
+    admin.set_table(table, is_active=True, is_loading=False)
     assert done_value(sensor.poke({})) == {"table": table, "model_id": model["id"]}
     assert len(calls) == 1 + 1 + 2 * (pokes + 1)
     assert sum(1 for _, path in calls.calls if path.startswith("/api/v1/models")) == 1
@@ -107,7 +107,7 @@ def test_batch_by_model_resolves_once(admin: Admin, count_calls: CountCalls, uni
 
 def test_batch_cost_is_one_plus_two_per_check(admin: Admin, count_calls: CountCalls, unique: str) -> None:
     table = f"bc_{unique}"
-    admin.table(table, is_active=True, is_loading=True)
+    admin.set_table(table, is_active=True, is_loading=True)
     model = admin.manual_model(f"bc-{unique}", table=table)
     sensor = BatchPredictionReadySensor(task_id="batch", model_id=model["id"])
     calls = count_calls(sensor)
@@ -141,7 +141,7 @@ def test_batch_unknown_model_fails(admin: Admin, count_calls: CountCalls, ref: d
 
 
 def test_batch_automl_model_is_not_a_batch_model(admin: Admin, unique: str) -> None:
-    model = admin.automl_model(f"ba-{unique}")
+    model = admin.create_automl_model(f"ba-{unique}")
     sensor = BatchPredictionReadySensor(task_id="batch", model_id=model["id"], **FAST_WAIT)
     with pytest.raises(AirflowFailException, match="not a manual model"):
         sensor.execute({})
@@ -181,7 +181,7 @@ def test_online_by_name_version_needs_no_model(admin: Admin, count_calls: CountC
         assert sensor.poke({}) is False
         assert len(calls) == n
     assert calls.calls[0] == ("GET", "/api/v1/model_registry/artifacts/info")
-    admin.artifact(name, "v3", {"size": 7, "model_lib": "lightgbm"})
+    admin.set_artifact(name, "v3", {"size": 7, "model_lib": "lightgbm"})
     value = done_value(sensor.poke({}))
     assert value == {
         "model_id": None,
@@ -200,7 +200,7 @@ def test_online_by_model_id_reads_the_model_once(admin: Admin, count_calls: Coun
     for _ in range(pokes):
         assert sensor.poke({}) is False
     assert len(calls) == 1 + pokes
-    admin.artifact(model["name"], "v2")
+    admin.set_artifact(model["name"], "v2")
     value = done_value(sensor.poke({}))
     assert (value["model_id"], value["name"], value["version"]) == (model["id"], model["name"], "v2")
     assert value["info"]["path"].endswith(f"/{model['name']}/v2/model.joblib")
@@ -218,8 +218,8 @@ def test_online_unknown_model_id_fails(admin: Admin) -> None:
 
 @pytest.mark.parametrize("how", ["id", "name_version"])
 def test_automl_done_returns_the_model(admin: Admin, count_calls: CountCalls, unique: str, how: str) -> None:
-    model = admin.automl_model(f"ad-{unique}")
-    admin.training(model["id"], "DONE")
+    model = admin.create_automl_model(f"ad-{unique}")
+    admin.finish_training(model["id"], "DONE")
     sensor = AutoMLTrainingDoneSensor(task_id="automl", **_model_reference(model, how), **FAST_WAIT)
     calls = count_calls(sensor)
     result = sensor.execute({})
@@ -236,8 +236,8 @@ def test_automl_done_returns_the_model(admin: Admin, count_calls: CountCalls, un
 def test_automl_failed_fails_with_the_service_error(
     admin: Admin, count_calls: CountCalls, unique: str
 ) -> None:
-    model = admin.automl_model(f"af-{unique}")
-    admin.training(model["id"], "FAILED", error=f"label column missing in {unique}")
+    model = admin.create_automl_model(f"af-{unique}")
+    admin.finish_training(model["id"], "FAILED", error=f"label column missing in {unique}")
     sensor = AutoMLTrainingDoneSensor(task_id="automl", model_id=model["id"], **FAST_WAIT)
     calls = count_calls(sensor)
     with pytest.raises(AirflowFailException) as err:
@@ -291,7 +291,7 @@ def test_automl_unknown_model_fails(admin: Admin) -> None:
 
 def test_automl_training_ends_by_itself(admin: Admin, count_calls: CountCalls, unique: str) -> None:
     """No forcing: the local server finishes the training after training_seconds; the sensor waits for it."""
-    model = admin.automl_model(f"at-{unique}")
+    model = admin.create_automl_model(f"at-{unique}")
     sensor = AutoMLTrainingDoneSensor(task_id="automl", model_id=model, poke_interval=0.05, timeout=60)
     calls = count_calls(sensor)
     result = sensor.execute({})
@@ -312,7 +312,7 @@ def test_poke_mode_waits_for_the_table(admin: Admin, monkeypatch: pytest.MonkeyP
         result = real_poke(context)
         pokes.append(result)
         if len(pokes) == 2:
-            admin.table(table, is_active=True, is_loading=False)
+            admin.set_table(table, is_active=True, is_loading=False)
         return result
 
     monkeypatch.setattr(sensor, "poke", poke_then_make_ready)
@@ -326,7 +326,7 @@ def test_poke_mode_sees_a_change_made_elsewhere(admin: Admin, count_calls: Count
         task_id="online", name=name, version="v1", poke_interval=0.05, timeout=60
     )
     calls = count_calls(sensor)
-    timer = threading.Timer(0.3, admin.artifact, args=(name, "v1"))
+    timer = threading.Timer(0.3, admin.set_artifact, args=(name, "v1"))
     timer.start()
     try:
         value = sensor.execute({})
@@ -354,8 +354,8 @@ def test_poke_mode_transient_errors_are_retried_by_the_hook(
     admin: Admin, count_calls: CountCalls, unique: str
 ) -> None:
     table = f"tr_{unique}"
-    admin.table(table)
-    admin.fault("GET", f"/api/v1/dynamodb/tables/{table}/is_active", status=503, count=1)
+    admin.set_table(table)
+    admin.add_fault("GET", f"/api/v1/dynamodb/tables/{table}/is_active", status=503, count=1)
     sensor = BatchPredictionReadySensor(task_id="batch", table=table, **FAST_WAIT)
     sensor.hook.retry_min_wait = sensor.hook.retry_max_wait = 0.001
     calls = count_calls(sensor)
@@ -418,7 +418,7 @@ def test_reschedule_mode_reschedules_when_not_ready(
     if not AIRFLOW_V_3_0_PLUS:
         assert ctx.queries[0]["dag_id"] == "dag" and ctx.queries[0]["try_number"] == 1
 
-    admin.table(table, is_active=True, is_loading=False)
+    admin.set_table(table, is_active=True, is_loading=False)
     assert sensor.execute(reschedule_context(None).context) == {"table": table, "model_id": None}
 
 
@@ -442,8 +442,8 @@ def test_reschedule_mode_times_out_from_the_first_reschedule(
 def test_reschedule_mode_terminal_failure_does_not_reschedule(
     admin: Admin, reschedule_context: Any, unique: str
 ) -> None:
-    model = admin.automl_model(f"rf-{unique}")
-    admin.training(model["id"], "FAILED", error="out of memory")
+    model = admin.create_automl_model(f"rf-{unique}")
+    admin.finish_training(model["id"], "FAILED", error="out of memory")
     sensor = AutoMLTrainingDoneSensor(task_id="automl", model_id=model["id"], mode="reschedule")
     with pytest.raises(AirflowFailException, match="out of memory"):
         sensor.execute(reschedule_context(None).context)

@@ -96,7 +96,7 @@ def test_serialize_defaults() -> None:
 
 def test_success(admin: Admin, run_trigger: RunTrigger, unique: str) -> None:
     table = f"ts_{unique}"
-    admin.table(table)
+    admin.set_table(table)
     trigger = table_trigger(table, deadline=time.time() + 600)
     payload = one_event(run_trigger(trigger))
     assert payload["status"] == "success" and payload["checks"] == 1
@@ -106,13 +106,13 @@ def test_success(admin: Admin, run_trigger: RunTrigger, unique: str) -> None:
 
 
 def test_success_of_other_checks(admin: Admin, run_trigger: RunTrigger, unique: str) -> None:
-    admin.artifact(f"ta-{unique}", "v1", {"size": 11})
+    admin.set_artifact(f"ta-{unique}", "v1", {"size": 11})
     artifact = ArtifactReadyCheck(name=f"ta-{unique}", version="v1")
     payload = one_event(run_trigger(MLSCheckTrigger(check=artifact.to_dict(), **FAST_RETRIES)))
     assert payload["status"] == "success" and payload["value"]["info"] == {"size": 11}
 
-    model = admin.automl_model(f"tm-{unique}")
-    admin.training(model["id"], "DONE")
+    model = admin.create_automl_model(f"tm-{unique}")
+    admin.finish_training(model["id"], "DONE")
     payload = one_event(run_trigger(MLSCheckTrigger(check=TrainingDoneCheck(model_id=model["id"]).to_dict())))
     assert payload["status"] == "success"
     assert payload["value"]["id"] == model["id"] and payload["value"]["status"] == "DONE"
@@ -124,8 +124,8 @@ def test_success_of_other_checks(admin: Admin, run_trigger: RunTrigger, unique: 
 
 
 def test_failed_training(admin: Admin, run_trigger: RunTrigger, unique: str) -> None:
-    model = admin.automl_model(f"tf-{unique}")
-    admin.training(model["id"], "FAILED", error=f"GPU quota exceeded {unique}")
+    model = admin.create_automl_model(f"tf-{unique}")
+    admin.finish_training(model["id"], "FAILED", error=f"GPU quota exceeded {unique}")
     trigger = MLSCheckTrigger(check=TrainingDoneCheck(model_id=model["id"]).to_dict(), poke_interval=0.01)
     payload = one_event(run_trigger(trigger))
     assert payload["status"] == "failed" and payload["checks"] == 1
@@ -143,7 +143,7 @@ def test_waits_then_succeeds(
     admin: Admin, run_trigger: RunTrigger, monkeypatch: pytest.MonkeyPatch, unique: str
 ) -> None:
     table = f"tw_{unique}"
-    admin.table(table, is_active=True, is_loading=True)
+    admin.set_table(table, is_active=True, is_loading=True)
     real = MLSAsyncClient.run_check
     outcomes: list[str] = []
 
@@ -151,7 +151,7 @@ def test_waits_then_succeeds(
         outcome = await real(self, check)
         outcomes.append(outcome.state)
         if len(outcomes) == 2:  # make it ready after the second check
-            await asyncio.to_thread(admin.table, table, is_active=True, is_loading=False)
+            await asyncio.to_thread(admin.set_table, table, is_active=True, is_loading=False)
         return outcome
 
     monkeypatch.setattr(MLSAsyncClient, "run_check", run_check)
@@ -168,7 +168,7 @@ def test_deadline_in_the_past_still_checks_once(admin: Admin, run_trigger: RunTr
     payload = one_event(run_trigger(table_trigger(table, poke_interval=0.01, deadline=time.time() - 5)))
     assert payload["status"] == "timeout" and payload["checks"] == 1
     assert "is not active yet" in payload["message"]  # the last outcome is reported
-    admin.table(table)  # ready: a late deadline does not hide success
+    admin.set_table(table)  # ready: a late deadline does not hide success
     payload = one_event(run_trigger(table_trigger(table, poke_interval=0.01, deadline=time.time() - 5)))
     assert payload["status"] == "success"
 
@@ -220,8 +220,8 @@ def test_error_when_503_outlasts_the_retries(
     monkeypatch.setenv("AIRFLOW_CONN_MLS_FEW_RETRIES", admin.conn_json(extra={"max_retries": 2}))
     table = f"t5_{unique}"
     path = f"/api/v1/dynamodb/tables/{table}/is_active"
-    admin.table(table)
-    admin.fault("GET", path, status=503, count=10)
+    admin.set_table(table)
+    admin.add_fault("GET", path, status=503, count=10)
     trigger = table_trigger(table, mls_conn_id="mls_few_retries", poke_interval=0.01)
     payload = one_event(run_trigger(trigger))
     assert payload["status"] == "error" and payload["checks"] == 1
@@ -232,8 +232,8 @@ def test_error_when_503_outlasts_the_retries(
 
 def test_one_503_is_retried(admin: Admin, run_trigger: RunTrigger, unique: str) -> None:
     table = f"t1_{unique}"
-    admin.table(table)
-    admin.fault("GET", f"/api/v1/dynamodb/tables/{table}/is_loading", status=503, count=1)
+    admin.set_table(table)
+    admin.add_fault("GET", f"/api/v1/dynamodb/tables/{table}/is_loading", status=503, count=1)
     payload = one_event(run_trigger(table_trigger(table)))
     assert payload["status"] == "success" and payload["checks"] == 1
     assert admin.pending_faults() == []
@@ -244,8 +244,8 @@ def test_read_timeout_is_retried(
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_MLS_SHORT_READ", admin.conn_json(extra={"read_timeout": 0.3}))
     table = f"tr_{unique}"
-    admin.table(table)
-    admin.fault("GET", f"/api/v1/dynamodb/tables/{table}/is_active", status=None, delay=1.5, count=1)
+    admin.set_table(table)
+    admin.add_fault("GET", f"/api/v1/dynamodb/tables/{table}/is_active", status=None, delay=1.5, count=1)
     payload = one_event(run_trigger(table_trigger(table, mls_conn_id="mls_short_read")))
     assert payload["status"] == "success" and payload["checks"] == 1
     assert admin.pending_faults() == []
@@ -280,7 +280,7 @@ def test_a_4xx_answer_to_a_check_is_a_terminal_failure(
 ) -> None:
     table = f"t4_{unique}"
     body = json.dumps({"code": 400, "error": "table: not a valid table name", "results": None})
-    admin.fault(
+    admin.add_fault(
         "GET", f"/api/v1/dynamodb/tables/{table}", status=400, body=body, content_type="application/json"
     )
     payload = one_event(run_trigger(table_trigger(table)))
@@ -326,7 +326,7 @@ def test_cancelled_trigger_releases_the_pool(
 def test_consumer_that_stops_after_the_event_releases_the_pool(admin: Admin, unique: str) -> None:
     """A triggerer takes the first event and drops the generator: closing it gives the client back."""
     table = f"tg_{unique}"
-    admin.table(table)
+    admin.set_table(table)
 
     async def scenario() -> tuple[int, int]:
         events = table_trigger(table).run()
@@ -357,7 +357,7 @@ def test_many_triggers_share_one_pool_and_no_threads(
     n = 50
     tables = [f"tm_{unique}_{i}" for i in range(n)]
     for table in tables[::2]:  # half are active but still loading, half not active at all
-        admin.table(table, is_active=True, is_loading=True)
+        admin.set_table(table, is_active=True, is_loading=True)
     checks: dict[str, int] = {}
     pool_samples: list[int] = []
     thread_samples: list[int] = []
@@ -439,7 +439,7 @@ def test_connection_is_not_read_synchronously_on_the_loop(
     monkeypatch.setattr(Connection, "extra_dejson", property(guarded_extra_dejson))
 
     table = f"tl_{unique}"
-    admin.table(table)
+    admin.set_table(table)
 
     async def scenario() -> list[TriggerEvent]:
         loop_thread.append(threading.get_ident())
