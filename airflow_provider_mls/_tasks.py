@@ -173,39 +173,37 @@ class MLSHookMixin:
         return MLSHook(mls_conn_id=self.mls_conn_id)
 
 
-class MLSWaitingTask(MLSHookMixin, BaseSensorOperator):
-    """Base of every MLS task that waits: the sensors and the operators that wait for a server.
+class WaitingTask(BaseSensorOperator):
+    """Base of every task of this provider that waits (on MLS, or on SageMaker for an approval).
 
     Each check is ``_step(context)``: an ``Outcome`` (done with a value, waiting, or failed).
     ``mode="poke"`` and ``"reschedule"`` run it through ``BaseSensorOperator``; with
     ``deferrable=True`` the first check runs on the worker (done or failed ends the task at once)
-    and the wait goes to the triggerer as ``MLSCheckTrigger(_watch())``, with a wall-clock
-    deadline of ``timeout`` seconds from that first check. ``timeout``, ``soft_fail`` and
-    ``poke_interval`` mean the same in every mode: a terminal failure (``AirflowFailException``)
-    and a timeout (``AirflowSensorTimeout``) become a skip with ``soft_fail``.
+    and the wait goes to the triggerer (``_trigger(deadline)``), with a wall-clock deadline of
+    ``timeout`` seconds from that first check. ``timeout``, ``soft_fail`` and ``poke_interval``
+    mean the same in every mode: a terminal failure (``AirflowFailException``) and a timeout
+    (``AirflowSensorTimeout``) become a skip with ``soft_fail``.
 
-    :param mls_conn_id: the MLS connection.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     """
 
-    template_fields: tuple[str, ...] = ("mls_conn_id",)
     ui_color = "#e6f2ff"
 
-    def __init__(
-        self, *, mls_conn_id: str = "mls_default", deferrable: bool | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, deferrable: bool | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.mls_conn_id = mls_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+
+    def _trigger(self, deadline: float) -> Any:  # pragma: no cover - abstract
+        """The trigger that repeats the check while the task is deferred (after a waiting ``_step``)."""
+        raise NotImplementedError
+
+    def _describe_wait(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     # ---- what subclasses define ----------------------------------------------------------------
 
     def _step(self, context: Mapping[str, Any]) -> Outcome:  # pragma: no cover - abstract
         """One check (1-2 requests after the first); may act (start a server) on the way."""
-        raise NotImplementedError
-
-    def _watch(self) -> Check:  # pragma: no cover - abstract
-        """The check the trigger repeats while the task is deferred (after a waiting ``_step``)."""
         raise NotImplementedError
 
     def _after_trigger(self, context: Mapping[str, Any], value: Any, deadline: float) -> Any:
@@ -259,23 +257,16 @@ class MLSWaitingTask(MLSHookMixin, BaseSensorOperator):
         if remaining <= 0:
             message = f"timed out after {self.timeout}s: {outcome.message}"
             raise AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)
-        from airflow_provider_mls.triggers.mls import MLSCheckTrigger
-
-        watch = self._watch()
+        trigger = self._trigger(deadline)
         self.log.info(
             "%s; deferring to the triggerer: %s, checked every %ss for up to %.0fs more",
             outcome.message,
-            watch.describe(),
+            self._describe_wait(),
             self.poke_interval,
             remaining,
         )
         self.defer(
-            trigger=MLSCheckTrigger(
-                check=watch.to_dict(),
-                mls_conn_id=self.mls_conn_id,
-                poke_interval=float(self.poke_interval),
-                deadline=deadline,
-            ),
+            trigger=trigger,
             method_name="execute_complete",
             kwargs={"deadline": deadline, "state": self._wait_state()},
             timeout=timedelta(seconds=remaining + DEFERRAL_TIMEOUT_GRACE),
@@ -308,3 +299,33 @@ class MLSWaitingTask(MLSHookMixin, BaseSensorOperator):
         if status == "error":
             raise MLSError(f"MLS trigger error: {message}")
         raise MLSError(f"MLS trigger sent an event with unknown status {status!r}: {event!r}")
+
+
+class MLSWaitingTask(MLSHookMixin, WaitingTask):
+    """A waiting task on MLS: deferred, it hands ``_watch()`` to ``MLSCheckTrigger``.
+
+    :param mls_conn_id: the MLS connection.
+    """
+
+    template_fields: tuple[str, ...] = ("mls_conn_id",)
+
+    def __init__(self, *, mls_conn_id: str = "mls_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mls_conn_id = mls_conn_id
+
+    def _watch(self) -> Check:  # pragma: no cover - abstract
+        """The check the trigger repeats while the task is deferred (after a waiting ``_step``)."""
+        raise NotImplementedError
+
+    def _describe_wait(self) -> str:
+        return self._watch().describe()
+
+    def _trigger(self, deadline: float) -> Any:
+        from airflow_provider_mls.triggers.mls import MLSCheckTrigger
+
+        return MLSCheckTrigger(
+            check=self._watch().to_dict(),
+            mls_conn_id=self.mls_conn_id,
+            poke_interval=float(self.poke_interval),
+            deadline=deadline,
+        )
