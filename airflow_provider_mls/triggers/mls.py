@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._compat import BaseTrigger, TriggerEvent
 from airflow_provider_mls.checks import check_from_dict
-from airflow_provider_mls.exceptions import TERMINAL_ERRORS, describe_error
 from airflow_provider_mls.hooks._retry import DEFAULT_RETRY_MAX_WAIT, DEFAULT_RETRY_MIN_WAIT
+from airflow_provider_mls.triggers._polling import ERROR, FAILED, SUCCESS, TIMEOUT, PollingTrigger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-# Event statuses; ``execute_complete`` of the tasks accepts exactly these.
-SUCCESS, FAILED, TIMEOUT, ERROR = "success", "failed", "timeout", "error"
+    from airflow_provider_mls._compat import TriggerEvent
+
+__all__ = ["ERROR", "FAILED", "SUCCESS", "TIMEOUT", "MLSCheckTrigger"]
 
 
-class MLSCheckTrigger(BaseTrigger):
+class MLSCheckTrigger(PollingTrigger):
     """Run an MLS readiness check every ``poke_interval`` seconds and fire exactly one event.
 
-    The event payload is ``{"status", "message", "value", "checks", "check"}`` with status
-    ``success`` (the check is done; ``value`` is its result), ``failed`` (a terminal failure,
-    e.g. a training that ended FAILED), ``timeout`` (the wall-clock ``deadline`` passed) or
-    ``error`` (the check could not be made: connection, credentials, MLS errors after retries).
-    An answer that no retry can change (400, 404, 409, bad input) is ``failed``, as in poke mode.
+    The event payload (see ``PollingTrigger``) also carries ``"check"``: ``failed`` is a terminal
+    failure such as a training that ended FAILED; ``error`` means the check could not be made
+    (connection, credentials, MLS errors after the retries).
 
     :param check: ``Check.to_dict()`` of the check (see ``airflow_provider_mls.checks``).
     :param mls_conn_id: the MLS connection, read asynchronously once per run.
@@ -43,11 +39,9 @@ class MLSCheckTrigger(BaseTrigger):
         retry_min_wait: float = DEFAULT_RETRY_MIN_WAIT,
         retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__(poke_interval=poke_interval, deadline=deadline)
         self.check = check
         self.mls_conn_id = mls_conn_id
-        self.poke_interval = float(poke_interval)
-        self.deadline = float(deadline) if deadline is not None else None
         self.retry_min_wait = float(retry_min_wait)
         self.retry_max_wait = float(retry_max_wait)
 
@@ -64,21 +58,14 @@ class MLSCheckTrigger(BaseTrigger):
             },
         )
 
-    def _event(self, status: str, message: str, checks: int, value: Any = None) -> TriggerEvent:
-        return TriggerEvent(  # type: ignore[no-untyped-call]
-            {
-                "status": status,
-                "message": message,
-                "value": value,
-                "checks": checks,
-                "check": self.check,
-            }
-        )
+    label = "MLS check"
+
+    def _event_extra(self) -> dict[str, Any]:
+        return {"check": self.check}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_mls.hooks.mls_async import MLSAsyncClient
 
-        checks = 0
         try:
             check = check_from_dict(self.check)
             client = await MLSAsyncClient.from_connection(
@@ -88,40 +75,8 @@ class MLSCheckTrigger(BaseTrigger):
                 logger=self.log,
             )
         except Exception as exc:
-            status = FAILED if isinstance(exc, TERMINAL_ERRORS) else ERROR
-            yield self._event(status, f"could not start the MLS check: {describe_error(exc)}", checks)
+            yield self._setup_failed(exc)
             return
-        what = check.describe()
         async with client:
-            while True:
-                checks += 1
-                try:
-                    outcome = await client.run_check(check)
-                except Exception as exc:
-                    # Bad input, unknown resource, duplicate: terminal, as in poke mode (no retries).
-                    status = FAILED if isinstance(exc, TERMINAL_ERRORS) else ERROR
-                    yield self._event(status, f"checking {what} failed: {describe_error(exc)}", checks)
-                    return
-                if outcome.done:
-                    self.log.info("MLS check %d of %s: %s", checks, what, outcome.message)
-                    yield self._event(SUCCESS, outcome.message, checks, outcome.value)
-                    return
-                if outcome.failed:
-                    self.log.info("MLS check %d of %s: %s", checks, what, outcome.message)
-                    yield self._event(FAILED, outcome.message, checks)
-                    return
-                wait = self.poke_interval
-                if self.deadline is not None:
-                    remaining = self.deadline - time.time()
-                    if remaining <= 0:
-                        yield self._event(
-                            TIMEOUT,
-                            f"timed out waiting for {what} after {checks} check(s); last: {outcome.message}",
-                            checks,
-                        )
-                        return
-                    wait = min(wait, remaining)
-                self.log.info(
-                    "MLS check %d of %s: %s; next check in %.1fs", checks, what, outcome.message, wait
-                )
-                await asyncio.sleep(wait)
+            async for event in self._poll(check.describe(), lambda: client.run_check(check)):
+                yield event
