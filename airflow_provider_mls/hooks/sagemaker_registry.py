@@ -1,0 +1,422 @@
+"""The SageMaker Model Registry hook: model package groups, their versions, approval, metadata and model card."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from airflow_provider_mls._compat import BaseHook
+from airflow_provider_mls.exceptions import MLSNotFoundError, MLSValidationError
+
+APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
+MODEL_CARD_STATUSES = ("Draft", "PendingReview", "Approved", "Archived")
+CONTENT_TYPES = ("application/json",)
+
+# Limits from botocore's SageMaker service model (the shape after each).
+MAX_METADATA_KEYS = 50  # CustomerMetadataMap
+MAX_METADATA_KEY_LENGTH = 128  # CustomerMetadataKey, 1..128
+MAX_METADATA_VALUE_LENGTH = 256  # CustomerMetadataValue, 1..256
+_METADATA_SYMBOLS = frozenset("_.:/=+-@")  # besides letters, numbers and separators (\p{L}\p{Z}\p{N})
+MAX_DESCRIPTION_LENGTH = 1024  # EntityDescription, ApprovalDescription
+MAX_PAGE_SIZE = 100  # MaxResults
+_GROUP_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # EntityName
+_CLIENT_TOKEN = re.compile(r"[a-zA-Z0-9-]{1,36}")
+_MODEL_DATA_URL = re.compile(r"(https|s3)://([^/]+)/?(.*)")  # Url
+_MAX_MODEL_DATA_URL_LENGTH = 1024
+_MAX_IMAGE_LENGTH = 255  # ContainerImage
+
+
+def _jsonable(value: Any) -> Any:
+    """A boto3 response as plain JSON types (datetimes as ISO strings), without ``ResponseMetadata``."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    return value
+
+
+def _check_choice(value: Any, field: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise MLSValidationError(field, f"expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _check_text(value: Any, field: str, max_length: int, *, min_length: int = 0) -> str:
+    if not isinstance(value, str):
+        raise MLSValidationError(field, f"expected a str, got {type(value).__name__}")
+    if not min_length <= len(value) <= max_length:
+        raise MLSValidationError(field, f"expected {min_length} to {max_length} characters, got {len(value)}")
+    return value
+
+
+def _check_group(group: Any, field: str = "group") -> str:
+    """A model package group name (what ``create_model_package_group`` accepts)."""
+    if not isinstance(group, str) or not _GROUP_NAME.fullmatch(group):
+        raise MLSValidationError(
+            field,
+            f"expected a model package group name (1-63 letters, digits and inner hyphens), got {group!r}",
+        )
+    return group
+
+
+def _check_arn(arn: Any, field: str = "arn") -> str:
+    if not isinstance(arn, str) or not arn.strip():
+        raise MLSValidationError(field, f"expected a model package ARN, got {arn!r}")
+    return arn
+
+
+def _check_metadata_string(text: Any, field: str, what: str, max_length: int) -> str:
+    if not isinstance(text, str):
+        raise MLSValidationError(field, f"expected a str {what}, got {type(text).__name__}")
+    if not 1 <= len(text) <= max_length:
+        raise MLSValidationError(field, f"a {what} has 1 to {max_length} characters, got {len(text)}")
+    bad = [c for c in text if unicodedata.category(c)[0] not in "LZN" and c not in _METADATA_SYMBOLS]
+    if bad:
+        raise MLSValidationError(
+            field, f"{what} {text!r} has {bad[0]!r}; allowed: letters, digits, spaces and _ . : / = + - @"
+        )
+    return text
+
+
+def _check_metadata(metadata: Any, field: str) -> dict[str, str]:
+    """``CustomerMetadataProperties``: at most 50 str keys (1-128 chars) to str values (1-256 chars)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise MLSValidationError(field, f"expected a mapping of str to str, got {type(metadata).__name__}")
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise MLSValidationError(field, f"at most {MAX_METADATA_KEYS} keys, got {len(metadata)}")
+    checked: dict[str, str] = {}
+    for key, value in metadata.items():
+        _check_metadata_string(key, field, "key", MAX_METADATA_KEY_LENGTH)
+        checked[key] = _check_metadata_string(value, f"{field}[{key!r}]", "value", MAX_METADATA_VALUE_LENGTH)
+    return checked
+
+
+def _check_keys(keys: Any, field: str) -> list[str]:
+    if isinstance(keys, str | bytes) or not isinstance(keys, Sequence | set | frozenset):
+        raise MLSValidationError(field, f"expected a list of keys, got {type(keys).__name__}")
+    return [_check_metadata_string(key, field, "key", MAX_METADATA_KEY_LENGTH) for key in keys]
+
+
+def _model_card(content: Mapping[str, Any] | None, status: str | None) -> dict[str, str]:
+    """The ``ModelCard`` request member; the content checked against the model package card schema."""
+    card: dict[str, str] = {}
+    if content is not None:
+        from airflow_provider_mls.model_card import model_card_json, validate_model_card
+
+        # validate_model_card also checks the size limit, measured on model_card_json's string.
+        card["ModelCardContent"] = model_card_json(validate_model_card(content, "model_card_content"))
+    if status is not None:
+        card["ModelCardStatus"] = _check_choice(status, "model_card_status", MODEL_CARD_STATUSES)
+    return card
+
+
+class SageMakerModelRegistryHook(BaseHook):
+    """The SageMaker Model Registry: model package groups and their numbered versions.
+
+    Every method returns plain JSON values (datetimes as ISO strings, no ``ResponseMetadata``), safe
+    to push to XCom. Input is checked before any request; a bad value raises ``MLSValidationError``
+    naming the argument.
+
+    Errors of the service stay botocore ``ClientError``s: SageMaker reports a missing model package
+    and bad input alike as ``ValidationException``, told apart only by the message text, so mapping
+    them onto the MLS error classes would be a guess. The hook raises ``MLSNotFoundError`` only
+    where it decides itself that something is missing (a version number not in its group).
+
+    :param aws_conn_id: the AWS connection (used through the amazon provider when it is installed;
+        None, or no amazon provider, means boto3's default credential chain).
+    :param region_name: the AWS region; default: the connection's, else boto3's.
+    :param endpoint_url: another endpoint (a VPC endpoint, a test server); default: the connection's
+        ``endpoint_url`` extra or the ``AWS_ENDPOINT_URL[_SAGEMAKER]`` environment variable.
+    :param page_size: ``MaxResults`` of each list request (1-100).
+    """
+
+    conn_name_attr = "aws_conn_id"
+    default_conn_name = "aws_default"
+    conn_type = "aws"
+    hook_name = "SageMaker Model Registry"
+
+    def __init__(
+        self,
+        aws_conn_id: str | None = default_conn_name,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> None:
+        super().__init__()
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
+            raise MLSValidationError(
+                "page_size", f"expected an int from 1 to {MAX_PAGE_SIZE}, got {page_size!r}"
+            )
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+        self.page_size = page_size
+        self._client: Any = None
+
+    def get_conn(self) -> Any:
+        """The hook's boto3 ``sagemaker`` client (built once)."""
+        if self._client is None:
+            from airflow_provider_mls.aws.session import aws_client
+
+            self._client = aws_client(
+                "sagemaker",
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                endpoint_url=self.endpoint_url,
+            )
+        return self._client
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap call (a page of one model package group)."""
+        try:
+            self.get_conn().list_model_package_groups(MaxResults=1)
+        except Exception as exc:
+            return False, f"SageMaker connection failed: {exc}"
+        return True, "Connected to the SageMaker Model Registry"
+
+    def _paginate(
+        self, operation: str, result_key: str, *, max_items: int | None = None, **params: Any
+    ) -> list[Any]:
+        config: dict[str, int] = {"PageSize": self.page_size}
+        if max_items is not None:
+            config["MaxItems"] = max_items
+        items: list[Any] = []
+        for page in self.get_conn().get_paginator(operation).paginate(**params, PaginationConfig=config):
+            items.extend(page.get(result_key, []))
+        return items
+
+    # ---- groups -----------------------------------------------------------------------------
+
+    def _group_arn(self, group: str) -> str | None:
+        # Listing tells "missing" from "bad input" without parsing a ValidationException's text.
+        for summary in self._paginate(
+            "list_model_package_groups", "ModelPackageGroupSummaryList", NameContains=group
+        ):
+            if summary.get("ModelPackageGroupName") == group:
+                return str(summary["ModelPackageGroupArn"])
+        return None
+
+    def ensure_group(self, group: str, description: str = "") -> str:
+        """The ARN of the model package group ``group``, created (with ``description``) if missing."""
+        from botocore.exceptions import ClientError
+
+        group = _check_group(group)
+        description = _check_text(description, "description", MAX_DESCRIPTION_LENGTH)
+        arn = self._group_arn(group)
+        if arn is not None:
+            return arn
+        request: dict[str, Any] = {"ModelPackageGroupName": group}
+        if description:
+            request["ModelPackageGroupDescription"] = description
+        try:
+            response = self.get_conn().create_model_package_group(**request)
+        except ClientError:
+            # Lost a race with another writer: fine if the group is there now.
+            arn = self._group_arn(group)
+            if arn is None:
+                raise
+            return arn
+        self.log.info("Created model package group %s", group)
+        return str(response["ModelPackageGroupArn"])
+
+    # ---- versions ---------------------------------------------------------------------------
+
+    def register_version(
+        self,
+        group: str,
+        *,
+        model_data_url: str,
+        image: str,
+        approval_status: str = "PendingManualApproval",
+        description: str | None = None,
+        customer_metadata: Mapping[str, str] | None = None,
+        model_card_content: Mapping[str, Any] | None = None,
+        model_card_status: str = "Draft",
+        client_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Register a new version in ``group`` (which must exist: see ``ensure_group``); its description.
+
+        One inference container (``image`` with the artifact ``model_data_url``, an ``s3://`` or
+        ``https://`` URL), JSON in and out. The model card is sent only with ``model_card_content``.
+
+        :param client_token: makes a repeated call (a retried task) return the same version
+            instead of registering another one (1-36 letters, digits, hyphens; e.g. a run id hash).
+        """
+        group = _check_group(group)
+        _check_text(model_data_url, "model_data_url", _MAX_MODEL_DATA_URL_LENGTH, min_length=1)
+        if not _MODEL_DATA_URL.fullmatch(model_data_url):
+            raise MLSValidationError(
+                "model_data_url", f"expected an s3:// or https:// URL, got {model_data_url!r}"
+            )
+        _check_text(image, "image", _MAX_IMAGE_LENGTH, min_length=1)
+        if any(c.isspace() for c in image):
+            raise MLSValidationError("image", f"expected an image URI without spaces, got {image!r}")
+        approval_status = _check_choice(approval_status, "approval_status", APPROVAL_STATUSES)
+        if description is not None:
+            _check_text(description, "description", MAX_DESCRIPTION_LENGTH)
+        metadata = _check_metadata(customer_metadata, "customer_metadata")
+        if client_token is not None and (
+            not isinstance(client_token, str) or not _CLIENT_TOKEN.fullmatch(client_token)
+        ):
+            raise MLSValidationError(
+                "client_token", f"expected 1-36 letters, digits or hyphens, got {client_token!r}"
+            )
+        model_card_status = _check_choice(model_card_status, "model_card_status", MODEL_CARD_STATUSES)
+        card = _model_card(model_card_content, model_card_status) if model_card_content is not None else {}
+
+        request: dict[str, Any] = {
+            "ModelPackageGroupName": group,
+            "ModelApprovalStatus": approval_status,
+            "InferenceSpecification": {
+                "Containers": [{"Image": image, "ModelDataUrl": model_data_url}],
+                "SupportedContentTypes": list(CONTENT_TYPES),
+                "SupportedResponseMIMETypes": list(CONTENT_TYPES),
+            },
+        }
+        if description:
+            request["ModelPackageDescription"] = description
+        if metadata:
+            request["CustomerMetadataProperties"] = metadata
+        if card:
+            request["ModelCard"] = card
+        if client_token is not None:
+            request["ClientToken"] = client_token
+        arn = str(self.get_conn().create_model_package(**request)["ModelPackageArn"])
+        self.log.info("Registered model package %s", arn)
+        return self.describe_version(arn)
+
+    def _list_versions(
+        self, group: str, approval_status: str | None, max_items: int | None = None
+    ) -> list[dict[str, Any]]:
+        if not isinstance(group, str) or not group.startswith("arn:"):
+            group = _check_group(group)
+        params: dict[str, Any] = {
+            "ModelPackageGroupName": group,
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+        }
+        if approval_status is not None:
+            params["ModelApprovalStatus"] = _check_choice(
+                approval_status, "approval_status", APPROVAL_STATUSES
+            )
+        summaries = self._paginate(
+            "list_model_packages", "ModelPackageSummaryList", max_items=max_items, **params
+        )
+        return [_jsonable(summary) for summary in summaries]
+
+    def list_versions(self, group: str, *, approval_status: str | None = None) -> list[dict[str, Any]]:
+        """The version summaries of ``group`` (a name or the group's ARN), newest first, every page.
+
+        ``list_model_packages`` needs the group here: without ``ModelPackageGroupName`` (or
+        ``ModelPackageType``) SageMaker lists only unversioned model packages, never a group's
+        versions.
+
+        :param approval_status: only versions in this state (Approved, Rejected, PendingManualApproval).
+        """
+        return self._list_versions(group, approval_status)
+
+    def describe_version(
+        self, arn: str | None = None, *, group: str | None = None, version: int | None = None
+    ) -> dict[str, Any]:
+        """A version's full description, by ``arn`` or by ``group`` and ``version`` number.
+
+        By number the group's versions are listed to find the ARN; a number that is not there
+        raises ``MLSNotFoundError``.
+        """
+        if arn is not None and (group is not None or version is not None):
+            raise MLSValidationError("arn", "give either arn, or group and version, not both")
+        if arn is None:
+            if group is None or version is None:
+                raise MLSValidationError("arn", "give either arn, or both group and version")
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                raise MLSValidationError("version", f"expected a version number >= 1, got {version!r}")
+            for summary in self._list_versions(group, None):
+                if summary.get("ModelPackageVersion") == version:
+                    arn = str(summary["ModelPackageArn"])
+                    break
+            else:
+                raise MLSNotFoundError(f"model package group {group!r} has no version {version}", code=404)
+        arn = _check_arn(arn)
+        return dict(_jsonable(self.get_conn().describe_model_package(ModelPackageName=arn)))
+
+    def latest_approved_version(self, group: str) -> dict[str, Any] | None:
+        """The description of the newest Approved version of ``group``, or None when none is approved."""
+        newest = self._list_versions(group, "Approved", max_items=1)
+        return self.describe_version(newest[0]["ModelPackageArn"]) if newest else None
+
+    def approval(self, arn: str) -> dict[str, Any]:
+        """``{"arn", "status", "description"}``: the version's approval status and its description."""
+        described = self.describe_version(_check_arn(arn))
+        return {
+            "arn": described["ModelPackageArn"],
+            "status": described.get("ModelApprovalStatus"),
+            "description": described.get("ApprovalDescription"),
+        }
+
+    def update_version(
+        self,
+        arn: str,
+        *,
+        approval_status: str | None = None,
+        approval_description: str | None = None,
+        customer_metadata: Mapping[str, str] | None = None,
+        remove_metadata_keys: Sequence[str] = (),
+        model_card_content: Mapping[str, Any] | None = None,
+        model_card_status: str | None = None,
+    ) -> dict[str, Any]:
+        """Change a version with one ``update_model_package`` carrying only what is given; its description after.
+
+        SageMaker adds or overwrites the ``customer_metadata`` keys and keeps the others;
+        ``remove_metadata_keys`` deletes keys. ``model_card_content`` replaces the card's content
+        (checked against the model package card schema first). A version whose model card is
+        ``Archived`` takes no change at all. With nothing to change, no update is sent.
+
+        The current version is read first (the archived check, the 50-key limit after the merge),
+        so input errors found there are raised before the update too.
+        """
+        arn = _check_arn(arn)
+        if approval_status is not None:
+            approval_status = _check_choice(approval_status, "approval_status", APPROVAL_STATUSES)
+        if approval_description is not None:
+            _check_text(approval_description, "approval_description", MAX_DESCRIPTION_LENGTH)
+        metadata = _check_metadata(customer_metadata, "customer_metadata")
+        remove = _check_keys(remove_metadata_keys, "remove_metadata_keys")
+        both = sorted(set(metadata) & set(remove))
+        if both:
+            raise MLSValidationError("remove_metadata_keys", f"key {both[0]!r} is both set and removed")
+        card = _model_card(model_card_content, model_card_status)
+
+        request: dict[str, Any] = {}
+        if approval_status is not None:
+            request["ModelApprovalStatus"] = approval_status
+        if approval_description is not None:
+            request["ApprovalDescription"] = approval_description
+        if metadata:
+            request["CustomerMetadataProperties"] = metadata
+        if remove:
+            request["CustomerMetadataPropertiesToRemove"] = remove
+        if card:
+            request["ModelCard"] = card
+
+        current = self.describe_version(arn)
+        if not request:
+            return current
+        if (current.get("ModelCard") or {}).get("ModelCardStatus") == "Archived":
+            raise MLSValidationError("model_card_status", "an archived model card refuses changes")
+        keys_after = (set(current.get("CustomerMetadataProperties") or {}) | set(metadata)) - set(remove)
+        if len(keys_after) > MAX_METADATA_KEYS:
+            raise MLSValidationError(
+                "customer_metadata",
+                f"the version would have {len(keys_after)} metadata keys, at most {MAX_METADATA_KEYS}",
+            )
+        self.get_conn().update_model_package(ModelPackageArn=arn, **request)
+        self.log.info("Updated model package %s: %s", arn, ", ".join(sorted(request)))
+        return self.describe_version(arn)
