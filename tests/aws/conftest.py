@@ -32,59 +32,17 @@ _AWS_ENV = (
 )
 
 
-def _aws_update_semantics() -> Any:
-    """moto's ``update_model_package`` as SageMaker behaves: fields that are not sent stay as they are.
-
-    moto 5.2 overwrites the approval status and its description with None when they are not sent,
-    and replaces the whole ``CustomerMetadataProperties`` map instead of adding the given keys.
-    """
-    from moto.sagemaker.models import SageMakerModelBackend
-
-    original = SageMakerModelBackend.update_model_package
-
-    def update_model_package(
-        self: Any,
-        model_package_arn: str,
-        model_approval_status: str | None,
-        approval_description: str | None,
-        customer_metadata_properties: dict[str, str] | None,
-        customer_metadata_properties_to_remove: list[str],
-        additional_inference_specifications_to_add: list[Any] | None,
-    ) -> str:
-        package = self.describe_model_package(model_package_arn)
-        return original(
-            self,
-            model_package_arn=model_package_arn,
-            model_approval_status=model_approval_status or package.model_approval_status,
-            approval_description=(
-                approval_description if approval_description is not None else package.approval_description
-            ),
-            customer_metadata_properties={
-                **(package.customer_metadata_properties or {}),
-                **(customer_metadata_properties or {}),
-            },
-            customer_metadata_properties_to_remove=customer_metadata_properties_to_remove,
-            additional_inference_specifications_to_add=additional_inference_specifications_to_add,
-        )
-
-    return SageMakerModelBackend, update_model_package
-
-
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    """One moto server (SageMaker, S3, DynamoDB, ...) on a free loopback port, for the session."""
-    from moto.server import ThreadedMotoServer
+    """One moto server (SageMaker, S3, DynamoDB, ...) on a free loopback port, for the session.
 
-    backend, update_model_package = _aws_update_semantics()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(backend, "update_model_package", update_model_package)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+    ``LocalAWSEndpoint`` makes moto's model registry behave like SageMaker's (updates leave unsent
+    fields alone, metadata is merged, the model card is kept): see ``airflow_provider_mls.local.aws``.
+    """
+    from airflow_provider_mls.local.aws import LocalAWSEndpoint
+
+    with LocalAWSEndpoint() as endpoint:
+        yield endpoint.url
 
 
 @pytest.fixture
