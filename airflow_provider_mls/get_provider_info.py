@@ -20,17 +20,44 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "MLS",
                 "external-doc-url": "https://pypi.org/project/sktmls/",
                 "tags": ["ml"],
-            }
+            },
+            {
+                "integration-name": "SageMaker Model Registry",
+                "external-doc-url": "https://docs.aws.amazon.com/sagemaker/latest/dg/model-registry.html",
+                "tags": ["aws", "ml"],
+            },
         ],
-        "operators": [{"integration-name": "MLS", "python-modules": ["airflow_provider_mls.operators.mls"]}],
-        "sensors": [{"integration-name": "MLS", "python-modules": ["airflow_provider_mls.sensors.mls"]}],
+        "operators": [
+            {"integration-name": "MLS", "python-modules": ["airflow_provider_mls.operators.mls"]},
+            {
+                "integration-name": "SageMaker Model Registry",
+                "python-modules": ["airflow_provider_mls.operators.sagemaker_registry"],
+            },
+        ],
+        "sensors": [
+            {"integration-name": "MLS", "python-modules": ["airflow_provider_mls.sensors.mls"]},
+            {
+                "integration-name": "SageMaker Model Registry",
+                "python-modules": ["airflow_provider_mls.sensors.sagemaker_registry"],
+            },
+        ],
         "hooks": [
             {
                 "integration-name": "MLS",
                 "python-modules": ["airflow_provider_mls.hooks.mls", "airflow_provider_mls.hooks.mls_async"],
-            }
+            },
+            {
+                "integration-name": "SageMaker Model Registry",
+                "python-modules": ["airflow_provider_mls.hooks.sagemaker_registry"],
+            },
         ],
-        "triggers": [{"integration-name": "MLS", "python-modules": ["airflow_provider_mls.triggers.mls"]}],
+        "triggers": [
+            {"integration-name": "MLS", "python-modules": ["airflow_provider_mls.triggers.mls"]},
+            {
+                "integration-name": "SageMaker Model Registry",
+                "python-modules": ["airflow_provider_mls.triggers.sagemaker_registry"],
+            },
+        ],
         "hook-class-names": ["airflow_provider_mls.hooks.mls.MLSHook"],
         "connection-types": [
             {

@@ -24,7 +24,7 @@ def test_example_dags_import_without_errors() -> None:
 
     bag = DagBag(dag_folder=str(DAGS))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES=False
     assert bag.import_errors == {}
-    assert {"mls_quickstart", "mls_model_lifecycle"} <= set(bag.dag_ids)
+    assert {"mls_quickstart", "mls_model_lifecycle", "mls_approval_gated_deploy"} <= set(bag.dag_ids)
 
 
 def test_lifecycle_example_uses_every_operator_and_sensor() -> None:
@@ -74,16 +74,17 @@ def _airflow_env(home: Path, mls_server: object) -> dict[str, str]:
     }
 
 
-def _dags_test(env: dict[str, str], dag_id: str, conf: str | None = None) -> str:
-    """``airflow dags test`` in a fresh metadata DB; returns the output after asserting a green run."""
+def _dags_test(env: dict[str, str], dag_id: str, conf: str | None = None, state: str = "success") -> str:
+    """``airflow dags test`` in a fresh metadata DB; returns the output after asserting the run's state."""
     airflow = str(Path(sys.executable).parent / "airflow")
     migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=240)
     assert migrate.returncode == 0, (migrate.stdout + migrate.stderr)[-4000:]
     args = [airflow, "dags", "test", dag_id] + (["-c", conf] if conf else [])
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    assert dag_run_state(out) == "success", out[-6000:]
+    if state == "success":
+        assert proc.returncode == 0, out[-4000:]
+    assert dag_run_state(out) == state, out[-6000:]
     return out
 
 
@@ -133,3 +134,36 @@ def test_lifecycle_dag_runs_green_twice_against_local_server(
         automl = hook_on.list_automl_models(name="lifecycle_automl")
         assert automl and all(m["status"] == "DONE" for m in automl)
         assert {hook_on.get_automl_model_server_status(m) for m in automl} == {"STOPPED"}
+
+
+@pytest.fixture
+def aws_endpoint() -> Any:
+    """The embedded AWS endpoint (moto with SageMaker's registry semantics) for one test."""
+    from airflow_provider_mls.local.aws import LocalAWSEndpoint
+
+    with LocalAWSEndpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.mark.e2e
+def test_approval_gated_deploy_runs_green_and_a_rejection_deploys_nothing(
+    tmp_path: Path, mls_server: object, hook_on: Any, aws_endpoint: Any
+) -> None:
+    """Approved: the version's data, card and metadata reach MLS. Rejected: the gate fails, nothing deployed."""
+    env = {**_airflow_env(tmp_path / "approved", mls_server), **aws_endpoint.env()}
+    _dags_test(env, "mls_approval_gated_deploy")
+    deployed = [m for m in hook_on.list_all_manual_models(name="churn_model") if m["name"] == "churn_model"]
+    assert len(deployed) == 1
+    model = deployed[0]
+    meta = model["model_meta"]
+    assert model["model_data"].startswith("s3://mls-model-registry/churn_model/")
+    assert meta["team"] == "retention" and meta["reviewed_by"] == "demo-approver"
+    assert meta["model_card"]["intended_uses"]["risk_rating"] == "Low"
+    assert meta["model_package"]["approval_description"].startswith("Approved by the demo approver")
+    assert hook_on.is_online_prediction_ready(model)
+
+    env = {**_airflow_env(tmp_path / "rejected", mls_server), **aws_endpoint.env()}
+    out = _dags_test(env, "mls_approval_gated_deploy", '{"decision": "Rejected"}', state="failed")
+    assert "Rejected" in out
+    after = [m for m in hook_on.list_all_manual_models(name="churn_model") if m["name"] == "churn_model"]
+    assert [m["id"] for m in after] == [model["id"]]

@@ -1,0 +1,138 @@
+"""Approval-gated deploy: only a model version approved in the SageMaker Model Registry reaches MLS.
+
+register a version (pending approval) -> the approver decides -> wait for approval -> deploy the
+approved version to MLS (its model data URL, model card and customer metadata become the MLS
+model's ``model_data`` and ``model_meta``) -> wait until its artifact is in the MLS registry.
+
+In production a reviewer approves (or rejects) the version in SageMaker, and
+``ModelPackageApprovedSensor`` waits for it, deferred; delete ``play_the_approver``. To run
+unattended (``make demo``: the local MLS server and moto's SageMaker), ``play_the_approver`` sets
+the decision given by the ``decision`` param (``Approved`` or ``Rejected``; a rejection fails the
+sensor, and nothing is deployed). ``stand_in_upload`` (local server only) plays the upload that
+puts the artifact in the MLS registry.
+
+AWS: ``aws_default`` through the amazon provider when it is installed, else boto3's default chain
+(``AWS_ENDPOINT_URL`` points it at moto or LocalStack).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.providers.common.compat.sdk import dag, task
+
+from airflow_provider_mls.operators.sagemaker_registry import (
+    DeployModelPackageToMLSOperator,
+    UpdateModelPackageOperator,
+)
+from airflow_provider_mls.sensors.mls import OnlinePredictionReadySensor
+from airflow_provider_mls.sensors.sagemaker_registry import ModelPackageApprovedSensor
+
+GROUP = "churn-model"
+MLS_NAME = "churn_model"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn-inference:1.0"
+
+
+def model_card(run: str) -> dict[str, Any]:
+    """A model card valid against the model package model card schema."""
+    return {
+        "model_overview": {
+            "model_creator": "airflow",
+            "model_artifact": [f"s3://mls-model-registry/{MLS_NAME}/{run}/model.joblib"],
+        },
+        "intended_uses": {
+            "purpose_of_model": "Predict churn of mobile subscribers for retention offers.",
+            "risk_rating": "Low",
+        },
+        "business_details": {"business_problem": "Churn", "line_of_business": "Mobile"},
+        "evaluation_details": [
+            {
+                "name": "holdout",
+                "metric_groups": [
+                    {
+                        "name": "binary_classification",
+                        "metric_data": [
+                            {"name": "auc", "type": "number", "value": 0.91},
+                            {"name": "logloss", "type": "number", "value": 0.32},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+
+
+@dag(
+    dag_id="mls_approval_gated_deploy",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["mls", "sagemaker", "example"],
+    params={"decision": "Approved"},
+    default_args={"retries": 0},
+)
+def mls_approval_gated_deploy() -> None:
+    @task
+    def register_version(ts_nodash: str | None = None) -> dict[str, Any]:
+        """Register the trained model as a new version of the group, pending manual approval."""
+        from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
+
+        hook = SageMakerModelRegistryHook()
+        hook.ensure_group(GROUP, "Churn models, governed in SageMaker")
+        described = hook.register_version(
+            GROUP,
+            model_data_url=f"s3://mls-model-registry/{MLS_NAME}/{ts_nodash}/model.joblib",
+            image=IMAGE,
+            description=f"churn model trained {ts_nodash}",
+            customer_metadata={"team": "retention", "training_data": "s3://mls-datasets/churn/labels.csv"},
+            model_card_content=model_card(str(ts_nodash)),
+        )
+        return {"arn": described["ModelPackageArn"], "version": described["ModelPackageVersion"]}
+
+    registered = register_version()
+
+    approver = UpdateModelPackageOperator(
+        task_id="play_the_approver",
+        model_package_arn="{{ ti.xcom_pull(task_ids='register_version')['arn'] }}",
+        approval_status="{{ params.decision }}",
+        approval_description="{{ params.decision }} by the demo approver after reviewing the card",
+        customer_metadata={"reviewed_by": "demo-approver"},
+    )
+    approved = ModelPackageApprovedSensor(
+        task_id="wait_for_approval",
+        model_package_arn="{{ ti.xcom_pull(task_ids='register_version')['arn'] }}",
+        deferrable=True,
+        poke_interval=10,
+        timeout=24 * 60 * 60,
+    )
+    deploy = DeployModelPackageToMLSOperator(
+        task_id="deploy_to_mls",
+        model_package_arn="{{ ti.xcom_pull(task_ids='wait_for_approval')['arn'] }}",
+        name=MLS_NAME,
+        version="{{ ts_nodash }}",
+        model_lib="sklearn",
+        features=["age", "svc_scrb_period"],
+        if_exists="update",
+    )
+
+    @task
+    def stand_in_upload(model: dict[str, Any]) -> None:
+        """Stand-in (local server only): the upload that puts the artifact in the MLS registry."""
+        from airflow_provider_mls.hooks.mls import MLSHook
+
+        MLSHook().run("PUT", f"/local/artifacts/{model['name']}/{model['version']}", json={})
+
+    online_ready = OnlinePredictionReadySensor(
+        task_id="online_prediction_ready",
+        name=MLS_NAME,
+        version="{{ ts_nodash }}",
+        deferrable=True,
+        poke_interval=5,
+        timeout=600,
+    )
+    registered >> approver >> approved >> deploy
+    stand_in_upload(deploy.output) >> online_ready
+
+
+mls_approval_gated_deploy()
