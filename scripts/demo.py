@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DAG_IDS = ("mls_quickstart", "mls_model_lifecycle")
+DAG_IDS = ("mls_quickstart", "mls_model_lifecycle", "mls_approval_gated_deploy")
 BIN = Path(sys.executable).parent
 
 
@@ -36,6 +36,7 @@ def airflow(args: list[str], env: dict[str, str], log: Path) -> subprocess.Compl
 
 
 def main() -> int:
+    from airflow_provider_mls.local.aws import LocalAWSEndpoint
     from airflow_provider_mls.local.process import LocalMLSServer
     from airflow_provider_mls.testing.dag_run import dag_run_state
 
@@ -55,9 +56,14 @@ def main() -> int:
     started = time.monotonic()
     ok = False
     print(f"MLS demo: working directory {work}")
-    with LocalMLSServer(work / "mls-data", port=0, username="mls", password="mls-demo") as server:
+    with (
+        LocalMLSServer(work / "mls-data", port=0, username="mls", password="mls-demo") as server,
+        LocalAWSEndpoint() as aws,
+    ):
         print(f"MLS demo: local MLS server at {server.url}")
+        print(f"MLS demo: embedded AWS endpoint (moto: SageMaker model registry) at {aws.url}")
         env["AIRFLOW_CONN_MLS_DEFAULT"] = server.conn_json()
+        env.update(aws.env())
         steps = [
             ("metadata DB", ["db", "migrate"]),
             ("connection test", ["connections", "test", "mls_default"]),
@@ -81,6 +87,9 @@ def main() -> int:
             summary = model_summary()
             print("MLS demo: models on the local server:")
             for row in summary:
+                print("  " + json.dumps(row, sort_keys=True))
+            print("MLS demo: SageMaker model package versions:")
+            for row in registry_summary():
                 print("  " + json.dumps(row, sort_keys=True))
     elapsed = time.monotonic() - started
     if ok:
@@ -106,6 +115,23 @@ def model_summary() -> list[dict[str, object]]:
             "meta_keys": sorted(m.get("model_meta") or {}),
         }
         for m in hook.list_all_manual_models() + hook.list_all_automl_models()
+    ]
+
+
+def registry_summary() -> list[dict[str, object]]:
+    """The versions of the approval-gated DAG's model package group, through the provider's hook."""
+    import logging
+
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
+
+    return [
+        {
+            "group": v.get("ModelPackageGroupName"),
+            "version": v.get("ModelPackageVersion"),
+            "approval": v.get("ModelApprovalStatus"),
+        }
+        for v in SageMakerModelRegistryHook().list_versions("churn-model")
     ]
 
 

@@ -16,6 +16,7 @@ real account at it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any, Self
 
@@ -131,6 +132,8 @@ class LocalAWSEndpoint:
         from moto.server import ThreadedMotoServer
 
         apply_sagemaker_semantics()
+        # One access-log line per AWS call would drown everything else; errors still show.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
