@@ -66,7 +66,15 @@ class RegistryTaskMixin:
             )
         if version is None:
             raise MLSValidationError("model_package_version", "give the version number within the group")
-        return None, group, coerce_id(version, "model_package_version")
+        try:
+            number = coerce_id(version, "model_package_version")
+        except MLSValidationError:
+            number = 0
+        if number < 1:
+            raise MLSValidationError(
+                "model_package_version", f"expected a version number >= 1, got {version!r}"
+            )
+        return None, group, number
 
     def _describe(self) -> dict[str, Any]:
         """The version, described (1 call by ARN; by group and number, the group's listing then 1 call)."""

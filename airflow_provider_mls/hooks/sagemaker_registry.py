@@ -361,9 +361,8 @@ class SageMakerModelRegistryHook(BaseHook):
             "description": described.get("ApprovalDescription"),
         }
 
-    def update_version(
+    def validate_update(
         self,
-        arn: str,
         *,
         approval_status: str | None = None,
         approval_description: str | None = None,
@@ -372,17 +371,10 @@ class SageMakerModelRegistryHook(BaseHook):
         model_card_content: Mapping[str, Any] | None = None,
         model_card_status: str | None = None,
     ) -> dict[str, Any]:
-        """Change a version with one ``update_model_package`` carrying only what is given; its description after.
+        """The ``update_model_package`` request for these changes (without the ARN); no call is made.
 
-        SageMaker adds or overwrites the ``customer_metadata`` keys and keeps the others;
-        ``remove_metadata_keys`` deletes keys. ``model_card_content`` replaces the card's content
-        (checked against the model package card schema first). A version whose model card is
-        ``Archived`` takes no change at all. With nothing to change, no update is sent.
-
-        The current version is read first (the archived check, the 50-key limit after the merge),
-        so input errors found there are raised before the update too.
+        Raises ``MLSValidationError`` naming the field (or the path in the model card) on bad input.
         """
-        arn = _check_arn(arn)
         if approval_status is not None:
             approval_status = _check_choice(approval_status, "approval_status", APPROVAL_STATUSES)
         if approval_description is not None:
@@ -405,6 +397,41 @@ class SageMakerModelRegistryHook(BaseHook):
             request["CustomerMetadataPropertiesToRemove"] = remove
         if card:
             request["ModelCard"] = card
+
+        return request
+
+    def update_version(
+        self,
+        arn: str,
+        *,
+        approval_status: str | None = None,
+        approval_description: str | None = None,
+        customer_metadata: Mapping[str, str] | None = None,
+        remove_metadata_keys: Sequence[str] = (),
+        model_card_content: Mapping[str, Any] | None = None,
+        model_card_status: str | None = None,
+    ) -> dict[str, Any]:
+        """Change a version with one ``update_model_package`` carrying only what is given; its description after.
+
+        SageMaker adds or overwrites the ``customer_metadata`` keys and keeps the others;
+        ``remove_metadata_keys`` deletes keys. ``model_card_content`` replaces the card's content
+        (checked against the model package card schema first). A version whose model card is
+        ``Archived`` takes no change at all. With nothing to change, no update is sent.
+
+        The current version is read first (the archived check, the 50-key limit after the merge),
+        so input errors found there are raised before the update too.
+        """
+        arn = _check_arn(arn)
+        request = self.validate_update(
+            approval_status=approval_status,
+            approval_description=approval_description,
+            customer_metadata=customer_metadata,
+            remove_metadata_keys=remove_metadata_keys,
+            model_card_content=model_card_content,
+            model_card_status=model_card_status,
+        )
+        metadata = request.get("CustomerMetadataProperties") or {}
+        remove = request.get("CustomerMetadataPropertiesToRemove") or []
 
         current = self.describe_version(arn)
         if not request:

@@ -105,6 +105,8 @@ class UpdateModelPackageOperator(RegistryTaskMixin, MLSBaseOperator):
         given = {k: v for k, v in changes.items() if v is not None}
         if not given and not self.remove_metadata_keys:
             raise MLSValidationError("approval_status", "nothing to update: give at least one change")
+        # Every input is checked before any AWS call, also when the version is found by number.
+        self.registry.validate_update(remove_metadata_keys=tuple(self.remove_metadata_keys or ()), **given)
         if arn is None:
             arn = str(self._describe()["ModelPackageArn"])
         described = self.registry.update_version(
