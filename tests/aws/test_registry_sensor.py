@@ -475,3 +475,42 @@ def test_execute_complete_success_makes_no_call(
     event = {"status": "success", "message": "ok", "value": value, "checks": 2}
     assert task.execute_complete({}, event, deadline=time.time() + 60, state={}) == value
     assert calls.names == []
+
+
+# ---- reschedule mode -------------------------------------------------------------------------------
+
+
+def test_reschedule_mode_gives_the_slot_back_while_pending(
+    registry: SageMakerModelRegistryHook, moto_url: str, group_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pending: ``AirflowRescheduleException`` after one check; approved: the next execution succeeds.
+
+    The first-reschedule lookup is answered like ``tests/sensors`` does (a mock ti on Airflow 3, the
+    one DB query stubbed on 2.11); the scheduler side of reschedule runs in ``tests/e2e``.
+    """
+    from datetime import UTC, datetime
+    from unittest import mock
+
+    from airflow_provider_mls._compat import AIRFLOW_V_3_0_PLUS
+
+    try:
+        from airflow.sdk.exceptions import AirflowRescheduleException
+    except ImportError:
+        from airflow.exceptions import AirflowRescheduleException
+
+    ti = mock.MagicMock(name="ti")
+    if AIRFLOW_V_3_0_PLUS:
+        ti.get_first_reschedule_date.return_value = None
+    else:
+        ti.configure_mock(dag_id="dag", task_id="approval", run_id="run", map_index=-1, max_tries=0)
+        monkeypatch.setattr("airflow.sensors.base._orig_start_date", lambda **_: None)
+    arn = register(registry, group_name)
+    task = sensor(moto_url, model_package_arn=arn, mode="reschedule", poke_interval=45)
+    before = datetime.now(UTC)
+    with pytest.raises(AirflowRescheduleException) as err:
+        task.execute({"ti": ti})
+    assert err.value.reschedule_date >= before + timedelta(seconds=45)
+
+    registry.update_version(arn, approval_status="Approved", approval_description="ok")
+    again = sensor(moto_url, model_package_arn=arn, mode="reschedule", poke_interval=45)
+    assert again.execute({"ti": ti}) == {"arn": arn, "status": "Approved", "description": "ok"}
