@@ -41,6 +41,20 @@ def test_lifecycle_example_uses_every_operator_and_sensor() -> None:
     assert set(operators.__all__) | set(sensors.__all__) <= used
 
 
+def test_approval_example_uses_every_registry_operator_and_sensor() -> None:
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # Airflow 3.1+
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # Airflow 2
+
+    import airflow_provider_mls.operators.sagemaker_registry as operators
+    import airflow_provider_mls.sensors.sagemaker_registry as sensors
+
+    bag = DagBag(dag_folder=str(DAGS / "mls_approval_gated_deploy.py"))
+    used = {type(t).__name__ for t in bag.dags["mls_approval_gated_deploy"].tasks}
+    assert set(operators.__all__) | set(sensors.__all__) | {"OnlinePredictionReadySensor"} <= used
+
+
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
 def test_example_dag_modules_stay_light(dag_file: str) -> None:
     """Parsing a DAG file must not import the hook's HTTP stack or the local server's web stack."""
