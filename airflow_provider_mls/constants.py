@@ -128,8 +128,36 @@ PREDICTION_MODEL_KEYS: dict[str, str] = {
 }
 DATASET_TYPES: tuple[str, ...] = ("score", "classification", "regression")
 
+# The model registry: an S3 bucket per MLS env (mls-api.md). The "_land" envs and the local
+# server share the bucket of their base env (an assumption: mls-api.md names only three buckets);
+# a connection's ``registry_bucket`` extra overrides this table.
 REGISTRY_BUCKETS: dict[MLSEnv, str] = {
     MLSEnv.DEV: "mls-model-registry",
     MLSEnv.STG: "mls-model-registry-stg",
     MLSEnv.PRD: "mls-model-registry-prd",
+    MLSEnv.DEV_LAND: "mls-model-registry",
+    MLSEnv.STG_LAND: "mls-model-registry-stg",
+    MLSEnv.PRD_LAND: "mls-model-registry-prd",
+    MLSEnv.LOCAL: "mls-model-registry",
 }
+# A version's files: <name>/<version>/model.joblib and <name>/<version>/model.json.
+MODEL_FILE = "model.joblib"
+META_FILE = "model.json"
+# Required and optional keys of model.json (mls-api.md, "The model registry").
+MODEL_META_REQUIRED: tuple[str, ...] = ("name", "version", "model_lib", "model_lib_version", "model_data", "features")
+MODEL_META_OPTIONAL: tuple[str, ...] = ("class", "metric", "performance", "feature_importance", "model_info")
+
+
+def registry_key(name: str, version: str, filename: str) -> str:
+    """The S3 key of one of a version's files: ``<name>/<version>/<filename>``."""
+    return f"{name}/{version}/{filename}"
+
+
+def model_data_path(name: str, version: str) -> str:
+    """``model_data`` of a version as MLS names it: ``/models/<name>/<version>/model.joblib``."""
+    return f"/models/{name}/{version}/{MODEL_FILE}"
+
+
+# Batch prediction tables are DynamoDB tables. While rows go in, the table carries this tag with
+# the value "true"; MLS's is_loading answers from it (the tag is removed once the load is done).
+LOADING_TAG = "mls:loading"

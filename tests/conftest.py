@@ -21,6 +21,8 @@ os.environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
 for _name in ("AIRFLOW_CONN_MLS_DEFAULT", "MLS_ENV", "MLS_RUNTIME_ENV", "MLS_USERNAME", "MLS_PASSWORD"):
     os.environ.pop(_name, None)
 
+pytest_plugins = ["pytester"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -101,8 +101,34 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(dict.fromkeys(messages)) or "body: invalid request"
 
 
+class _NoAWS:
+    """Readiness without an AWS endpoint: every call is a 500 that says what is missing."""
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            raise APIError(
+                500, "aws: the local server runs without an AWS endpoint (start it with mls-local)"
+            )
+
+        return fail
+
+
+def _aws_backend(settings: Settings) -> Any:
+    if settings.aws_endpoint_url is None:
+        return _NoAWS()
+    from airflow_provider_mls.local.aws_backend import AWSBackend
+
+    return AWSBackend(
+        settings.aws_endpoint_url,
+        region=settings.aws_region,
+        registry_bucket=settings.registry_bucket,
+        test_credentials=settings.aws_test_credentials,
+    )
+
+
 def create_app(settings: Settings) -> FastAPI:
     store = Store(settings)
+    aws = _aws_backend(settings)
     faults = FaultRegistry()
     app = FastAPI(
         title="MLS local server",
@@ -112,6 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     app.state.store = store
+    app.state.aws = aws
     app.state.faults = faults
     app.state.settings = settings
 
@@ -231,19 +258,19 @@ def create_app(settings: Settings) -> FastAPI:
     # ------------------------------------------------------------------ readiness
     @api.get("/dynamodb/tables/{table}/is_active", tags=["readiness"], response_model=Envelope[IsActiveOut])
     def table_is_active(table: str) -> dict[str, Any]:
-        return _ok({"is_active": store.table_state(table)["is_active"]})
+        return _ok({"is_active": aws.table_state(table)["is_active"]})
 
     @api.get("/dynamodb/tables/{table}/is_loading", tags=["readiness"], response_model=Envelope[IsLoadingOut])
     def table_is_loading(table: str) -> dict[str, Any]:
-        return _ok({"is_loading": store.table_state(table)["is_loading"]})
+        return _ok({"is_loading": aws.table_state(table)["is_loading"]})
 
     @api.delete("/dynamodb/tables/{table}", tags=["readiness"], response_model=Envelope[TableOut])
     def drop_table(table: str) -> dict[str, Any]:
-        return _ok(store.delete_table(table))
+        return _ok(aws.drop_table(table))
 
     @api.get("/model_registry/artifacts/info", tags=["readiness"], response_model=Envelope[ArtifactInfoOut])
     def artifact_info(model_name: str, model_version: str) -> dict[str, Any]:
-        return _ok(store.artifact_info(model_name, model_version))
+        return _ok(aws.artifact_info(model_name, model_version))
 
     # ------------------------------------------------------------------ components
     @api.get("/components", tags=["components"], response_model=Envelope[list[ComponentOut]])
@@ -409,19 +436,19 @@ def create_app(settings: Settings) -> FastAPI:
 
     @local.put("/tables/{table}", response_model=Envelope[TableStateOut], dependencies=_AUTH)
     def set_table(table: str, body: TableBody) -> dict[str, Any]:
-        return _ok(store.set_table(table, body.is_active, body.is_loading))
+        return _ok(aws.set_table(table, body.is_active, body.is_loading))
 
     @local.delete("/tables/{table}", response_model=Envelope[TableOut], dependencies=_AUTH)
     def delete_table(table: str) -> dict[str, Any]:
-        return _ok(store.delete_table(table))
+        return _ok(aws.drop_table(table))
 
     @local.put("/artifacts/{name}/{version}", response_model=Envelope[ArtifactInfoOut], dependencies=_AUTH)
     def set_artifact(name: str, version: str, body: ArtifactBody | None = None) -> dict[str, Any]:
-        return _ok(store.set_artifact(name, version, body.info if body is not None else None))
+        return _ok(aws.set_artifact(name, version, body.info if body is not None else None))
 
     @local.delete("/artifacts/{name}/{version}", response_model=Envelope[ArtifactInfoOut], dependencies=_AUTH)
     def delete_artifact(name: str, version: str) -> dict[str, Any]:
-        return _ok(store.delete_artifact(name, version))
+        return _ok(aws.delete_artifact(name, version))
 
     @local.post("/faults", response_model=Envelope[FaultOut], dependencies=_AUTH)
     async def add_fault(body: FaultBody) -> dict[str, Any]:

@@ -10,14 +10,19 @@ provider; ``apply_sagemaker_semantics()`` (applied by ``start()``) makes it beha
 * the model package's ``ModelCard`` (content and status) given on create or update is kept and
   returned by ``DescribeModelPackage`` (moto drops it).
 
-Needs ``moto[server]`` (installed with the ``test`` extra). Test credentials only: never point a
-real account at it.
+With a ``state_file`` the endpoint keeps its state across restarts: every request that changes
+something (not reads) is appended to that file (moto's recorder, one JSON line per request), and a
+new start replays the file before it serves. The recorder is one per process, so only one endpoint
+of a process can have a state file.
+
+Needs ``moto[server]`` (the ``local`` extra). Test credentials only: never point a real account at it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
@@ -98,6 +103,44 @@ def apply_sagemaker_semantics() -> None:
         _PATCHED = True
 
 
+# Requests that change nothing, by X-Amz-Target action prefix (DynamoDB, SageMaker: JSON protocols).
+_READ_ACTIONS = ("Describe", "List", "Get", "Query", "Scan", "BatchGet", "Search")
+_RECORDER_LOCK = threading.Lock()
+_RECORDING: list[Path] = []  # the state file of this process's recording endpoint, if any
+
+
+def _is_read(request: Any) -> bool:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return True
+    if str(getattr(request, "raw_path", "") or getattr(request, "path", "")).startswith("/moto-api"):
+        return True
+    target = str(request.headers.get("X-Amz-Target", ""))
+    action = target.rsplit(".", 1)[-1]
+    if target and action.startswith(_READ_ACTIONS):
+        return True
+    # Query protocols (SageMaker speaks JSON; kept for completeness): Action=Describe...
+    action = str(getattr(request, "args", {}).get("Action", "")) if hasattr(request, "args") else ""
+    return bool(action) and action.startswith(_READ_ACTIONS)
+
+
+def _patch_recorder() -> None:
+    """Record only requests that change state, one whole line at a time (moto's server is threaded)."""
+    from moto.moto_api._internal.recorder.models import Recorder
+
+    if getattr(Recorder, "_mls_patched", False):
+        return
+    record = Recorder._record_request
+
+    def _record_request(self: Any, request: Any, body: bytes | None = None) -> None:
+        if not self._user_enabled or _is_read(request):
+            return
+        with _RECORDER_LOCK:
+            record(self, request, body)
+
+    setattr(Recorder, "_record_request", _record_request)  # noqa: B010
+    setattr(Recorder, "_mls_patched", True)  # noqa: B010
+
+
 class LocalAWSEndpoint:
     """moto's server on ``host:port`` (0: a free port) in a thread of this process.
 
@@ -105,10 +148,18 @@ class LocalAWSEndpoint:
     provider's AWS hooks) at it with test credentials.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, region: str = DEFAULT_REGION) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = DEFAULT_REGION,
+        state_file: str | Path | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.region = region
+        self.state_file = Path(state_file) if state_file is not None else None
+        self.replayed = 0  # requests replayed from the state file at start
         self._server: Any = None
         self._url: str | None = None
 
@@ -138,10 +189,38 @@ class LocalAWSEndpoint:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self._url = f"http://{host}:{port}"
+        if self.state_file is not None:
+            try:
+                self._restore_and_record(self.state_file)
+            except BaseException:
+                self.stop()
+                raise
         return self
+
+    def _restore_and_record(self, state_file: Path) -> None:
+        from moto.moto_api import recorder
+
+        with _RECORDER_LOCK:
+            if _RECORDING:
+                raise RuntimeError(f"this process already records AWS state to {_RECORDING[0]}")
+            _RECORDING.append(state_file)
+        _patch_recorder()
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.touch()
+        recorder._location = str(state_file)
+        with state_file.open() as lines:
+            self.replayed = sum(1 for line in lines if line.strip())
+        if self.replayed:
+            recorder.replay_recording(target_host=self.url)
+        recorder.start_recording()
 
     def stop(self) -> None:
         if self._server is not None:
+            if self.state_file is not None and _RECORDING == [self.state_file]:
+                from moto.moto_api import recorder
+
+                recorder.stop_recording()
+                _RECORDING.clear()
             self._server.stop()
             self._server = None
             self._url = None

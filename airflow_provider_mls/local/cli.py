@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from types import FrameType
 
 READY_PREFIX = "MLS local server listening on "
+AWS_PREFIX = "MLS local AWS endpoint "  # then "(embedded moto) at URL" or "(external) at URL"
+AWS_STATE_FILE = "aws-state.jsonl"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -92,6 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="models per page of GET /api/v1/models (default 20)",
     )
     p.add_argument(
+        "--aws-endpoint",
+        default=_env("AWS_ENDPOINT", "") or None,
+        metavar="URL",
+        help="S3/DynamoDB endpoint behind the registry and table endpoints (e.g. LocalStack), used "
+        "with your AWS credential chain; default: an embedded moto server on --host",
+    )
+    p.add_argument(
+        "--aws-port",
+        type=_int_range("--aws-port", 0, 65535),
+        default=_env("AWS_PORT", "0"),
+        help="port of the embedded AWS endpoint; 0 picks a free one (default 0)",
+    )
+    p.add_argument(
+        "--aws-region", default=_env("AWS_REGION", "us-east-1"), help="AWS region (default us-east-1)"
+    )
+    p.add_argument(
+        "--registry-bucket",
+        default=_env("REGISTRY_BUCKET", "mls-model-registry"),
+        help="the model registry bucket artifacts/info reads (default mls-model-registry); "
+        "the three registry buckets of MLS are created at start",
+    )
+    p.add_argument(
         "--log-level",
         type=str.lower,
         choices=LOG_LEVELS,
@@ -121,17 +145,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.username:
         parser.error("--username must not be empty")
 
-    import uvicorn
-
-    from airflow_provider_mls.local.app import create_app
-    from airflow_provider_mls.local.settings import Settings
-
     logging.basicConfig(
         level=logging.DEBUG if args.log_level == "trace" else getattr(logging, args.log_level.upper()),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    aws_endpoint, aws_url = None, args.aws_endpoint
+    if aws_url is None:
+        try:
+            from airflow_provider_mls.local.aws import LocalAWSEndpoint
+        except ImportError as exc:  # pragma: no cover - moto is part of the local extra
+            print(
+                f"mls-local: the embedded AWS endpoint needs moto[server] ({exc}): "
+                "pip install 'airflow-provider-mls[local]', or pass --aws-endpoint URL",
+                file=sys.stderr,
+            )
+            return 1
+        # This process talks to its own endpoint only, with test credentials: no profile of the
+        # user's (which might not even exist in this environment) may get in the way.
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            os.environ.pop(name, None)
+        try:
+            args.data_dir.mkdir(parents=True, exist_ok=True)
+            aws_endpoint = LocalAWSEndpoint(
+                host=args.host,
+                port=args.aws_port,
+                region=args.aws_region,
+                state_file=args.data_dir / AWS_STATE_FILE,
+            ).start()
+        except Exception as exc:
+            print(f"mls-local: cannot start the embedded AWS endpoint: {exc}", file=sys.stderr)
+            return 1
+        aws_url = aws_endpoint.url
+    try:
+        return _serve(args, aws_url, embedded=aws_endpoint is not None)
+    finally:
+        if aws_endpoint is not None:
+            aws_endpoint.stop()
+
+
+def _serve(args: argparse.Namespace, aws_url: str, *, embedded: bool) -> int:
+    import uvicorn
+
+    from airflow_provider_mls.local.app import create_app
+    from airflow_provider_mls.local.settings import Settings
+
     settings = Settings(
+        aws_endpoint_url=aws_url,
+        aws_region=args.aws_region,
+        registry_bucket=args.registry_bucket,
+        aws_test_credentials=embedded,
         data_dir=args.data_dir,
         username=args.username,
         password=args.password,
@@ -147,7 +210,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     real_host, real_port = sock.getsockname()[:2]
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{shown_host}:{real_port}"
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+        app.state.aws.ensure_buckets()
+    except Exception as exc:
+        sock.close()
+        print(f"mls-local: the AWS endpoint {aws_url} is not usable: {exc}", file=sys.stderr)
+        return 1
+    kind = "embedded moto: S3, DynamoDB, SageMaker" if embedded else "external"
+    sys.stdout.write(f"{AWS_PREFIX}({kind}) at {aws_url}\n")
     config = uvicorn.Config(
         app,
         log_level=args.log_level,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from airflow_provider_mls.testing.local_admin import LocalMLSAdmin
 
 READY_PREFIX = "MLS local server listening on "
+AWS_PREFIX = "MLS local AWS endpoint "
 LOG_FILE = "server.log"
 
 
@@ -41,6 +42,8 @@ class LocalMLSServer:
         server_start_seconds: float = 3.0,
         page_size: int = 20,
         startup_timeout: float = 30.0,
+        aws_endpoint: str | None = None,
+        aws_region: str = "us-east-1",
         extra_args: Sequence[str] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
@@ -54,7 +57,10 @@ class LocalMLSServer:
         self.page_size = page_size
         self.startup_timeout = startup_timeout
         self.extra_args = tuple(extra_args)
+        self.aws_endpoint = aws_endpoint  # None: the server's embedded moto endpoint
+        self.aws_region = aws_region
         self.url = ""
+        self.aws_endpoint_url = ""  # the endpoint the server uses, once started
         self._proc: subprocess.Popen[str] | None = None
         self._log: IO[bytes] | None = None
         self._reader: threading.Thread | None = None
@@ -94,6 +100,30 @@ class LocalMLSServer:
             }
         )
 
+    def aws_env(self) -> dict[str, str]:
+        """Environment variables pointing boto3 (and the provider's AWS hooks) at the server's AWS
+        endpoint, with the test credentials of the embedded one (not for an external endpoint of yours)."""
+        if not self.aws_endpoint_url:
+            raise LocalMLSServerError("the server is not started")
+        env = {
+            "AWS_DEFAULT_REGION": self.aws_region,
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        if self.aws_endpoint is None:
+            env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+        return env
+
+    def aws_conn_json(self) -> str:
+        """An Airflow ``aws`` connection (``AIRFLOW_CONN_AWS_DEFAULT``) for the amazon provider's hooks."""
+        if not self.aws_endpoint_url:
+            raise LocalMLSServerError("the server is not started")
+        extra = {"region_name": self.aws_region, "endpoint_url": self.aws_endpoint_url}
+        conn: dict[str, Any] = {"conn_type": "aws", "extra": extra}
+        if self.aws_endpoint is None:
+            conn.update({"login": "testing", "password": "testing"})
+        return json.dumps(conn)
+
     def admin(self) -> LocalMLSAdmin:
         """A ``LocalMLSAdmin`` (``airflow_provider_mls.testing.local_admin``) for this started server."""
         from airflow_provider_mls.testing.local_admin import LocalMLSAdmin
@@ -121,6 +151,9 @@ class LocalMLSServer:
             repr(float(self.server_start_seconds)),
             "--page-size",
             str(self.page_size),
+            "--aws-region",
+            self.aws_region,
+            *(("--aws-endpoint", self.aws_endpoint) if self.aws_endpoint else ()),
             *self.extra_args,
         ]
 
@@ -147,10 +180,13 @@ class LocalMLSServer:
         self._proc = proc
         ready = threading.Event()
         found: list[str] = []
+        aws_found: list[str] = []
 
         def drain() -> None:  # reads stdout until EOF so the pipe never fills up
             assert proc.stdout is not None
             for line in proc.stdout:
+                if line.startswith(AWS_PREFIX) and " at " in line:
+                    aws_found.append(line.rsplit(" at ", 1)[1].strip())
                 if not found and line.startswith(READY_PREFIX):
                     found.append(line[len(READY_PREFIX) :].strip())
                     ready.set()
@@ -174,6 +210,7 @@ class LocalMLSServer:
             )
             raise LocalMLSServerError(f"local MLS server {why}; stderr:\n{self._read_log(log_offset)}")
         self.url = found[0]
+        self.aws_endpoint_url = aws_found[0] if aws_found else ""
         hostport = self.url.split("://", 1)[1]
         host, _, port = hostport.rpartition(":")
         self.host = host.strip("[]")

@@ -17,3 +17,9 @@ class Settings:
     training_seconds: float = 5.0
     server_start_seconds: float = 3.0
     page_size: int = 20
+    # S3 (model registry) and DynamoDB (batch prediction tables) behind the readiness endpoints.
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    registry_bucket: str = "mls-model-registry"
+    # True for the embedded endpoint (test credentials); False: the caller's AWS credential chain.
+    aws_test_credentials: bool = True

@@ -107,18 +107,6 @@ CREATE TABLE IF NOT EXISTS buckets (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS ddb_tables (
-    name TEXT PRIMARY KEY,
-    is_active INTEGER NOT NULL,
-    is_loading INTEGER NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS artifacts (
-    name TEXT NOT NULL,
-    version TEXT NOT NULL,
-    info TEXT NOT NULL,
-    PRIMARY KEY (name, version)
-);
 """
 
 _UNSET: Any = object()
@@ -713,66 +701,6 @@ class Store:
                 "UPDATE models SET handler = ?, updated_at = ? WHERE id = ?", (handler, time.time(), model_id)
             )
         return {"handler": handler}
-
-    # ------------------------------------------------------------------ readiness
-    def table_state(self, table: str) -> dict[str, bool]:
-        with self._read() as db:
-            row = self._one(db, "SELECT * FROM ddb_tables WHERE name = ?", (table,))
-        if row is None:
-            return {"is_active": False, "is_loading": False}
-        return {"is_active": bool(row["is_active"]), "is_loading": bool(row["is_loading"])}
-
-    def set_table(self, table: str, is_active: bool | None, is_loading: bool | None) -> dict[str, Any]:
-        with self._tx() as db:
-            row = self._one(db, "SELECT * FROM ddb_tables WHERE name = ?", (table,))
-            # Missing fields keep their value; a new table defaults to active and not loading.
-            active = (
-                is_active if is_active is not None else (bool(row["is_active"]) if row is not None else True)
-            )
-            loading = (
-                is_loading
-                if is_loading is not None
-                else (bool(row["is_loading"]) if row is not None else False)
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO ddb_tables (name, is_active, is_loading, updated_at) VALUES (?, ?, ?, ?)",
-                (table, int(active), int(loading), time.time()),
-            )
-        return {"table": table, "is_active": active, "is_loading": loading}
-
-    def delete_table(self, table: str) -> dict[str, Any]:
-        with self._tx() as db:
-            if db.execute("DELETE FROM ddb_tables WHERE name = ?", (table,)).rowcount == 0:
-                raise not_found("table", repr(table), "table")
-        return {"table": table}
-
-    def artifact_info(self, name: str, version: str) -> dict[str, Any]:
-        with self._read() as db:
-            row = self._one(db, "SELECT info FROM artifacts WHERE name = ? AND version = ?", (name, version))
-        return {"info": None if row is None else _loads(row["info"])}
-
-    def set_artifact(self, name: str, version: str, info: dict[str, Any] | None) -> dict[str, Any]:
-        if info is None:
-            info = {
-                "path": f"/models/{name}/{version}/model.joblib",
-                "size": 0,
-                "last_modified": iso(time.time()),
-            }
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO artifacts (name, version, info) VALUES (?, ?, ?)",
-                (name, version, _dumps(info)),
-            )
-        return {"info": info}
-
-    def delete_artifact(self, name: str, version: str) -> dict[str, Any]:
-        with self._tx() as db:
-            if (
-                db.execute("DELETE FROM artifacts WHERE name = ? AND version = ?", (name, version)).rowcount
-                == 0
-            ):
-                raise not_found("artifact", f"{name}/{version}", "artifact")
-        return {"info": None}
 
     # ------------------------------------------------------------------ experiments
     def _experiment_out(self, row: sqlite3.Row) -> dict[str, Any]:

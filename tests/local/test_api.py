@@ -309,9 +309,24 @@ def test_table_readiness(api: Api) -> None:
     assert api.ok("GET", base + "/is_loading") == {"is_loading": False}
     api.ok("DELETE", base)
     assert api.ok("GET", base + "/is_active") == {"is_active": False}
-    api.ok("PUT", f"/local/tables/{table}", {"is_active": False, "is_loading": True})
+    # Not active means the DynamoDB table does not exist: /local drops it, and it cannot be loading.
+    api.ok("PUT", f"/local/tables/{table}", {})
+    assert api.ok("PUT", f"/local/tables/{table}", {"is_active": False}) == {
+        "table": table,
+        "is_active": False,
+        "is_loading": False,
+    }
+    assert_error(
+        *api.call("PUT", f"/local/tables/{table}", json={"is_active": False, "is_loading": True}),
+        400,
+        "is_loading",
+    )
+    api.ok("PUT", f"/local/tables/{table}", {})
     api.ok("DELETE", f"/local/tables/{table}")
     assert_error(*api.delete(f"/local/tables/{table}"), 404)
+    # A name DynamoDB would refuse: no such table can be active, and dropping it is bad input.
+    assert api.ok("GET", "/api/v1/dynamodb/tables/a b/is_active") == {"is_active": False}
+    assert_error(*api.delete("/api/v1/dynamodb/tables/ab"), 400, "table")
 
 
 def test_artifact_readiness(api: Api) -> None:

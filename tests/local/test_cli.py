@@ -32,6 +32,11 @@ def test_listening_line_and_clean_exit(tmp_path: Path, sig: signal.Signals) -> N
     proc = spawn(tmp_path, "--port", "0", "--username", "u", "--password", "p")
     try:
         assert proc.stdout is not None
+        aws_line = proc.stdout.readline()
+        assert aws_line.startswith("MLS local AWS endpoint (embedded moto: S3, DynamoDB, SageMaker) at "), (
+            aws_line
+        )
+        aws_url = aws_line.rsplit(" at ", 1)[1].strip()
         line = proc.stdout.readline()
         assert line.startswith("MLS local server listening on http://127.0.0.1:"), line
         url = line.split(" on ", 1)[1].strip()
@@ -39,10 +44,14 @@ def test_listening_line_and_clean_exit(tmp_path: Path, sig: signal.Signals) -> N
         assert port > 0
         r = requests.get(url + "/api/v1/models", auth=("u", "p"), timeout=10)
         assert r.json() == {"code": 200, "error": None, "results": []}
+        # The embedded endpoint is up, with the three registry buckets of MLS.
+        buckets = requests.get(aws_url + "/", timeout=10).text
+        for bucket in ("mls-model-registry", "mls-model-registry-stg", "mls-model-registry-prd"):
+            assert f"<Name>{bucket}</Name>" in buckets
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, err
-        assert out == ""  # exactly one line on stdout
+        assert out == ""  # exactly two lines on stdout, the AWS endpoint's and the listening line
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -55,6 +64,7 @@ def test_env_vars(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None
+        proc.stdout.readline()  # the AWS endpoint
         url = proc.stdout.readline().split(" on ", 1)[1].strip()
         assert requests.get(url + "/api/v1/models", auth=("envuser", "mls"), timeout=10).status_code == 200
     finally:

@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+import boto3
 import pytest
 import requests
 
@@ -52,8 +53,18 @@ def test_everything_survives_kill_9(tmp_path: Path) -> None:
         api.ok(
             "PUT", f"/api/v1/experiments/{exp['id']}/bucket_ratio", {"bucket_ratio": {str(bucket["id"]): 100}}
         )
-        api.ok("PUT", "/local/tables/t1", {"is_active": True, "is_loading": False})
+        api.ok("PUT", "/local/tables/tbl1", {"is_active": True, "is_loading": False})
+        api.ok("PUT", "/local/tables/tbl2", {"is_loading": True})
         api.ok("PUT", "/local/artifacts/m/v1")
+        # S3 and DynamoDB live in the embedded AWS endpoint: they survive through its state file.
+        aws = {"endpoint_url": srv.aws_endpoint_url, "region_name": "us-east-1",
+               "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # fmt: skip
+        boto3.client("s3", **aws).put_object(
+            Bucket="mls-model-registry", Key="m/v2/model.joblib", Body=b"\x00joblib"
+        )
+        boto3.client("dynamodb", **aws).put_item(
+            TableName="tbl1", Item={"user_id": {"S": "u1"}, "p": {"N": "0.5"}}
+        )
         before = {
             "manual": api.ok("GET", f"/api/v1/models/{manual}"),
             "buckets": api.ok("GET", f"/api/v1/experiments/{exp['id']}/buckets"),
@@ -75,7 +86,21 @@ def test_everything_survives_kill_9(tmp_path: Path) -> None:
         assert api.ok("GET", "/api/v1/datasets") == before["datasets"]
         assert api.ok("GET", "/api/v1/components") == before["components"]
         assert api.ok("GET", "/api/v1/experiments") == before["experiments"]
-        assert api.ok("GET", "/api/v1/dynamodb/tables/t1/is_active") == {"is_active": True}
+        assert api.ok("GET", "/api/v1/dynamodb/tables/tbl1/is_active") == {"is_active": True}
+        assert api.ok("GET", "/api/v1/dynamodb/tables/tbl2/is_loading") == {"is_loading": True}
+        aws["endpoint_url"] = srv.aws_endpoint_url  # a new port after the restart
+        assert (
+            boto3.client("s3", **aws)
+            .get_object(Bucket="mls-model-registry", Key="m/v2/model.joblib")["Body"]
+            .read()
+            == b"\x00joblib"
+        )
+        item = boto3.client("dynamodb", **aws).get_item(TableName="tbl1", Key={"user_id": {"S": "u1"}})[
+            "Item"
+        ]
+        assert item == {"user_id": {"S": "u1"}, "p": {"N": "0.5"}}
+        assert api.ok("GET", "/api/v1/model_registry/artifacts/info",
+                      params={"model_name": "m", "model_version": "v2"})["info"]["size"] == 7  # fmt: skip
         assert api.ok("GET", "/api/v1/model_registry/artifacts/info",
                       params={"model_name": "m", "model_version": "v1"})["info"] is not None  # fmt: skip
         assert api.ok("GET", f"/api/v1/models/{automl}/automl_online_prediction") == {"handler": "x = 1"}
