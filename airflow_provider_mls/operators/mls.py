@@ -419,8 +419,10 @@ class UpdateAutoMLServerHandlerOperator(_ModelOperator):
 
     Exactly one source: ``handler`` (Python source), ``handler_path`` (a file read at run time)
     or ``handler_from_model_id`` (copy another model's handler, as the SDK's upgrade does). The
-    source must parse as Python before anything is sent. Returns ``{"model_id", "source",
-    "chars"}``.
+    source must parse as Python before anything is sent. With ``only_if_missing=True`` a model
+    that already has a handler keeps it (the SDK's upgrade copies the old handler only then).
+    Returns ``{"model_id", "source", "chars", "replaced"}`` (``source`` is ``"kept"`` and
+    ``replaced`` false when the model's own handler was kept).
     """
 
     template_fields: Sequence[str] = (
@@ -436,9 +438,11 @@ class UpdateAutoMLServerHandlerOperator(_ModelOperator):
         handler: str | None = None,
         handler_path: str | None = None,
         handler_from_model_id: int | str | dict[str, Any] | None = None,
+        only_if_missing: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.only_if_missing = only_if_missing
         # Not a template field: Python source is full of braces that Jinja would eat.
         self.handler = handler
         self.handler_path = handler_path
@@ -468,11 +472,21 @@ class UpdateAutoMLServerHandlerOperator(_ModelOperator):
 
     def _execute(self, context: Any) -> dict[str, Any]:
         self.selector.validate()
-        source, origin = self._source()
-        id = self._target_id(ModelType.AUTOML)
+        if coerce_bool(self.only_if_missing, "only_if_missing"):
+            id = self._target_id(ModelType.AUTOML)
+            current = self.hook.get_automl_model_server_handler(id)
+            if current:
+                self.log.info(
+                    "Model %s has a handler (%d characters): kept (only_if_missing)", id, len(current)
+                )
+                return {"model_id": id, "source": "kept", "chars": len(current), "replaced": False}
+            source, origin = self._source()
+        else:
+            source, origin = self._source()
+            id = self._target_id(ModelType.AUTOML)
         self.hook.update_automl_model_server_handler(id, source)
         self.log.info("Replaced the handler of model %s with %s (%d characters)", id, origin, len(source))
-        return {"model_id": id, "source": origin, "chars": len(source)}
+        return {"model_id": id, "source": origin, "chars": len(source), "replaced": True}
 
 
 class MigrateBucketsOperator(MLSBaseOperator):

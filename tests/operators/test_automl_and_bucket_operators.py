@@ -131,7 +131,7 @@ def test_handler_from_string(mls: Mls) -> None:
     model = mls.automl(uniq("h"), trained=False)
     assert mls.handler(model["id"]) is None
     result = UpdateAutoMLServerHandlerOperator(task_id="t", model_id=model["id"], handler=HANDLER).execute({})
-    assert result == {"model_id": model["id"], "source": "handler", "chars": len(HANDLER)}
+    assert result == {"model_id": model["id"], "source": "handler", "chars": len(HANDLER), "replaced": True}
     assert mls.handler(model["id"]) == HANDLER
 
 
@@ -141,7 +141,12 @@ def test_handler_from_path(mls: Mls, tmp_path: Path) -> None:
     path = tmp_path / "handler.py"
     path.write_text(HANDLER, encoding="utf-8")
     op = UpdateAutoMLServerHandlerOperator(task_id="t", name=name, version="v1", handler_path=str(path))
-    assert op.execute({}) == {"model_id": model["id"], "source": str(path), "chars": len(HANDLER)}
+    assert op.execute({}) == {
+        "model_id": model["id"],
+        "source": str(path),
+        "chars": len(HANDLER),
+        "replaced": True,
+    }
     assert mls.handler(model["id"]) == HANDLER
 
 
@@ -156,9 +161,35 @@ def test_handler_copied_from_another_model(mls: Mls) -> None:
         "model_id": target["id"],
         "source": f"model {source['id']}",
         "chars": len(HANDLER),
+        "replaced": True,
     }
     assert mls.handler(target["id"]) == HANDLER
     assert mls.handler(source["id"]) == HANDLER
+
+
+def test_handler_only_if_missing_keeps_the_models_own(mls: Mls) -> None:
+    """The SDK's upgrade: copy the old model's handler only when the new one has none."""
+    source = mls.automl(uniq("hsrc"), trained=False)
+    mls.set_handler(source["id"], HANDLER)
+    has_one = mls.automl(uniq("hown"), trained=False)
+    own = "def handler(request, model):\n    return {'items': []}\n"
+    mls.set_handler(has_one["id"], own)
+    op = UpdateAutoMLServerHandlerOperator(
+        task_id="t", model_id=has_one["id"], handler_from_model_id=source["id"], only_if_missing=True
+    )
+    calls = record_requests(op)
+    assert op.execute({}) == {
+        "model_id": has_one["id"],
+        "source": "kept",
+        "chars": len(own),
+        "replaced": False,
+    }
+    assert writes(calls) == [] and mls.handler(has_one["id"]) == own
+    has_none = mls.automl(uniq("hnew"), trained=False)
+    op = UpdateAutoMLServerHandlerOperator(
+        task_id="t", model_id=has_none["id"], handler_from_model_id=source["id"], only_if_missing="true"
+    )
+    assert op.execute({})["replaced"] is True and mls.handler(has_none["id"]) == HANDLER
 
 
 def test_handler_copy_from_model_without_handler(mls: Mls) -> None:
