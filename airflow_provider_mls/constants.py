@@ -144,7 +144,14 @@ REGISTRY_BUCKETS: dict[MLSEnv, str] = {
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
 # Required and optional keys of model.json (mls-api.md, "The model registry").
-MODEL_META_REQUIRED: tuple[str, ...] = ("name", "version", "model_lib", "model_lib_version", "model_data", "features")
+MODEL_META_REQUIRED: tuple[str, ...] = (
+    "name",
+    "version",
+    "model_lib",
+    "model_lib_version",
+    "model_data",
+    "features",
+)
 MODEL_META_OPTIONAL: tuple[str, ...] = ("class", "metric", "performance", "feature_importance", "model_info")
 
 

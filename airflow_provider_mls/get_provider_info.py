@@ -26,12 +26,30 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://docs.aws.amazon.com/sagemaker/latest/dg/model-registry.html",
                 "tags": ["aws", "ml"],
             },
+            {
+                "integration-name": "MLS Model Registry (S3)",
+                "external-doc-url": "https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-requests.html",
+                "tags": ["aws", "ml"],
+            },
+            {
+                "integration-name": "MLS Batch Prediction Tables (DynamoDB)",
+                "external-doc-url": "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Introduction.html",
+                "tags": ["aws", "ml"],
+            },
         ],
         "operators": [
             {"integration-name": "MLS", "python-modules": ["airflow_provider_mls.operators.mls"]},
             {
                 "integration-name": "SageMaker Model Registry",
                 "python-modules": ["airflow_provider_mls.operators.sagemaker_registry"],
+            },
+            {
+                "integration-name": "MLS Model Registry (S3)",
+                "python-modules": ["airflow_provider_mls.operators.model_registry"],
+            },
+            {
+                "integration-name": "MLS Batch Prediction Tables (DynamoDB)",
+                "python-modules": ["airflow_provider_mls.operators.prediction_table"],
             },
         ],
         "sensors": [
@@ -49,6 +67,14 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "SageMaker Model Registry",
                 "python-modules": ["airflow_provider_mls.hooks.sagemaker_registry"],
+            },
+            {
+                "integration-name": "MLS Model Registry (S3)",
+                "python-modules": ["airflow_provider_mls.hooks.model_registry"],
+            },
+            {
+                "integration-name": "MLS Batch Prediction Tables (DynamoDB)",
+                "python-modules": ["airflow_provider_mls.hooks.prediction_table"],
             },
         ],
         "triggers": [

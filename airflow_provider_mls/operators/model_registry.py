@@ -1,0 +1,165 @@
+"""Upload a model version to the MLS model registry (S3), ready to be deployed as a manual model.
+
+Cheap to import: boto3 is imported when a task runs.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mls._compat import BaseOperator
+from airflow_provider_mls._registry_tasks import AWS_FIELDS
+from airflow_provider_mls._tasks import coerce_bool, fail_fast
+from airflow_provider_mls.exceptions import MLSValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
+
+__all__ = ["UploadModelToRegistryOperator"]
+
+
+def _renamed(exc: MLSValidationError, model_field: str) -> MLSValidationError:
+    """The hook's error with the operator's argument names (``model_meta_extra``, ``model_path``)."""
+    field = exc.field
+    if field == "model":
+        field = model_field
+    elif field.startswith("model_meta"):
+        field = "model_meta_extra" + field.removeprefix("model_meta")
+    return exc if field == exc.field else MLSValidationError(field, exc.message.split(": ", 1)[-1])
+
+
+class UploadModelToRegistryOperator(BaseOperator):
+    """Upload ``model.joblib`` and its ``model.json`` to the MLS model registry.
+
+    The model is ``model_path`` (a file on the worker) or ``model_bytes``, exactly one. The meta is
+    built from ``model_lib``, ``model_lib_version``, ``features`` (a list, or ``"a,b,c"``) and the
+    optional keys of ``model_meta_extra`` (``class``, ``metric``, ``performance``,
+    ``feature_importance``, ``model_info``; a dict or its JSON string). An existing version fails
+    the task unless ``overwrite``. The bucket: ``bucket``, else the MLS connection's
+    ``registry_bucket`` extra, else the bucket of its ``env``.
+
+    Returns ``{"bucket", "model_uri", "meta_uri", "model_data", "model_meta", "size"}``:
+    ``model_data`` and ``model_meta`` are what ``CreateManualModelOperator`` takes: each key is
+    also pushed as an XCom of its own, so ``model_meta=upload.output["model_meta"]`` passes the
+    dict itself. Bad input and an existing version fail at once
+    (no retries).
+    """
+
+    template_fields: Sequence[str] = (
+        "name",
+        "version",
+        "model_path",
+        "model_lib",
+        "model_lib_version",
+        "features",
+        "model_meta_extra",
+        "bucket",
+        "overwrite",
+        "mls_conn_id",
+        *AWS_FIELDS,
+    )
+    template_fields_renderers = {"model_meta_extra": "json"}
+    ui_color = "#e8f5e9"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str,
+        model_lib: str,
+        model_lib_version: str,
+        features: str | list[str],
+        model_path: str | None = None,
+        model_bytes: bytes | None = None,
+        model_meta_extra: dict[str, Any] | str | None = None,
+        overwrite: bool | str = False,
+        bucket: str | None = None,
+        mls_conn_id: str | None = "mls_default",
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.version = version
+        self.model_lib = model_lib
+        self.model_lib_version = model_lib_version
+        self.features = features
+        self.model_path = model_path
+        self.model_bytes = model_bytes
+        self.model_meta_extra = model_meta_extra
+        self.overwrite = overwrite
+        self.bucket = bucket
+        self.mls_conn_id = mls_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+
+    @cached_property
+    def registry(self) -> MLSModelRegistryHook:
+        from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
+
+        return MLSModelRegistryHook(
+            mls_conn_id=self.mls_conn_id,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url,
+            bucket=self.bucket or None,
+        )
+
+    def _model(self) -> str | bytes:
+        if (self.model_path is None) == (self.model_bytes is None):
+            raise MLSValidationError("model_path", "give exactly one of model_path and model_bytes")
+        if self.model_bytes is not None:
+            if not isinstance(self.model_bytes, bytes | bytearray) or not self.model_bytes:
+                raise MLSValidationError("model_bytes", "expected the model's bytes, not empty")
+            return bytes(self.model_bytes)
+        if not isinstance(self.model_path, str) or not self.model_path.strip():
+            raise MLSValidationError("model_path", f"expected a file path, got {self.model_path!r}")
+        return self.model_path
+
+    def _extra(self) -> dict[str, Any] | None:
+        extra = self.model_meta_extra
+        if isinstance(extra, str):  # a template rendered without render_template_as_native_obj
+            if not extra.strip():
+                return None
+            try:
+                extra = json.loads(extra)
+            except ValueError as exc:
+                raise MLSValidationError("model_meta_extra", f"is not a JSON object: {exc}") from None
+        if extra is not None and not isinstance(extra, dict):
+            raise MLSValidationError("model_meta_extra", f"expected a dict, got {type(extra).__name__}")
+        return extra
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        with fail_fast():
+            model = self._model()
+            extra = self._extra()
+            overwrite = coerce_bool(self.overwrite, "overwrite")
+            try:
+                result = self.registry.put_version(
+                    self.name,
+                    self.version,
+                    model,
+                    model_lib=self.model_lib,
+                    model_lib_version=self.model_lib_version,
+                    features=self.features,
+                    extra=extra,
+                    overwrite=overwrite,
+                )
+            except MLSValidationError as exc:
+                # The hook checks everything before any call; name the operator's arguments.
+                raise _renamed(exc, "model_path" if isinstance(model, str) else "model_bytes") from None
+        self.log.info("Model %s/%s is in the registry: %s", self.name, self.version, result["meta_uri"])
+        # Each key as its own XCom too, so ``upload.output["model_meta"]`` hands the dict itself to
+        # the next operator (as a TaskFlow task with multiple_outputs does).
+        ti = context.get("ti") if hasattr(context, "get") else None
+        if ti is not None and self.do_xcom_push:
+            for key, value in result.items():
+                ti.xcom_push(key=key, value=value)
+        return result

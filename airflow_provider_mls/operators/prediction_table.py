@@ -1,0 +1,202 @@
+"""Operators on batch prediction tables (DynamoDB): create one, load predictions into it, drop it.
+
+While a load runs the table is marked loading, so MLS's readiness (and ``BatchPredictionReadySensor``)
+does not call it ready half-loaded. Cheap to import: boto3 is imported when a task runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mls._compat import BaseOperator
+from airflow_provider_mls._registry_tasks import AWS_FIELDS
+from airflow_provider_mls._tasks import coerce_bool, fail_fast
+from airflow_provider_mls.exceptions import MLSValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
+
+__all__ = ["CreatePredictionTableOperator", "DropPredictionTableOperator", "LoadPredictionTableOperator"]
+
+
+class _PredictionTableOperator(BaseOperator):
+    """A task on one DynamoDB table; bad input, a missing table and a conflict fail at once."""
+
+    template_fields: Sequence[str] = ("table", *AWS_FIELDS)
+    ui_color = "#fff3e0"
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.table = table
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+
+    @cached_property
+    def tables(self) -> PredictionTableHook:
+        from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
+
+        return PredictionTableHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, endpoint_url=self.endpoint_url
+        )
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        with fail_fast():
+            return self._execute(context)
+
+    def _execute(self, context: Any) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class CreatePredictionTableOperator(_PredictionTableOperator):
+    """Create an on-demand DynamoDB table for batch predictions, keyed by ``partition_key`` (and ``sort_key``).
+
+    Key types: ``S`` (string), ``N`` (number), ``B`` (binary). ``if_exists``: ``fail`` (default)
+    or ``skip`` (an existing table with the same keys is returned as it is). Waits until the
+    table is ACTIVE. Returns ``{"table", "arn", "status", "created"}``.
+    """
+
+    template_fields: Sequence[str] = (
+        *_PredictionTableOperator.template_fields,
+        "partition_key",
+        "partition_key_type",
+        "sort_key",
+        "sort_key_type",
+        "if_exists",
+    )
+
+    def __init__(
+        self,
+        *,
+        partition_key: str = "user_id",
+        partition_key_type: str = "S",
+        sort_key: str | None = None,
+        sort_key_type: str = "S",
+        if_exists: str = "fail",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.partition_key = partition_key
+        self.partition_key_type = partition_key_type
+        self.sort_key = sort_key
+        self.sort_key_type = sort_key_type
+        self.if_exists = if_exists
+
+    def _execute(self, context: Any) -> dict[str, Any]:
+        return self.tables.create_table(
+            self.table,
+            partition_key=self.partition_key,
+            partition_key_type=self.partition_key_type,
+            sort_key=self.sort_key or None,
+            sort_key_type=self.sort_key_type,
+            if_exists=self.if_exists,
+        )
+
+
+class LoadPredictionTableOperator(_PredictionTableOperator):
+    """Load predictions into a table: ``rows`` (a list of dicts, e.g. an XCom) or ``rows_path``, exactly one.
+
+    ``rows_path``: a ``.csv`` (header row; strings unless ``column_types`` maps a column to ``N``,
+    ``BOOL`` or ``JSON``), ``.jsonl``/``.ndjson`` or ``.json`` (a list of objects) file on the
+    worker, read as it is written; ``file_format`` overrides the suffix. ``rows`` may also be the
+    JSON string of a list (a template rendered without native objects). The table is marked
+    loading until every row is in; a failed load leaves it marked. Returns ``{"table", "rows"}``
+    (the number of rows read).
+    """
+
+    template_fields: Sequence[str] = (
+        *_PredictionTableOperator.template_fields,
+        "rows",
+        "rows_path",
+        "file_format",
+        "column_types",
+    )
+    template_fields_renderers = {"column_types": "json"}
+
+    def __init__(
+        self,
+        *,
+        rows: Iterable[Mapping[str, Any]] | str | None = None,
+        rows_path: str | None = None,
+        file_format: str | None = None,
+        column_types: dict[str, str] | None = None,
+        batch_size: int = 25,
+        max_attempts: int = 8,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.rows = rows
+        self.rows_path = rows_path
+        self.file_format = file_format
+        self.column_types = column_types
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+
+    def _rows(self) -> Iterable[Mapping[str, Any]]:
+        rows: Any = self.rows
+        if isinstance(rows, str):
+            try:
+                rows = json.loads(rows)
+            except ValueError as exc:
+                raise MLSValidationError("rows", f"a string must be a JSON list of rows: {exc}") from None
+        if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable):
+            raise MLSValidationError("rows", f"expected a list of rows (dicts), got {type(rows).__name__}")
+        return rows
+
+    def _execute(self, context: Any) -> dict[str, Any]:
+        if (self.rows is None) == (self.rows_path is None):
+            raise MLSValidationError("rows", "give exactly one of rows and rows_path")
+        if self.rows_path is not None:
+            if not isinstance(self.rows_path, str) or not self.rows_path.strip():
+                raise MLSValidationError("rows_path", f"expected a file path, got {self.rows_path!r}")
+            try:
+                count = self.tables.load_file(
+                    self.table,
+                    self.rows_path,
+                    file_format=self.file_format or None,
+                    column_types=self.column_types,
+                    batch_size=self.batch_size,
+                    max_attempts=self.max_attempts,
+                )
+            except MLSValidationError as exc:
+                if exc.field != "path":
+                    raise
+                raise MLSValidationError("rows_path", exc.message.split(": ", 1)[-1]) from None
+        else:
+            if self.file_format is not None or self.column_types is not None:
+                raise MLSValidationError("file_format", "file_format and column_types go with rows_path only")
+            count = self.tables.load_rows(
+                self.table, self._rows(), batch_size=self.batch_size, max_attempts=self.max_attempts
+            )
+        return {"table": self.table, "rows": count}
+
+
+class DropPredictionTableOperator(_PredictionTableOperator):
+    """Drop a batch prediction table and wait until it is gone.
+
+    A missing table fails the task unless ``ignore_missing``. Returns ``{"table", "dropped"}``.
+    """
+
+    template_fields: Sequence[str] = (*_PredictionTableOperator.template_fields, "ignore_missing")
+
+    def __init__(self, *, ignore_missing: bool | str = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ignore_missing = ignore_missing
+
+    def _execute(self, context: Any) -> dict[str, Any]:
+        ignore_missing = coerce_bool(self.ignore_missing, "ignore_missing")
+        dropped = self.tables.drop_table(self.table, ignore_missing=ignore_missing)
+        return {"table": self.table, "dropped": dropped}
