@@ -8,8 +8,9 @@ In production a reviewer approves (or rejects) the version in SageMaker, and
 ``ModelPackageApprovedSensor`` waits for it, deferred; delete ``play_the_approver``. To run
 unattended (``make demo``: the local MLS server and moto's SageMaker), ``play_the_approver`` sets
 the decision given by the ``decision`` param (``Approved`` or ``Rejected``; a rejection fails the
-sensor, and nothing is deployed). ``stand_in_upload`` (local server only) plays the upload that
-puts the artifact in the MLS registry.
+sensor, and nothing is deployed). The model itself goes to the MLS model registry (S3) first:
+``model.joblib`` and ``model.json`` under ``churn_model/<ts_nodash>/``, the version's
+``ModelDataUrl``.
 
 AWS: ``aws_default`` through the amazon provider when it is installed, else boto3's default chain
 (``AWS_ENDPOINT_URL`` points it at moto or LocalStack).
@@ -22,6 +23,7 @@ from typing import Any
 import pendulum
 from airflow.providers.common.compat.sdk import dag, task
 
+from airflow_provider_mls.operators.model_registry import UploadModelToRegistryOperator
 from airflow_provider_mls.operators.sagemaker_registry import (
     DeployModelPackageToMLSOperator,
     UpdateModelPackageOperator,
@@ -31,15 +33,16 @@ from airflow_provider_mls.sensors.sagemaker_registry import ModelPackageApproved
 
 GROUP = "churn-model"
 MLS_NAME = "churn_model"
+FEATURES = ["age", "svc_scrb_period"]
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn-inference:1.0"
 
 
-def model_card(run: str) -> dict[str, Any]:
+def model_card(model_uri: str) -> dict[str, Any]:
     """A model card valid against the model package model card schema."""
     return {
         "model_overview": {
             "model_creator": "airflow",
-            "model_artifact": [f"s3://mls-model-registry/{MLS_NAME}/{run}/model.joblib"],
+            "model_artifact": [model_uri],
         },
         "intended_uses": {
             "purpose_of_model": "Predict churn of mobile subscribers for retention offers.",
@@ -74,7 +77,31 @@ def model_card(run: str) -> dict[str, Any]:
 )
 def mls_approval_gated_deploy() -> None:
     @task
-    def register_version(ts_nodash: str | None = None) -> dict[str, Any]:
+    def write_model(run_id: str | None = None) -> str:
+        """The trained model (plain data), written with joblib; returns its path."""
+        import tempfile
+        from pathlib import Path
+
+        import joblib
+
+        safe = str(run_id or "manual").replace(":", "_").replace("+", "_")
+        path = Path(tempfile.gettempdir()) / "mls_approval_gated_deploy" / safe / "model.joblib"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump({"kind": "rule", "threshold": {"svc_scrb_period": 24}, "features": FEATURES}, path)
+        return str(path)
+
+    upload = UploadModelToRegistryOperator(
+        task_id="put_in_mls_registry",
+        name=MLS_NAME,
+        version="{{ ts_nodash }}",
+        model_path=write_model(),
+        model_lib="sklearn",
+        model_lib_version="1.5.2",
+        features=FEATURES,
+    )
+
+    @task
+    def register_version(uploaded: dict[str, Any], ts_nodash: str | None = None) -> dict[str, Any]:
         """Register the trained model as a new version of the group, pending manual approval."""
         from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
 
@@ -82,15 +109,15 @@ def mls_approval_gated_deploy() -> None:
         hook.ensure_group(GROUP, "Churn models, governed in SageMaker")
         described = hook.register_version(
             GROUP,
-            model_data_url=f"s3://mls-model-registry/{MLS_NAME}/{ts_nodash}/model.joblib",
+            model_data_url=uploaded["model_uri"],
             image=IMAGE,
             description=f"churn model trained {ts_nodash}",
             customer_metadata={"team": "retention", "training_data": "s3://mls-datasets/churn/labels.csv"},
-            model_card_content=model_card(str(ts_nodash)),
+            model_card_content=model_card(uploaded["model_uri"]),
         )
         return {"arn": described["ModelPackageArn"], "version": described["ModelPackageVersion"]}
 
-    registered = register_version()
+    registered = register_version(upload.output)
 
     approver = UpdateModelPackageOperator(
         task_id="play_the_approver",
@@ -112,16 +139,9 @@ def mls_approval_gated_deploy() -> None:
         name=MLS_NAME,
         version="{{ ts_nodash }}",
         model_lib="sklearn",
-        features=["age", "svc_scrb_period"],
+        features=FEATURES,
         if_exists="update",
     )
-
-    @task
-    def stand_in_upload(model: dict[str, Any]) -> None:
-        """Stand-in (local server only): the upload that puts the artifact in the MLS registry."""
-        from airflow_provider_mls.hooks.mls import MLSHook
-
-        MLSHook().run("PUT", f"/local/artifacts/{model['name']}/{model['version']}", json={})
 
     online_ready = OnlinePredictionReadySensor(
         task_id="online_prediction_ready",
@@ -131,8 +151,7 @@ def mls_approval_gated_deploy() -> None:
         poke_interval=5,
         timeout=600,
     )
-    registered >> approver >> approved >> deploy
-    stand_in_upload(deploy.output) >> online_ready
+    registered >> approver >> approved >> deploy >> online_ready
 
 
 mls_approval_gated_deploy()

@@ -7,10 +7,9 @@ dataset, wait for the training, give it a handler, start its server (waiting for
 stop it again. Every wait is deferrable.
 
 Runs green with ``airflow dags test mls_model_lifecycle`` against the local MLS server, and
-re-running it is safe (``if_exists``, ``ignore_missing``). Two tasks marked *stand-in* only
-make sense against the local server: they play the batch job that fills the prediction table
-and the upload that puts the artifact in the registry. Against a real MLS, replace them with
-those jobs.
+re-running it is safe (``if_exists``, ``ignore_missing``, ``overwrite``). v2's prediction table
+is a DynamoDB table created and filled here, and its artifact is uploaded to the registry bucket
+(S3), as a batch job and a training job would.
 """
 
 from __future__ import annotations
@@ -31,6 +30,11 @@ from airflow_provider_mls.operators.mls import (
     UpdateManualModelOperator,
     UpdateModelComponentsOperator,
     UpdateModelMetaOperator,
+)
+from airflow_provider_mls.operators.model_registry import UploadModelToRegistryOperator
+from airflow_provider_mls.operators.prediction_table import (
+    CreatePredictionTableOperator,
+    LoadPredictionTableOperator,
 )
 from airflow_provider_mls.sensors.mls import (
     AutoMLTrainingDoneSensor,
@@ -141,20 +145,44 @@ def mls_model_lifecycle() -> None:
         return {"experiment_id": experiment["id"], "model_id": model["id"]}
 
     @task
-    def stand_in_batch_job_and_upload(model: dict[str, Any]) -> None:
-        """Stand-in (local server only): the batch job fills the table, the upload adds the artifact."""
-        from airflow_provider_mls.hooks.mls import MLSHook
+    def write_model_v2(run_id: str | None = None) -> str:
+        """The trained v2 (a rule model as plain data), written with joblib; returns its path."""
+        import tempfile
+        from pathlib import Path
 
-        hook = MLSHook()
-        hook.run("PUT", f"/local/tables/{model['table']}", json={"is_active": True, "is_loading": False})
-        hook.run("PUT", f"/local/artifacts/{model['name']}/{model['version']}", json={})
+        import joblib
+
+        safe = str(run_id or "manual").replace(":", "_").replace("+", "_")
+        path = Path(tempfile.gettempdir()) / "mls_model_lifecycle" / safe / "model.joblib"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump({"kind": "rule", "threshold": {"svc_scrb_period": 24}, "features": FEATURES}, path)
+        return str(path)
 
     deploy_v1 = _deploy("v1")
     deploy_v2 = _deploy("v2")
     ready = prepare()
     ready >> [deploy_v1, deploy_v2]
     served = serve_from_bucket(deploy_v1.output)
-    loaded = stand_in_batch_job_and_upload(deploy_v2.output)
+    table = CreatePredictionTableOperator(
+        task_id="create_v2_table", table=f"{NAME}_v2_predictions", partition_key="user_id", if_exists="skip"
+    )
+    fill = LoadPredictionTableOperator(
+        task_id="load_v2_predictions",
+        table=f"{NAME}_v2_predictions",
+        rows=[{"user_id": f"u{i:04d}", "score": round(i / 200, 3)} for i in range(200)],
+    )
+    upload = UploadModelToRegistryOperator(
+        task_id="upload_v2",
+        name=NAME,
+        version="v2",
+        model_path=write_model_v2(),
+        model_lib="sklearn",
+        model_lib_version="1.5.2",
+        features=FEATURES,
+        overwrite=True,
+    )
+    deploy_v2 >> table >> fill
+    loaded = [fill, upload]
 
     batch_ready = BatchPredictionReadySensor(
         task_id="batch_prediction_ready", model_id=deploy_v2.output, **WAIT
@@ -183,7 +211,8 @@ def mls_model_lifecycle() -> None:
     retire_v1 = DeleteModelOperator(
         task_id="delete_v1", name=NAME, version="v1", delete_table=True, ignore_missing=True
     )
-    loaded >> [batch_ready, online_ready]
+    for done in loaded:
+        done >> [batch_ready, online_ready]
     [batch_ready, online_ready] >> describe >> record_metrics >> set_components
     [set_components, served] >> move_traffic >> retire_v1
 

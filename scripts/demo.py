@@ -1,12 +1,16 @@
-"""``make demo``: run the example DAGs with ``airflow dags test`` against the embedded local MLS server.
+"""``make demo``: the three pipeline DAGs, run with ``airflow dags test`` against the embedded local MLS server.
 
-A fresh temporary AIRFLOW_HOME with an embedded SQLite metadata DB and a fresh local server each
-time; prints the outcome and exits non-zero when anything fails.
+A fresh temporary AIRFLOW_HOME with an embedded SQLite metadata DB, and a fresh local MLS server
+with its embedded AWS endpoint (S3 model registry, DynamoDB tables, SageMaker) each time.
+``demo_seed.seed()`` deploys the previous versions first; then ``mls_train_to_deploy``,
+``mls_batch_prediction_refresh`` and ``mls_automl_upgrade`` run, and a summary of what they made
+is printed (models and versions, tables, registry artifacts, bucket moves). Exits non-zero when
+anything fails. ``python scripts/demo.py --all`` also runs the quickstart, lifecycle and
+approval-gated examples.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,9 +18,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DAG_IDS = ("mls_quickstart", "mls_model_lifecycle", "mls_approval_gated_deploy")
+# (dag id, conf): the main job, then the other examples with --all.
+PIPELINES = (
+    ("mls_train_to_deploy", '{"model_version": "v2"}'),
+    ("mls_batch_prediction_refresh", None),
+    ("mls_automl_upgrade", '{"version": "v2"}'),
+)
+OTHERS = (("mls_quickstart", None), ("mls_model_lifecycle", None), ("mls_approval_gated_deploy", None))
 BIN = Path(sys.executable).parent
 
 
@@ -36,10 +47,10 @@ def airflow(args: list[str], env: dict[str, str], log: Path) -> subprocess.Compl
 
 
 def main() -> int:
-    from airflow_provider_mls.local.aws import LocalAWSEndpoint
     from airflow_provider_mls.local.process import LocalMLSServer
     from airflow_provider_mls.testing.dag_run import dag_run_state
 
+    runs = PIPELINES + (OTHERS if "--all" in sys.argv[1:] else ())
     work = Path(tempfile.mkdtemp(prefix="mls-demo-"))
     log = work / "demo.log"
     home = work / "airflow"
@@ -53,69 +64,145 @@ def main() -> int:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "PYTHONWARNINGS": "ignore",
     }
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        env.pop(name, None)  # the demo talks to its own endpoint only
     started = time.monotonic()
     ok = False
     print(f"MLS demo: working directory {work}")
-    with (
-        LocalMLSServer(work / "mls-data", port=0, username="mls", password="mls-demo") as server,
-        LocalAWSEndpoint() as aws,
-    ):
+    with LocalMLSServer(work / "mls-data", port=0, username="mls", password="mls-demo") as server:
         print(f"MLS demo: local MLS server at {server.url}")
-        print(f"MLS demo: embedded AWS endpoint (moto: SageMaker model registry) at {aws.url}")
+        print(
+            f"MLS demo: its AWS endpoint (S3 registry, DynamoDB tables, SageMaker) at {server.aws_endpoint_url}"
+        )
         env["AIRFLOW_CONN_MLS_DEFAULT"] = server.conn_json()
-        env.update(aws.env())
-        steps = [
+        env["AIRFLOW_CONN_AWS_DEFAULT"] = server.aws_conn_json()
+        env.update(server.aws_env())
+        os.environ.clear()
+        os.environ.update(env)  # this process seeds and summarises through the same connections
+        steps: list[tuple[str, Any]] = [
             ("metadata DB", ["db", "migrate"]),
             ("connection test", ["connections", "test", "mls_default"]),
-            *((f"DAG {dag_id}", ["dags", "test", dag_id]) for dag_id in DAG_IDS),
+            ("previous versions deployed", lambda: seed_previous(env, log)),
+            *(
+                (f"DAG {dag_id}", ["dags", "test", dag_id, *(["-c", conf] if conf else [])])
+                for dag_id, conf in runs
+            ),
         ]
-        for label, args in steps:
-            proc = airflow(args, env, log)
-            passed = proc.returncode == 0
-            if label.startswith("DAG"):
-                # `dags test` reports the run's final state; a failed task must fail the demo.
-                passed = passed and dag_run_state(proc.stdout) == "success"
-            if label == "connection test":
-                passed = passed and "Connection success!" in proc.stdout
+        for label, step in steps:
+            if callable(step):
+                passed, output = run_step(step)
+            else:
+                proc = airflow(step, env, log)
+                passed, output = proc.returncode == 0, proc.stdout
+                if label.startswith("DAG"):
+                    # `dags test` reports the run's final state; a failed task must fail the demo.
+                    passed = passed and dag_run_state(proc.stdout) == "success"
+                if label == "connection test":
+                    passed = passed and "Connection success!" in proc.stdout
             print(f"MLS demo: {label}: {'ok' if passed else 'FAILED'}")
             if not passed:
-                print(proc.stdout[-4000:])
+                print(output[-4000:])
                 break
         else:
             ok = True
-            os.environ.update(env)  # this process reads the same Airflow home and connection
-            summary = model_summary()
-            print("MLS demo: models on the local server:")
-            for row in summary:
-                print("  " + json.dumps(row, sort_keys=True))
-            print("MLS demo: SageMaker model package versions:")
-            for row in registry_summary():
-                print("  " + json.dumps(row, sort_keys=True))
+            print_summary(runs)
     elapsed = time.monotonic() - started
     if ok:
-        print(f"MLS demo: DAG runs {', '.join(DAG_IDS)} succeeded in {elapsed:.1f}s")
+        print(f"MLS demo: DAG runs {', '.join(d for d, _ in runs)} succeeded in {elapsed:.1f}s")
         shutil.rmtree(work, ignore_errors=True)
         return 0
     print(f"MLS demo: FAILED after {elapsed:.1f}s; full log: {log}")
     return 1
 
 
-def model_summary() -> list[dict[str, object]]:
-    """The models now on the server, read through the provider's own hook."""
+SEEDED: dict[str, Any] = {}
+
+
+def run_step(step: Any) -> tuple[bool, str]:
+    import traceback
+
+    try:
+        step()
+    except Exception:
+        return False, traceback.format_exc()
+    return True, ""
+
+
+def seed_previous(env: dict[str, str], log: Path) -> None:
+    """scripts/demo_seed.py in its own process (its task logs go to the demo log, not the screen)."""
+    import json
+
+    with log.open("a") as out:
+        out.write("\n$ python scripts/demo_seed.py\n")
+        out.flush()
+        proc = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "demo_seed.py")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        out.write(proc.stdout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"demo_seed.py failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}")
+    SEEDED.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print(f"MLS demo: deployed before the DAGs run: {', '.join(SEEDED['models'])}")
+
+
+def print_summary(runs: tuple[tuple[str, str | None], ...]) -> None:
+    """What the DAGs made, read back through the provider's hooks (MLS, S3, DynamoDB)."""
+    import logging
+
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     from airflow_provider_mls.hooks.mls import MLSHook
+    from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
+    from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
 
     hook = MLSHook()
-    return [
-        {
-            "id": m["id"],
-            "type": m["model_type"],
-            "name": m["name"],
-            "version": m["version"],
-            "status": m["status"],
-            "meta_keys": sorted(m.get("model_meta") or {}),
-        }
+    print("MLS demo: models and versions")
+    for m in hook.list_all_manual_models() + hook.list_all_automl_models():
+        extra = ""
+        if m["model_type"] == "automl":
+            extra = f" server={hook.get_automl_model_server_status(m)}"
+        elif m.get("table"):
+            extra = f" table={m['table']}"
+        perf = (m.get("model_meta") or {}).get("performance")
+        print(
+            f"  {m['model_type']:<6} {m['name']} {m['version']} (id {m['id']}) status={m['status']}{extra}"
+            + (f" performance={perf}" if perf else "")
+        )
+    tables = PredictionTableHook()
+    print("MLS demo: batch prediction tables (DynamoDB)")
+    for name in tables.get_conn().list_tables().get("TableNames", []):
+        print(
+            f"  {name}: {tables.count_items(name)} rows, active={tables.is_active(name)}, "
+            f"loading={tables.is_loading(name)}"
+        )
+    registry = MLSModelRegistryHook()
+    print(f"MLS demo: model registry artifacts (s3://{registry.bucket})")
+    for name in sorted({m["name"] for m in hook.list_all_manual_models()}):
+        for version in registry.list_versions(name):
+            meta = registry.get_meta(name, version) or {}
+            print(
+                f"  s3://{registry.bucket}/{name}/{version}/: model.joblib + model.json "
+                f"(model_lib={meta.get('model_lib')}, features={len(meta.get('features') or [])})"
+            )
+    print("MLS demo: experiment buckets (after the bucket moves)")
+    models = {
+        m["id"]: f"{m['name']} {m['version']}"
         for m in hook.list_all_manual_models() + hook.list_all_automl_models()
-    ]
+    }
+    for experiment in hook.run("GET", "/api/v1/experiments") or []:
+        for bucket in hook.run("GET", f"/api/v1/experiments/{experiment['id']}/buckets") or []:
+            served = models.get(bucket["prediction"]["ml_model"], "nothing")
+            before = SEEDED.get("serving", {}).get(bucket["name"])
+            moved = f"{before} -> {served}" if before and before != served else f"{served} (unchanged)"
+            kind = bucket["prediction"]["request"]["type"]
+            print(f"  {experiment['name']}/{bucket['name']} ({kind}): {moved}")
+    if any(dag_id == "mls_approval_gated_deploy" for dag_id, _ in runs):
+        print("MLS demo: SageMaker model package versions")
+        for row in registry_summary():
+            print(f"  {row}")
 
 
 def registry_summary() -> list[dict[str, object]]:

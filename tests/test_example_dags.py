@@ -6,11 +6,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from airflow_provider_mls.testing.dag_run import dag_run_state
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 DAGS = REPO / "dags_examples"
@@ -24,7 +27,14 @@ def test_example_dags_import_without_errors() -> None:
 
     bag = DagBag(dag_folder=str(DAGS))  # examples are off: AIRFLOW__CORE__LOAD_EXAMPLES=False
     assert bag.import_errors == {}
-    assert {"mls_quickstart", "mls_model_lifecycle", "mls_approval_gated_deploy"} <= set(bag.dag_ids)
+    assert {
+        "mls_quickstart",
+        "mls_model_lifecycle",
+        "mls_approval_gated_deploy",
+        "mls_train_to_deploy",
+        "mls_batch_prediction_refresh",
+        "mls_automl_upgrade",
+    } <= set(bag.dag_ids)
 
 
 def test_lifecycle_example_uses_every_operator_and_sensor() -> None:
@@ -77,13 +87,16 @@ def test_example_dag_modules_stay_light(dag_file: str) -> None:
 def _airflow_env(home: Path, mls_server: object) -> dict[str, str]:
     home.mkdir()
     return {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")},
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW_CONN_MLS_DEFAULT": mls_server.conn_json(),  # type: ignore[attr-defined]
+        # S3, DynamoDB and SageMaker: the server's embedded AWS endpoint.
+        "AIRFLOW_CONN_AWS_DEFAULT": mls_server.aws_conn_json(),  # type: ignore[attr-defined]
+        **mls_server.aws_env(),  # type: ignore[attr-defined]
         "PYTHONWARNINGS": "ignore",
     }
 
@@ -150,21 +163,12 @@ def test_lifecycle_dag_runs_green_twice_against_local_server(
         assert {hook_on.get_automl_model_server_status(m) for m in automl} == {"STOPPED"}
 
 
-@pytest.fixture
-def aws_endpoint() -> Any:
-    """The embedded AWS endpoint (moto with SageMaker's registry semantics) for one test."""
-    from airflow_provider_mls.local.aws import LocalAWSEndpoint
-
-    with LocalAWSEndpoint() as endpoint:
-        yield endpoint
-
-
 @pytest.mark.e2e
 def test_approval_gated_deploy_runs_green_and_a_rejection_deploys_nothing(
-    tmp_path: Path, mls_server: object, hook_on: Any, aws_endpoint: Any
+    tmp_path: Path, mls_server: object, hook_on: Any
 ) -> None:
     """Approved: the version's data, card and metadata reach MLS. Rejected: the gate fails, nothing deployed."""
-    env = {**_airflow_env(tmp_path / "approved", mls_server), **aws_endpoint.env()}
+    env = _airflow_env(tmp_path / "approved", mls_server)
     _dags_test(env, "mls_approval_gated_deploy")
     deployed = [m for m in hook_on.list_all_manual_models(name="churn_model") if m["name"] == "churn_model"]
     assert len(deployed) == 1
@@ -176,8 +180,118 @@ def test_approval_gated_deploy_runs_green_and_a_rejection_deploys_nothing(
     assert meta["model_package"]["approval_description"].startswith("Approved by the demo approver")
     assert hook_on.is_online_prediction_ready(model)
 
-    env = {**_airflow_env(tmp_path / "rejected", mls_server), **aws_endpoint.env()}
+    env = _airflow_env(tmp_path / "rejected", mls_server)
     out = _dags_test(env, "mls_approval_gated_deploy", '{"decision": "Rejected"}', state="failed")
     assert "Rejected" in out
     after = [m for m in hook_on.list_all_manual_models(name="churn_model") if m["name"] == "churn_model"]
     assert [m["id"] for m in after] == [model["id"]]
+
+
+# ---- the three pipelines (the main job of `make demo`) ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seeded(mls_server: Any) -> Iterator[dict[str, Any]]:
+    """The previous versions the pipelines replace (scripts/demo_seed.py, as `make demo` does)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from demo_seed import seed
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW_CONN_MLS_DEFAULT", mls_server.conn_json())
+        for name, value in mls_server.aws_env().items():
+            mp.setenv(name, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        with mls_server.admin() as admin:
+            yield seed(admin)
+
+
+@pytest.fixture
+def aws_on(mls_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in mls_server.aws_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def _buckets(hook: Any, experiment_id: int) -> dict[str, int | None]:
+    buckets = hook.run("GET", f"/api/v1/experiments/{experiment_id}/buckets")
+    return {b["name"]: b["prediction"]["ml_model"] for b in buckets}
+
+
+@pytest.mark.e2e
+def test_train_to_deploy_registers_deploys_and_moves_the_traffic(
+    tmp_path: Path, mls_server: Any, hook_on: Any, aws_on: None, seeded: dict[str, Any]
+) -> None:
+    from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
+
+    registry = MLSModelRegistryHook()
+    _dags_test(_airflow_env(tmp_path / "v2", mls_server), "mls_train_to_deploy", '{"model_version": "v2"}')
+    v2 = hook_on.get_manual_model(name="churn_lr", version="v2")
+    stored = registry.get_meta("churn_lr", "v2")
+    assert stored is not None and stored["model_data"] == "/models/churn_lr/v2/model.joblib"
+    assert v2["model_data"] == stored["model_data"]
+    # the meta is model.json, with the holdout metrics merged in
+    assert {k: v2["model_meta"][k] for k in stored} == stored
+    assert v2["model_meta"]["performance"]["auc"] > 0.65
+    assert hook_on.get_artifact_info("churn_lr", "v2")["size"] > 0
+    assert _buckets(hook_on, seeded["experiment_id"])["main"] == v2["id"]
+
+    # the next version takes the traffic from the newest other version, found by itself
+    _dags_test(_airflow_env(tmp_path / "v3", mls_server), "mls_train_to_deploy", '{"model_version": "v3"}')
+    v3 = hook_on.get_manual_model(name="churn_lr", version="v3")
+    assert _buckets(hook_on, seeded["experiment_id"])["main"] == v3["id"]
+    assert registry.list_versions("churn_lr") == ["v1", "v2", "v3"]
+
+    # a first version: nothing to move, the run is still green; a version in the registry is not overwritten
+    out = _dags_test(
+        _airflow_env(tmp_path / "solo", mls_server),
+        "mls_train_to_deploy",
+        '{"model_name": "solo_lr", "model_version": "v1"}',
+    )
+    assert "no other version" in out
+    out = _dags_test(
+        _airflow_env(tmp_path / "again", mls_server),
+        "mls_train_to_deploy",
+        '{"model_name": "solo_lr", "model_version": "v1"}',
+        state="failed",
+    )
+    assert "version" in out and "exists" in out
+
+
+@pytest.mark.e2e
+def test_batch_prediction_refresh_swaps_tables_without_serving_a_half_loaded_one(
+    tmp_path: Path, mls_server: Any, hook_on: Any, aws_on: None, seeded: dict[str, Any]
+) -> None:
+    from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
+
+    tables = PredictionTableHook()
+    before = hook_on.get_manual_model(name="churn_batch", version="v1")
+    assert before["table"] == "churn_batch_predictions_seed"
+    _dags_test(_airflow_env(tmp_path / "first", mls_server), "mls_batch_prediction_refresh")
+    after = hook_on.get_manual_model(name="churn_batch", version="v1")
+    table = after["table"]
+    assert table.startswith("churn_batch_predictions_2") and table != before["table"]
+    assert tables.count_items(table) == 1000
+    assert tables.is_active(table) and not tables.is_loading(table)
+    assert hook_on.is_batch_prediction_ready(after)
+    assert tables.describe_table("churn_batch_predictions_seed") is None  # the old one is dropped
+    # the same day again: the table is reused, nothing is dropped
+    _dags_test(_airflow_env(tmp_path / "rerun", mls_server), "mls_batch_prediction_refresh")
+    assert hook_on.get_manual_model(name="churn_batch", version="v1")["table"] == table
+    assert tables.count_items(table) == 1000
+
+
+@pytest.mark.e2e
+def test_automl_upgrade_replaces_the_previous_server(
+    tmp_path: Path, mls_server: Any, hook_on: Any, aws_on: None, seeded: dict[str, Any]
+) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    from demo_seed import HANDLER
+
+    _dags_test(_airflow_env(tmp_path / "v2", mls_server), "mls_automl_upgrade", '{"version": "v2"}')
+    v1 = hook_on.get_automl_model(name="churn_automl", version="v1")
+    v2 = hook_on.get_automl_model(name="churn_automl", version="v2")
+    assert v2["status"] == "DONE"
+    assert hook_on.get_automl_model_server_handler(v2) == HANDLER  # copied: v2 had none
+    assert hook_on.get_automl_model_server_status(v2) == "RUNNING"
+    assert hook_on.get_automl_model_server_status(v1) == "STOPPED"
+    assert _buckets(hook_on, seeded["experiment_id"])["automl"] == v2["id"]
