@@ -99,14 +99,15 @@ class LocalMLSAdmin:
         return result
 
     def set_table(self, table: str, *, is_active: bool = True, is_loading: bool = False) -> dict[str, Any]:
-        """Create or update a table's readiness; returns ``{"table", "is_active", "is_loading"}``."""
+        """Create the DynamoDB table if missing and set its loading marker (``is_active=False`` drops
+        it instead); returns ``{"table", "is_active", "is_loading"}``."""
         result: dict[str, Any] = self.call(
             "PUT", f"/local/tables/{table}", json={"is_active": is_active, "is_loading": is_loading}
         )
         return result
 
     def drop_table(self, table: str) -> None:
-        """Forget a table (it reads as never set: inactive, not loading); raises if unknown (404)."""
+        """Drop the DynamoDB table (it then reads inactive, not loading); raises if unknown (404)."""
         self.call("DELETE", f"/local/tables/{table}")
 
     def set_artifact(self, name: str, version: str, info: dict[str, Any] | None = None) -> dict[str, Any]:
