@@ -430,6 +430,7 @@ class UpdateAutoMLServerHandlerOperator(_ModelOperator):
         *_MODEL_REF_FIELDS,
         "handler_path",
         "handler_from_model_id",
+        "only_if_missing",
     )
 
     def __init__(
