@@ -30,7 +30,12 @@ from airflow_provider_mls._tasks import (
     fail_fast,
 )
 from airflow_provider_mls.checks import Check, Outcome, ServerStatusCheck
-from airflow_provider_mls.constants import SERVER_START_FAILURE_STATUSES, ModelType, ServerStatus
+from airflow_provider_mls.constants import (
+    PREDICTION_TYPES,
+    SERVER_START_FAILURE_STATUSES,
+    ModelType,
+    ServerStatus,
+)
 from airflow_provider_mls.exceptions import MLSConflictError, MLSNotFoundError, MLSValidationError
 
 if TYPE_CHECKING:
@@ -539,6 +544,14 @@ class MigrateBucketsOperator(MLSBaseOperator):
         source = ModelSelector(self.from_model_id, self.from_name, self.from_version, prefix="from_")
         target = ModelSelector(self.to_model_id, self.to_name, self.to_version, prefix="to_")
         from_id, _, _ = source.validate()
+        # Checked before any lookup: bad input sends no request at all.
+        if self.prediction_type is not None and self.prediction_type not in PREDICTION_TYPES:
+            raise MLSValidationError(
+                "prediction_type",
+                f"expected one of {', '.join(PREDICTION_TYPES)}, got {self.prediction_type!r}",
+            )
+        if self.prediction_type == "static" and self.static_value is None:
+            raise MLSValidationError("static_value", "prediction_type static needs static_value (a dict)")
         to_model: dict[str, Any] | None = None
         if target.given:
             target.validate()
