@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -127,3 +128,42 @@ def test_port_in_use_fails(tmp_path: Path) -> None:
         clash = LocalMLSServer(tmp_path / "b", port=first.port, startup_timeout=20)
         with pytest.raises(LocalMLSServerError, match="cannot bind"):
             clash.start()
+
+
+def test_external_aws_endpoint(tmp_path: Path) -> None:
+    """--aws-endpoint: the server reads another endpoint's S3/DynamoDB, and says so when it is gone."""
+    import boto3
+
+    from airflow_provider_mls.local.aws import LocalAWSEndpoint
+
+    aws = LocalAWSEndpoint().start()
+    try:
+        env = {"AWS_ACCESS_KEY_ID": "other", "AWS_SECRET_ACCESS_KEY": "other"}
+        with LocalMLSServer(tmp_path / "data", aws_endpoint=aws.url, password="mls-ext") as server:
+            assert server.aws_endpoint_url == aws.url
+            assert "AWS_ACCESS_KEY_ID" not in server.aws_env()  # your credentials, not test ones
+            s3 = boto3.client("s3", endpoint_url=aws.url, region_name="us-east-1", **{
+                "aws_access_key_id": env["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]})  # fmt: skip
+            names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+            assert {"mls-model-registry", "mls-model-registry-stg", "mls-model-registry-prd"} <= names
+            s3.put_object(Bucket="mls-model-registry", Key="ext/v1/model.joblib", Body=b"12345")
+            url = server.url + "/api/v1/model_registry/artifacts/info"
+            params = {"model_name": "ext", "model_version": "v1"}
+            info = requests.get(url, params=params, auth=server.auth, timeout=10).json()["results"]["info"]
+            assert info["size"] == 5 and info["uri"] == "s3://mls-model-registry/ext/v1/model.joblib"
+            aws.stop()
+            r = requests.get(url, params=params, auth=server.auth, timeout=60)
+            assert r.status_code == 500 and r.json()["error"].startswith(
+                "aws: HeadObject s3://mls-model-registry/ext/v1"
+            )
+    finally:
+        aws.stop()
+
+
+def test_unusable_aws_endpoint_is_a_clear_startup_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    server = LocalMLSServer(tmp_path / "data", aws_endpoint=f"http://127.0.0.1:{port}", startup_timeout=60)
+    with pytest.raises(LocalMLSServerError, match=r"the AWS endpoint http://127\.0\.0\.1:\d+ is not usable"):
+        server.start()
