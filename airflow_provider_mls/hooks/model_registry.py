@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow_provider_mls._compat import BaseHook
+from airflow_provider_mls.aws.hook import AwsServiceHook
 from airflow_provider_mls.constants import (
     META_FILE,
     MODEL_FILE,
@@ -137,7 +137,7 @@ class _Model:
         return io.BytesIO(self.data or b"")
 
 
-class MLSModelRegistryHook(BaseHook):
+class MLSModelRegistryHook(AwsServiceHook):
     """The MLS model registry: one S3 bucket, a version's files under ``<name>/<version>/``.
 
     ``model.joblib`` is the model and ``model.json`` its meta (the ``model_meta`` of the MLS manual
@@ -158,10 +158,8 @@ class MLSModelRegistryHook(BaseHook):
     :param bucket: the registry bucket, overriding the MLS connection.
     """
 
-    conn_name_attr = "aws_conn_id"
-    default_conn_name = "aws_default"
-    conn_type = "aws"
     hook_name = "MLS Model Registry (S3)"
+    service = "s3"
 
     # A model up to this size goes in one PUT when it must not overwrite, bigger ones in parts.
     multipart_threshold = 64 * MiB
@@ -171,19 +169,15 @@ class MLSModelRegistryHook(BaseHook):
     def __init__(
         self,
         mls_conn_id: str | None = "mls_default",
-        aws_conn_id: str | None = default_conn_name,
+        aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         endpoint_url: str | None = None,
         bucket: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(aws_conn_id, region_name, endpoint_url)
         self.mls_conn_id = mls_conn_id
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.endpoint_url = endpoint_url
         self._bucket = bucket
         self._resolved_bucket: str | None = None
-        self._client: Any = None
 
     # ---- connection -------------------------------------------------------------------------
 
@@ -217,19 +211,6 @@ class MLSModelRegistryHook(BaseHook):
         if not isinstance(bucket, str) or not _BUCKET.fullmatch(bucket) or ".." in bucket:
             raise MLSValidationError("bucket", f"{bucket!r} (from {origin}) is not an S3 bucket name")
         return bucket
-
-    def get_conn(self) -> Any:
-        """The hook's boto3 ``s3`` client (built once)."""
-        if self._client is None:
-            from airflow_provider_mls.aws.session import aws_client
-
-            self._client = aws_client(
-                "s3",
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                endpoint_url=self.endpoint_url,
-            )
-        return self._client
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap call: ``HeadBucket`` on the registry bucket."""

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._compat import BaseHook
+from airflow_provider_mls.aws.hook import AwsServiceHook
 from airflow_provider_mls.constants import LOADING_TAG
 from airflow_provider_mls.exceptions import (
     MLSBadRequestError,
@@ -112,7 +112,7 @@ def _key_part(value: Any, key_type: str, path: str) -> tuple[str, Any]:
     raise MLSValidationError(path, f"key attribute of type {key_type}: expected {what}, got {value!r}")
 
 
-class PredictionTableHook(BaseHook):
+class PredictionTableHook(AwsServiceHook):
     """DynamoDB tables of batch predictions, and MLS's "loading" mark on them.
 
     While rows go in, a table carries the tag ``mls:loading=true``; MLS's ``is_loading`` answers
@@ -127,10 +127,8 @@ class PredictionTableHook(BaseHook):
     :param endpoint_url: another DynamoDB endpoint (a VPC endpoint, a test server).
     """
 
-    conn_name_attr = "aws_conn_id"
-    default_conn_name = "aws_default"
-    conn_type = "aws"
     hook_name = "MLS Batch Prediction Tables (DynamoDB)"
+    service = "dynamodb"
 
     # Waits between retries of unprocessed items: base * 2**(attempt - 1), capped, half of it random.
     retry_base_delay = 0.1
@@ -138,31 +136,6 @@ class PredictionTableHook(BaseHook):
     # The table_exists / table_not_exists waiters.
     waiter_delay = 5
     waiter_max_attempts = 120
-
-    def __init__(
-        self,
-        aws_conn_id: str | None = default_conn_name,
-        region_name: str | None = None,
-        endpoint_url: str | None = None,
-    ) -> None:
-        super().__init__()
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.endpoint_url = endpoint_url
-        self._client: Any = None
-
-    def get_conn(self) -> Any:
-        """The hook's boto3 ``dynamodb`` client (built once)."""
-        if self._client is None:
-            from airflow_provider_mls.aws.session import aws_client
-
-            self._client = aws_client(
-                "dynamodb",
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                endpoint_url=self.endpoint_url,
-            )
-        return self._client
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap call (a page of one table name)."""

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from airflow_provider_mls._compat import BaseHook
+from airflow_provider_mls.aws.hook import AwsServiceHook
 from airflow_provider_mls.exceptions import MLSNotFoundError, MLSValidationError
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
@@ -117,7 +117,7 @@ def _model_card(content: Mapping[str, Any] | None, status: str | None) -> dict[s
     return card
 
 
-class SageMakerModelRegistryHook(BaseHook):
+class SageMakerModelRegistryHook(AwsServiceHook):
     """The SageMaker Model Registry: model package groups and their numbered versions.
 
     Every method returns plain JSON values (datetimes as ISO strings, no ``ResponseMetadata``), safe
@@ -137,42 +137,23 @@ class SageMakerModelRegistryHook(BaseHook):
     :param page_size: ``MaxResults`` of each list request (1-100).
     """
 
-    conn_name_attr = "aws_conn_id"
-    default_conn_name = "aws_default"
-    conn_type = "aws"
     hook_name = "SageMaker Model Registry"
+    service = "sagemaker"
 
     def __init__(
         self,
-        aws_conn_id: str | None = default_conn_name,
+        aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         endpoint_url: str | None = None,
         *,
         page_size: int = MAX_PAGE_SIZE,
     ) -> None:
-        super().__init__()
+        super().__init__(aws_conn_id, region_name, endpoint_url)
         if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
             raise MLSValidationError(
                 "page_size", f"expected an int from 1 to {MAX_PAGE_SIZE}, got {page_size!r}"
             )
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.endpoint_url = endpoint_url
         self.page_size = page_size
-        self._client: Any = None
-
-    def get_conn(self) -> Any:
-        """The hook's boto3 ``sagemaker`` client (built once)."""
-        if self._client is None:
-            from airflow_provider_mls.aws.session import aws_client
-
-            self._client = aws_client(
-                "sagemaker",
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                endpoint_url=self.endpoint_url,
-            )
-        return self._client
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap call (a page of one model package group)."""
