@@ -195,7 +195,7 @@ def print_summary(runs: tuple[tuple[str, str | None], ...]) -> None:
     for experiment in hook.run("GET", "/api/v1/experiments") or []:
         for bucket in hook.run("GET", f"/api/v1/experiments/{experiment['id']}/buckets") or []:
             served = models.get(bucket["prediction"]["ml_model"], "nothing")
-            before = SEEDED.get("serving", {}).get(bucket["name"])
+            before = SEEDED.get("serving", {}).get(f"{experiment['name']}/{bucket['name']}")
             moved = f"{before} -> {served}" if before and before != served else f"{served} (unchanged)"
             kind = bucket["prediction"]["request"]["type"]
             print(f"  {experiment['name']}/{bucket['name']} ({kind}): {moved}")

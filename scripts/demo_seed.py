@@ -97,7 +97,7 @@ def seed(admin: Any) -> dict[str, Any]:
     return {
         "experiment_id": experiment["id"],
         "buckets": {"main": main["id"], "automl": served["id"]},
-        "serving": {"main": "churn_lr v1", "automl": "churn_automl v1"},
+        "serving": {f"{EXPERIMENT}/main": "churn_lr v1", f"{EXPERIMENT}/automl": "churn_automl v1"},
         "models": {
             "churn_lr v1": online["id"],
             "churn_batch v1": batch["id"],
