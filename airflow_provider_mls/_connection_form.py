@@ -23,8 +23,8 @@ PLACEHOLDERS: dict[str, str] = {
     "extra": '{"env": "stg", "runtime_env": "LOCAL"}',
 }
 
-# Extra fields: name -> (label, description, allowed values, default).
-EXTRA_FIELDS: dict[str, tuple[str, str, list[str], str]] = {
+# Extra fields: name -> (label, description, allowed values (None: free text), default).
+EXTRA_FIELDS: dict[str, tuple[str, str, list[str] | None, str | None]] = {
     "env": (
         "MLS env",
         "dev, stg, prd, dev_land, stg_land, prd_land or local (default stg)",
@@ -36,6 +36,12 @@ EXTRA_FIELDS: dict[str, tuple[str, str, list[str], str]] = {
         "Where the client runs: YE, EDD or LOCAL (default LOCAL)",
         [e.value for e in MLSRuntimeEnv],
         DEFAULT_RUNTIME_ENV.value,
+    ),
+    "registry_bucket": (
+        "Model registry bucket",
+        "The S3 bucket of the MLS model registry (default: the env's, mls-model-registry[-stg|-prd])",
+        None,
+        None,
     ),
 }
 
@@ -60,14 +66,15 @@ def declarative_ui_field_behaviour() -> dict[str, Any]:
 
 def declarative_conn_fields() -> dict[str, Any]:
     """The provider-info ``conn-fields``."""
-    return {
-        name: {
-            "label": label,
-            "description": description,
-            "schema": {"type": ["string", "null"], "enum": [*values, None], "default": default},
-        }
-        for name, (label, description, values, default) in EXTRA_FIELDS.items()
-    }
+    fields: dict[str, Any] = {}
+    for name, (label, description, values, default) in EXTRA_FIELDS.items():
+        schema: dict[str, Any] = {"type": ["string", "null"]}
+        if values is not None:
+            schema["enum"] = [*values, None]
+        if default is not None:
+            schema["default"] = default
+        fields[name] = {"label": label, "description": description, "schema": schema}
+    return fields
 
 
 def connection_form_widgets() -> dict[str, Any]:

@@ -83,7 +83,8 @@ def test_declarative_form_matches_the_hook_methods() -> None:
     assert behaviour["relabeling"] == declared["relabeling"]
     assert behaviour["relabeling"]["login"] == "MLS username"
     fields = conn_type["conn-fields"]
-    assert set(fields) == {"env", "runtime_env"}
+    assert set(fields) == {"env", "runtime_env", "registry_bucket"}
+    assert fields["registry_bucket"]["schema"] == {"type": ["string", "null"]}  # free text
     assert fields["env"]["schema"]["default"] == "stg"
     assert "dev_land" in fields["env"]["schema"]["enum"]
     assert fields["runtime_env"]["schema"]["default"] == "LOCAL"
