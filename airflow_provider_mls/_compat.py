@@ -12,6 +12,7 @@ from airflow import __version__ as AIRFLOW_VERSION_STRING
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
+    AirflowNotFoundException,
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseHook,
@@ -72,6 +73,7 @@ __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_VERSION_STRING",
     "AirflowException",
+    "AirflowNotFoundException",
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",

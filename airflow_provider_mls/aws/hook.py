@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from typing import Any, ClassVar
 
 from airflow_provider_mls._compat import BaseHook
+
+
+def jsonable(value: Any) -> Any:
+    """A boto3 response as plain JSON types (datetimes as ISO strings), without ``ResponseMetadata``."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    return value
 
 
 class AwsServiceHook(BaseHook):

@@ -194,8 +194,7 @@ class MLSModelRegistryHook(AwsServiceHook):
         else:
             if self.mls_conn_id is None:
                 raise MLSValidationError("bucket", "give bucket, or an mls_conn_id whose connection names it")
-            from airflow.providers.common.compat.sdk import AirflowNotFoundException
-
+            from airflow_provider_mls._compat import AirflowNotFoundException
             from airflow_provider_mls.hooks._config import get_extra, parse_env
 
             try:

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls.aws.hook import AwsServiceHook
+from airflow_provider_mls.aws.hook import AwsServiceHook, jsonable
 from airflow_provider_mls.constants import LOADING_TAG
 from airflow_provider_mls.exceptions import (
     MLSBadRequestError,
@@ -165,10 +165,9 @@ class PredictionTableHook(AwsServiceHook):
 
     def describe_table(self, table: str) -> dict[str, Any] | None:
         """The table's description (JSON values), or None when it does not exist."""
-        from airflow_provider_mls.hooks.sagemaker_registry import _jsonable
 
         described = self._describe(check_table(table))
-        return None if described is None else dict(_jsonable(described))
+        return None if described is None else dict(jsonable(described))
 
     def is_active(self, table: str) -> bool:
         """Whether the table exists and is ACTIVE."""

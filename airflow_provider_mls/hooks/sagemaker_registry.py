@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from datetime import date
 from typing import Any
 
-from airflow_provider_mls.aws.hook import AwsServiceHook
+from airflow_provider_mls.aws.hook import AwsServiceHook, jsonable
 from airflow_provider_mls.exceptions import MLSNotFoundError, MLSValidationError
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
@@ -27,17 +26,6 @@ _CLIENT_TOKEN = re.compile(r"[a-zA-Z0-9-]{1,36}")
 _MODEL_DATA_URL = re.compile(r"(https|s3)://([^/]+)/?(.*)")  # Url
 _MAX_MODEL_DATA_URL_LENGTH = 1024
 _MAX_IMAGE_LENGTH = 255  # ContainerImage
-
-
-def _jsonable(value: Any) -> Any:
-    """A boto3 response as plain JSON types (datetimes as ISO strings), without ``ResponseMetadata``."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, date):  # datetime too
-        return value.isoformat()
-    return value
 
 
 def _check_choice(value: Any, field: str, choices: Sequence[str]) -> str:
@@ -291,7 +279,7 @@ class SageMakerModelRegistryHook(AwsServiceHook):
         summaries = self._paginate(
             "list_model_packages", "ModelPackageSummaryList", max_items=max_items, **params
         )
-        return [_jsonable(summary) for summary in summaries]
+        return [jsonable(summary) for summary in summaries]
 
     def list_versions(self, group: str, *, approval_status: str | None = None) -> list[dict[str, Any]]:
         """The version summaries of ``group`` (a name or the group's ARN), newest first, every page.
@@ -326,7 +314,7 @@ class SageMakerModelRegistryHook(AwsServiceHook):
             else:
                 raise MLSNotFoundError(f"model package group {group!r} has no version {version}", code=404)
         arn = _check_arn(arn)
-        return dict(_jsonable(self.get_conn().describe_model_package(ModelPackageName=arn)))
+        return dict(jsonable(self.get_conn().describe_model_package(ModelPackageName=arn)))
 
     def latest_approved_version(self, group: str) -> dict[str, Any] | None:
         """The description of the newest Approved version of ``group``, or None when none is approved."""
