@@ -5,12 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="mls-tests-airflow-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -21,30 +17,16 @@ os.environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
 for _name in ("AIRFLOW_CONN_MLS_DEFAULT", "MLS_ENV", "MLS_RUNTIME_ENV", "MLS_USERNAME", "MLS_PASSWORD"):
     os.environ.pop(_name, None)
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "airflow_provider_mls.testing.pytest_plugin"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def mls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One real local MLS server (a subprocess over HTTP) for the whole session."""
-    from airflow_provider_mls.local.process import LocalMLSServer
-
-    data_dir = tmp_path_factory.mktemp("mls-shared")
-    server = LocalMLSServer(
-        data_dir,
-        port=0,
-        username="mls",
-        password="mls-test-password",
-        training_seconds=1.0,
-        server_start_seconds=0.5,
-    )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def mls_server(mls_local_server: object) -> object:
+    """One real local MLS server (a subprocess over HTTP, with its AWS endpoint) for the whole
+    session: the pytest plugin's, with the timings of ``[tool.pytest.ini_options]``."""
+    return mls_local_server
 
 
 @pytest.fixture

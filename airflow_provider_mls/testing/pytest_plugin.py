@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from airflow_provider_mls.testing.local_admin import LocalMLSAdmin
 
 # Whatever could point boto3 at a real account, another endpoint or a profile of the developer's.
-_AWS_VARIABLES = (
+AWS_VARIABLES = (
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
     "AWS_SESSION_TOKEN",
@@ -111,7 +111,7 @@ def mls_local(
 ) -> LocalMLSServer:
     """Point this test's ``mls_default`` and ``aws_default`` connections (and boto3) at the local
     server; ``monkeypatch`` undoes it after the test."""
-    for name in _AWS_VARIABLES:
+    for name in AWS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))

@@ -7,29 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_mls.testing.pytest_plugin import AWS_VARIABLES
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
 
 REGION = "us-east-1"
-# Anything that could point boto3 at a real account or another endpoint.
-_AWS_ENV = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_SAGEMAKER",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-    "AIRFLOW_CONN_AWS_DEFAULT",
-)
+# Anything that could point boto3 at a real account or another endpoint: what the pytest plugin
+# hides, and the endpoint and AWS connection too (these tests set their own).
+_AWS_ENV = (*AWS_VARIABLES, "AWS_ENDPOINT_URL", "AIRFLOW_CONN_AWS_DEFAULT")
 
 
 @pytest.fixture(scope="session")
