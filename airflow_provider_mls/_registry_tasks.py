@@ -15,9 +15,34 @@ PACKAGE_REF_FIELDS = ("model_package_arn", "model_package_group", "model_package
 AWS_FIELDS = ("aws_conn_id", "region_name", "endpoint_url")
 
 
-class RegistryTaskMixin:
-    """``aws_conn_id`` / ``region_name`` / ``endpoint_url`` and a model package version given by
-    ``model_package_arn``, or by ``model_package_group`` and ``model_package_version`` (its number).
+class AwsTaskMixin:
+    """``aws_conn_id`` / ``region_name`` / ``endpoint_url`` of a task whose hooks are AWS hooks."""
+
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+
+    def aws_hook_kwargs(self) -> dict[str, Any]:
+        """The (rendered) AWS fields, as an ``AwsServiceHook`` takes them."""
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "endpoint_url": self.endpoint_url,
+        }
+
+
+class RegistryTaskMixin(AwsTaskMixin):
+    """The AWS fields and a model package version given by ``model_package_arn``, or by
+    ``model_package_group`` and ``model_package_version`` (its number).
     """
 
     def __init__(
@@ -26,26 +51,18 @@ class RegistryTaskMixin:
         model_package_arn: str | None = None,
         model_package_group: str | None = None,
         model_package_version: int | str | None = None,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        endpoint_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.model_package_arn = model_package_arn
         self.model_package_group = model_package_group
         self.model_package_version = model_package_version
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.endpoint_url = endpoint_url
 
     @cached_property
     def registry(self) -> SageMakerModelRegistryHook:
         from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
 
-        return SageMakerModelRegistryHook(
-            aws_conn_id=self.aws_conn_id, region_name=self.region_name, endpoint_url=self.endpoint_url
-        )
+        return SageMakerModelRegistryHook(**self.aws_hook_kwargs())
 
     def _package_ref(self) -> tuple[str | None, str | None, int | None]:
         """(arn, None, None) or (None, group, version number); bad or missing input names the field."""

@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._compat import BaseOperator
-from airflow_provider_mls._registry_tasks import AWS_FIELDS
+from airflow_provider_mls._registry_tasks import AWS_FIELDS, AwsTaskMixin
 from airflow_provider_mls._tasks import coerce_bool, fail_fast
 from airflow_provider_mls.exceptions import MLSValidationError
 
@@ -32,7 +32,7 @@ def _renamed(exc: MLSValidationError, model_field: str) -> MLSValidationError:
     return exc if field == exc.field else MLSValidationError(field, exc.message.split(": ", 1)[-1])
 
 
-class UploadModelToRegistryOperator(BaseOperator):
+class UploadModelToRegistryOperator(AwsTaskMixin, BaseOperator):
     """Upload ``model.joblib`` and its ``model.json`` to the MLS model registry.
 
     The model is ``model_path`` (a file on the worker) or ``model_bytes``, exactly one. The meta is
@@ -79,9 +79,6 @@ class UploadModelToRegistryOperator(BaseOperator):
         overwrite: bool | str = False,
         bucket: str | None = None,
         mls_conn_id: str | None = "mls_default",
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        endpoint_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -96,9 +93,6 @@ class UploadModelToRegistryOperator(BaseOperator):
         self.overwrite = overwrite
         self.bucket = bucket
         self.mls_conn_id = mls_conn_id
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.endpoint_url = endpoint_url
 
     @cached_property
     def registry(self) -> MLSModelRegistryHook:
@@ -106,10 +100,8 @@ class UploadModelToRegistryOperator(BaseOperator):
 
         return MLSModelRegistryHook(
             mls_conn_id=self.mls_conn_id,
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            endpoint_url=self.endpoint_url,
             bucket=self.bucket or None,
+            **self.aws_hook_kwargs(),
         )
 
     def _model(self) -> str | bytes:

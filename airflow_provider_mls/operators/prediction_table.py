@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._compat import BaseOperator
-from airflow_provider_mls._registry_tasks import AWS_FIELDS
+from airflow_provider_mls._registry_tasks import AWS_FIELDS, AwsTaskMixin
 from airflow_provider_mls._tasks import coerce_bool, fail_fast
 from airflow_provider_mls.exceptions import MLSValidationError
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["CreatePredictionTableOperator", "DropPredictionTableOperator", "LoadPredictionTableOperator"]
 
 
-class _PredictionTableOperator(BaseOperator):
+class _PredictionTableOperator(AwsTaskMixin, BaseOperator):
     """A task on one DynamoDB table; bad input, a missing table and a conflict fail at once."""
 
     template_fields: Sequence[str] = ("table", *AWS_FIELDS)
@@ -34,24 +34,16 @@ class _PredictionTableOperator(BaseOperator):
         self,
         *,
         table: str,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        endpoint_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.table = table
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.endpoint_url = endpoint_url
 
     @cached_property
     def tables(self) -> PredictionTableHook:
         from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
 
-        return PredictionTableHook(
-            aws_conn_id=self.aws_conn_id, region_name=self.region_name, endpoint_url=self.endpoint_url
-        )
+        return PredictionTableHook(**self.aws_hook_kwargs())
 
     def execute(self, context: Any) -> dict[str, Any]:
         with fail_fast():

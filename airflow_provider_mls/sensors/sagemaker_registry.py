@@ -51,9 +51,7 @@ class ModelPackageApprovedSensor(RegistryTaskMixin, WaitingTask):
 
         return ModelPackageApprovalTrigger(
             model_package_arn=self._resolved_arn(),
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            endpoint_url=self.endpoint_url,
+            **self.aws_hook_kwargs(),
             poke_interval=float(self.poke_interval),
             deadline=deadline,
         )
