@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_mls import __version__
 from airflow_provider_mls.constants import ModelType
-from airflow_provider_mls.local.errors import SQLITE_INT_MAX, SQLITE_INT_MIN, APIError, bad_request
+from airflow_provider_mls.local.errors import SQLITE_INT_MAX, SQLITE_INT_MIN, APIError, bad_request, checked
 from airflow_provider_mls.local.middleware import FaultRegistry, LocalMiddleware
 from airflow_provider_mls.local.schemas import (
     ERROR_RESPONSES,
@@ -50,6 +50,7 @@ from airflow_provider_mls.local.schemas import (
     TrainingBody,
 )
 from airflow_provider_mls.local.store import Store
+from airflow_provider_mls.rules import check_name, check_table, check_version
 
 _HTTP_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
@@ -258,18 +259,23 @@ def create_app(settings: Settings) -> FastAPI:
     # ------------------------------------------------------------------ readiness
     @api.get("/dynamodb/tables/{table}/is_active", tags=["readiness"], response_model=Envelope[IsActiveOut])
     def table_is_active(table: str) -> dict[str, Any]:
+        checked(check_table, table, "table")
         return _ok({"is_active": aws.table_state(table)["is_active"]})
 
     @api.get("/dynamodb/tables/{table}/is_loading", tags=["readiness"], response_model=Envelope[IsLoadingOut])
     def table_is_loading(table: str) -> dict[str, Any]:
+        checked(check_table, table, "table")
         return _ok({"is_loading": aws.table_state(table)["is_loading"]})
 
     @api.delete("/dynamodb/tables/{table}", tags=["readiness"], response_model=Envelope[TableOut])
     def drop_table(table: str) -> dict[str, Any]:
+        checked(check_table, table, "table")
         return _ok(aws.drop_table(table))
 
     @api.get("/model_registry/artifacts/info", tags=["readiness"], response_model=Envelope[ArtifactInfoOut])
     def artifact_info(model_name: str, model_version: str) -> dict[str, Any]:
+        checked(check_name, model_name, "model_name")
+        checked(check_version, model_version, "model_version")
         return _ok(aws.artifact_info(model_name, model_version))
 
     # ------------------------------------------------------------------ components
@@ -436,18 +442,24 @@ def create_app(settings: Settings) -> FastAPI:
 
     @local.put("/tables/{table}", response_model=Envelope[TableStateOut], dependencies=_AUTH)
     def set_table(table: str, body: TableBody) -> dict[str, Any]:
+        checked(check_table, table, "table")
         return _ok(aws.set_table(table, body.is_active, body.is_loading))
 
     @local.delete("/tables/{table}", response_model=Envelope[TableOut], dependencies=_AUTH)
     def delete_table(table: str) -> dict[str, Any]:
+        checked(check_table, table, "table")
         return _ok(aws.drop_table(table))
 
     @local.put("/artifacts/{name}/{version}", response_model=Envelope[ArtifactInfoOut], dependencies=_AUTH)
     def set_artifact(name: str, version: str, body: ArtifactBody | None = None) -> dict[str, Any]:
+        checked(check_name, name, "name")
+        checked(check_version, version, "version")
         return _ok(aws.set_artifact(name, version, body.info if body is not None else None))
 
     @local.delete("/artifacts/{name}/{version}", response_model=Envelope[ArtifactInfoOut], dependencies=_AUTH)
     def delete_artifact(name: str, version: str) -> dict[str, Any]:
+        checked(check_name, name, "name")
+        checked(check_version, version, "version")
         return _ok(aws.delete_artifact(name, version))
 
     @local.post("/faults", response_model=Envelope[FaultOut], dependencies=_AUTH)
@@ -464,7 +476,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(api)
     app.include_router(local)
-    app.add_middleware(LocalMiddleware, username=settings.username, password=settings.password, faults=faults)
+    app.add_middleware(
+        LocalMiddleware,
+        username=settings.username,
+        password=settings.password,
+        faults=faults,
+        max_body_bytes=settings.max_body_bytes,
+    )
     _drop_validation_422(app)
     return app
 

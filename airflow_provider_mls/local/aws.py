@@ -20,7 +20,9 @@ Needs ``moto[server]`` (the ``local`` extra). Test credentials only: never point
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -29,6 +31,60 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 DEFAULT_REGION = "us-east-1"
+log = logging.getLogger("airflow_provider_mls.local")
+
+
+class StateFileError(ValueError):
+    """The AWS state file is corrupt somewhere else than in a torn last line."""
+
+
+def repair_state_file(state_file: Path) -> int:
+    """Check the recorded requests before they are replayed; returns how many there are.
+
+    A process killed while it appended a line leaves that last line torn: it is dropped (with a
+    warning) and the file is cut back to its last whole line, so new records start on a line of
+    their own. A corrupt line anywhere else is not a crash's trace: ``StateFileError``.
+    """
+    data = state_file.read_bytes()
+    lines = data.split(b"\n")
+    good_end = 0  # byte offset after the last good line
+    offset = 0
+    count = 0
+    for index, raw in enumerate(lines):
+        end = offset + len(raw) + (1 if index < len(lines) - 1 else 0)
+        if raw.strip():
+            try:
+                entry = json.loads(raw)
+                if not isinstance(entry, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                rest = b"".join(lines[index + 1 :]).strip()
+                if rest:
+                    raise StateFileError(
+                        f"{state_file}: line {index + 1} is corrupt ({exc}); only a torn last line "
+                        "(a crash while writing) is skipped"
+                    ) from None
+                log.warning(
+                    "%s: skipping its torn last line %s (%s bytes: %s); the request it recorded is lost",
+                    state_file,
+                    index + 1,
+                    len(raw),
+                    exc,
+                )
+                with state_file.open("r+b") as fh:
+                    fh.truncate(good_end)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                return count
+            count += 1
+            good_end = end
+        offset = end
+    if data and not data.endswith(b"\n"):  # a whole last line without its newline
+        with state_file.open("ab") as fh:
+            fh.write(b"\n")
+    return count
+
+
 _PATCH_LOCK = threading.Lock()
 _PATCHED = False
 
@@ -208,8 +264,7 @@ class LocalAWSEndpoint:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.touch()
         recorder._location = str(state_file)
-        with state_file.open() as lines:
-            self.replayed = sum(1 for line in lines if line.strip())
+        self.replayed = repair_state_file(state_file)
         if self.replayed:
             recorder.replay_recording(target_host=self.url)
         recorder.start_recording()

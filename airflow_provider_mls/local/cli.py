@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mls.rules import REQUEST_MAX_BYTES
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from types import FrameType
@@ -20,6 +22,10 @@ READY_PREFIX = "MLS local server listening on "
 AWS_PREFIX = "MLS local AWS endpoint "  # then "(embedded moto) at URL" or "(external) at URL"
 AWS_STATE_FILE = "aws-state.jsonl"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+PAGE_SIZE_MAX = 500  # GET /api/v1/models pages stay bounded: at most this many models
+EXTRA_HINT = "pip install 'airflow-provider-mls[local]'"
+# What mls-local needs beyond the provider itself: the local extra.
+_SERVER_MODULES = ("fastapi", "uvicorn")
 
 
 def _env(name: str, default: str) -> str:
@@ -89,9 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--page-size",
-        type=_int_range("--page-size", 1),
+        type=_int_range("--page-size", 1, PAGE_SIZE_MAX),
         default=_env("PAGE_SIZE", "20"),
-        help="models per page of GET /api/v1/models (default 20)",
+        help=f"models per page of GET /api/v1/models, at most {PAGE_SIZE_MAX} (default 20)",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=_int_range("--max-body-bytes", 1024),
+        default=_env("MAX_BODY_BYTES", str(REQUEST_MAX_BYTES)),
+        help=f"request bodies over this are refused with 400 naming 'body' (default {REQUEST_MAX_BYTES})",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=_positive_float("--request-timeout"),
+        default=_env("REQUEST_TIMEOUT", "30"),
+        help="a request (headers and body) not fully received this many seconds after its connection "
+        "opened (or its previous response) is dropped, 408 when its headers were in; 0 disables (default 30)",
     )
     p.add_argument(
         "--aws-endpoint",
@@ -139,11 +158,31 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _missing_server_modules() -> list[str]:
+    import importlib
+
+    missing = []
+    for name in _SERVER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.username:
         parser.error("--username must not be empty")
+    missing = _missing_server_modules()
+    if missing:
+        print(
+            f"mls-local: the local server needs {' and '.join(missing)}, which are not installed: "
+            f"{EXTRA_HINT}",
+            file=sys.stderr,
+        )
+        return 2
 
     logging.basicConfig(
         level=logging.DEBUG if args.log_level == "trace" else getattr(logging, args.log_level.upper()),
@@ -157,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError as exc:  # pragma: no cover - moto is part of the local extra
             print(
                 f"mls-local: the embedded AWS endpoint needs moto[server] ({exc}): "
-                "pip install 'airflow-provider-mls[local]', or pass --aws-endpoint URL",
+                f"{EXTRA_HINT}, or pass --aws-endpoint URL",
                 file=sys.stderr,
             )
             return 1
@@ -188,6 +227,7 @@ def _serve(args: argparse.Namespace, aws_url: str, *, embedded: bool) -> int:
     import uvicorn
 
     from airflow_provider_mls.local.app import create_app
+    from airflow_provider_mls.local.middleware import timed_http_protocol
     from airflow_provider_mls.local.settings import Settings
 
     settings = Settings(
@@ -201,6 +241,7 @@ def _serve(args: argparse.Namespace, aws_url: str, *, embedded: bool) -> int:
         training_seconds=args.training_seconds,
         server_start_seconds=args.server_start_seconds,
         page_size=args.page_size,
+        max_body_bytes=args.max_body_bytes,
     )
     try:
         sock = _bind(args.host, args.port)
@@ -225,6 +266,7 @@ def _serve(args: argparse.Namespace, aws_url: str, *, embedded: bool) -> int:
         access_log=args.log_level in ("info", "debug", "trace"),
         timeout_graceful_shutdown=3,
         lifespan="off",
+        http=timed_http_protocol(args.request_timeout),
     )
 
     class _Server(uvicorn.Server):

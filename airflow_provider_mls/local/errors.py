@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mls.exceptions import MLSValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 class APIError(Exception):
     """An error answered as ``{"code": status, "error": message, "results": None}`` with HTTP ``status``."""
@@ -15,6 +22,16 @@ class APIError(Exception):
 def bad_request(field: str, message: str) -> APIError:
     """400 naming the offending field: ``"<field>: <message>"``."""
     return APIError(400, f"{field}: {message}")
+
+
+def checked(check: Callable[[Any, str], Any], value: Any, field: str) -> Any:
+    """Apply a shared input rule (``airflow_provider_mls.rules``); its error becomes a 400 naming the field."""
+    try:
+        return check(value, field)
+    except MLSValidationError as exc:
+        prefix = f"{exc.field}: "
+        message = exc.message[len(prefix) :] if exc.message.startswith(prefix) else exc.message
+        raise bad_request(exc.field, message) from None
 
 
 def not_found(what: str, ident: object, field: str = "id") -> APIError:

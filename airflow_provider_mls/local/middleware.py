@@ -1,4 +1,5 @@
-"""ASGI middleware of the local MLS server: path normalisation, Basic auth, fault injection, 500 envelope."""
+"""ASGI middleware of the local MLS server: path normalisation, Basic auth, body size limit, fault
+injection, 500 envelope; and the HTTP protocol that drops requests sent too slowly."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import secrets
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_mls.rules import REQUEST_MAX_BYTES
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -91,12 +94,66 @@ class FaultRegistry:
         return None
 
 
+# A body over the limit is still read (and dropped) up to this size, so that the client, which is
+# still sending, reads the 400 instead of a reset; past it the connection is closed.
+_DRAIN_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _too_large(size: int | str, limit: int) -> str:
+    return f"body: the request body is {size} bytes; at most {limit} bytes are accepted"
+
+
 class LocalMiddleware:
-    def __init__(self, app: ASGIApp, *, username: str, password: str, faults: FaultRegistry) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        username: str,
+        password: str,
+        faults: FaultRegistry,
+        max_body_bytes: int = REQUEST_MAX_BYTES,
+    ) -> None:
         self.app = app
         self._user = username.encode()
         self._password = password.encode()
         self.faults = faults
+        self.max_body_bytes = max_body_bytes
+
+    async def _refuse_large_body(self, receive: Receive, send: Send, length: int) -> None:
+        drained = 0
+        while drained <= _DRAIN_MAX_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        await _send_raw(
+            send,
+            400,
+            envelope_bytes(400, _too_large(length, self.max_body_bytes)),
+            "application/json",
+            [(b"connection", b"close")],
+        )
+
+    def _bounded(self, receive: Receive) -> Receive:
+        """``receive`` that refuses a body (e.g. chunked, without a length) once it passes the limit."""
+        limit = self.max_body_bytes
+        seen = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    from starlette.exceptions import HTTPException
+
+                    # FastAPI passes an HTTPException raised while it reads the body through.
+                    raise HTTPException(400, _too_large(f"more than {limit}", limit))
+            return message
+
+        return bounded_receive
 
     def _authenticate(self, scope: Scope) -> str | None:
         header = b""
@@ -138,6 +195,13 @@ class LocalMiddleware:
                 )
                 return
             scope["state"] = {**scope.get("state", {}), "user": user}
+
+        length = _content_length(scope["headers"])
+        if length is not None and length > self.max_body_bytes:
+            log.warning("refused a %s byte body on %s %s", length, scope["method"], path)
+            await self._refuse_large_body(receive, send, length)
+            return
+        receive = self._bounded(receive)
 
         fault = self.faults.take(scope["method"].upper(), path)
         if fault is None:
@@ -181,6 +245,9 @@ class LocalMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
+            if type(exc).__name__ == "ClientDisconnect":  # starlette's: the client left mid-request
+                log.info("client left during %s %s", scope.get("method"), scope.get("path"))
+                return
             log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
                 await _send_raw(
@@ -189,6 +256,16 @@ class LocalMiddleware:
                     envelope_bytes(500, f"internal error: {type(exc).__name__}: {exc}"),
                     "application/json",
                 )
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for key, value in headers:
+        if key.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 _NON_JSON_TYPES = (b"", b"text/plain", b"application/x-www-form-urlencoded")
@@ -211,3 +288,75 @@ async def _send_raw(
     all_headers += headers or []
     await send({"type": "http.response.start", "status": status, "headers": all_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def timed_http_protocol(request_timeout: float) -> type[Any]:
+    """uvicorn's h11 protocol, plus a bound on how long a request may take to arrive.
+
+    A connection whose request (headers and body) is not complete ``request_timeout`` seconds after
+    the connection opened (or after the previous response on it) is dropped: answered
+    ``408`` with the envelope when its headers had arrived, closed in any case. A client that
+    stalls half-way through its body thus no longer holds the connection forever.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class TimedH11Protocol(H11Protocol):
+        timeout = request_timeout
+        _request_timer: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            if self.timeout > 0:
+                self._request_timer = self.loop.call_later(self.timeout, self._timed_out)
+
+        def _disarm(self) -> None:
+            if self._request_timer is not None:
+                self._request_timer.cancel()
+                self._request_timer = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE and self.conn.their_state is not h11.SEND_BODY:
+                self._disarm()  # the request is in (or the connection is done with)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+                self._arm()  # the next request on this keep-alive connection gets the same bound
+
+        def _timed_out(self) -> None:
+            self._request_timer = None
+            if self.transport.is_closing() or self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
+                return
+            log.warning(
+                "dropping the connection of %s: its request was not complete after %ss",
+                "%s:%s" % tuple(self.client) if self.client else "a client",  # noqa: UP031
+                self.timeout,
+            )
+            if self.conn.their_state is h11.SEND_BODY and self.conn.our_state is h11.SEND_RESPONSE:
+                body = envelope_bytes(
+                    408, f"request timeout: the request was not complete after {self.timeout}s"
+                )
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ]
+                try:
+                    self.transport.write(self.conn.send(h11.Response(status_code=408, headers=headers)))
+                    self.transport.write(self.conn.send(h11.Data(data=body)))
+                    self.transport.write(self.conn.send(h11.EndOfMessage()))
+                except h11.LocalProtocolError:  # pragma: no cover - h11 refused; just close
+                    pass
+            self.transport.close()
+
+    return TimedH11Protocol

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from airflow_provider_mls.rules import REQUEST_MAX_BYTES
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -17,6 +19,8 @@ class Settings:
     training_seconds: float = 5.0
     server_start_seconds: float = 3.0
     page_size: int = 20
+    # Request bodies over this are refused (400 naming ``body``); see airflow_provider_mls.rules.
+    max_body_bytes: int = REQUEST_MAX_BYTES
     # S3 (model registry) and DynamoDB (batch prediction tables) behind the readiness endpoints.
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"

@@ -26,7 +26,8 @@ from airflow_provider_mls.constants import (
     ModelType,
     ServerStatus,
 )
-from airflow_provider_mls.local.errors import APIError, bad_request, conflict, db_int, not_found
+from airflow_provider_mls.local.errors import APIError, bad_request, checked, conflict, db_int, not_found
+from airflow_provider_mls.rules import check_component, check_meta, check_name, check_table, check_version
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -110,6 +111,8 @@ CREATE TABLE IF NOT EXISTS buckets (
 """
 
 _UNSET: Any = object()
+# Fields of a manual model that pass the shared shape rules (rules.py) when they are written.
+_CHECKED = ("name", "version", "model_meta", "table")
 
 
 def iso(ts: float) -> str:
@@ -122,7 +125,10 @@ def _loads(value: str | None) -> Any:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except ValueError:  # Python's JSON reader accepts NaN/Infinity; JSON (and MLS) does not
+        raise bad_request("body", "contains NaN or Infinity, which JSON does not allow") from None
 
 
 def _where(
@@ -246,6 +252,8 @@ class Store:
                     raise not_found("component", component_id)
             if old is not None and "name" not in fields_set:
                 name = old["name"]
+            if old is None or name != old["name"]:
+                name = checked(check_component, name, "name")
             name = _non_empty_str("name", name)
             if old is not None and "info" not in fields_set:
                 info = old["info"]
@@ -295,6 +303,7 @@ class Store:
                 (name,),
             )
             if row is None:
+                checked(check_component, name, "components")  # a name no component can have: say why
                 raise bad_request("components", f"unknown component {name!r}")
             if row["id"] not in ids:
                 ids.append(row["id"])
@@ -453,7 +462,10 @@ class Store:
         with self._read() as db:
             return self._model_out(db, self._model_row(db, model_id), time.time())
 
-    def _manual_fields(self, db: sqlite3.Connection, body: Mapping[str, Any]) -> dict[str, Any]:
+    def _manual_fields(
+        self, db: sqlite3.Connection, body: Mapping[str, Any], ruled: frozenset[str] = frozenset(_CHECKED)
+    ) -> dict[str, Any]:
+        """The manual model's columns from ``body``; the fields in ``ruled`` also pass the shape rules."""
         model_lib = body.get("model_lib")
         if model_lib is not None and model_lib not in MODEL_LIBS:
             raise bad_request("model_lib", f"must be one of {', '.join(MODEL_LIBS)} (or null)")
@@ -462,6 +474,11 @@ class Store:
             model_meta = {}
         if not isinstance(model_meta, dict):
             raise bad_request("model_meta", "must be a JSON object")
+        if "model_meta" in ruled:
+            checked(check_meta, model_meta, "model_meta")
+        table = _opt_str("table", body.get("table"))
+        if table and "table" in ruled:
+            checked(check_table, table, "table")
         features = body.get("features")
         if features is None:
             features = ""
@@ -475,7 +492,7 @@ class Store:
             "model_data": _opt_str("model_data", body.get("model_data")),
             "model_meta": _dumps(model_meta),
             "features": features,
-            "table_name": _opt_str("table", body.get("table")),
+            "table_name": table,
             "components": _dumps(self._resolve_components(db, body.get("components"))),
         }
 
@@ -483,8 +500,8 @@ class Store:
         model_type = body.get("model_type")
         if model_type not in (ModelType.MANUAL.value, ModelType.AUTOML.value):
             raise bad_request("model_type", "must be one of manual, automl")
-        name = _non_empty_str("name", body.get("name"))
-        version = _non_empty_str("version", body.get("version"))
+        name = checked(check_name, body.get("name"), "name")
+        version = checked(check_version, body.get("version"), "version")
         creator = _opt_str("creator", body.get("creator")) or user
         now = time.time()
         with self._tx() as db:
@@ -559,9 +576,18 @@ class Store:
                     if crow is not None:
                         names.append(crow["name"])
                 merged["components"] = names
+            # A PUT sends every field back: only the values it changes must pass the shape rules
+            # (a model stored before a rule existed stays updatable).
+            changed = frozenset(
+                k for k in _CHECKED if k in fields_set and k in current and body.get(k) != current[k]
+            )
             name = _non_empty_str("name", merged["name"])
             version = _non_empty_str("version", merged["version"])
-            cols = self._manual_fields(db, merged)
+            if "name" in changed:
+                checked(check_name, name, "name")
+            if "version" in changed:
+                checked(check_version, version, "version")
+            cols = self._manual_fields(db, merged, changed)
             if "components" not in fields_set:
                 cols["components"] = row["components"]
             cols.update(

@@ -9,7 +9,7 @@ without ``error``. It never talks to a real MLS: the ``/local`` paths exist on t
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import requests
 
@@ -17,9 +17,17 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from types import TracebackType
 
-    from airflow_provider_mls.local.process import LocalMLSServer
-
 __all__ = ["LocalMLSAdmin", "LocalMLSAdminError"]
+
+
+class _StartedServer(Protocol):
+    """What ``from_server`` reads of a started ``LocalMLSServer`` (no import of it: no cycle)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def auth(self) -> tuple[str, str]: ...
 
 
 class LocalMLSAdminError(RuntimeError):
@@ -50,7 +58,7 @@ class LocalMLSAdmin:
         self.session.auth = auth
 
     @classmethod
-    def from_server(cls, server: LocalMLSServer, *, timeout: float = 10) -> Self:
+    def from_server(cls, server: _StartedServer, *, timeout: float = 10) -> Self:
         """An admin client for a started ``LocalMLSServer`` (its ``url`` and ``auth``)."""
         return cls(server.url, server.auth, timeout=timeout)
 

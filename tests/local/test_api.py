@@ -324,9 +324,11 @@ def test_table_readiness(api: Api) -> None:
     api.ok("PUT", f"/local/tables/{table}", {})
     api.ok("DELETE", f"/local/tables/{table}")
     assert_error(*api.delete(f"/local/tables/{table}"), 404)
-    # A name DynamoDB would refuse: no such table can be active, and dropping it is bad input.
-    assert api.ok("GET", "/api/v1/dynamodb/tables/a b/is_active") == {"is_active": False}
-    assert_error(*api.delete("/api/v1/dynamodb/tables/ab"), 400, "table")
+    # A name DynamoDB would refuse is bad input (rules.check_table), never "not ready yet".
+    for bad in ("a b", "ab", "a..b"):
+        for method, path in (("GET", "/is_active"), ("GET", "/is_loading"), ("DELETE", "")):
+            assert_error(*api.call(method, f"/api/v1/dynamodb/tables/{bad}{path}"), 400, "table")
+        assert_error(*api.put(f"/local/tables/{bad}", {}), 400, "table")
 
 
 def test_artifact_readiness(api: Api) -> None:
