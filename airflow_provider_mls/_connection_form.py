@@ -7,7 +7,8 @@ reads these without importing the hook) and ``MLSHook`` serves the classic metho
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from airflow_provider_mls.constants import DEFAULT_ENV, DEFAULT_RUNTIME_ENV, MLSEnv, MLSRuntimeEnv
 
@@ -15,35 +16,85 @@ HIDDEN_FIELDS: list[str] = ["schema", "port"]
 RELABELING: dict[str, str] = {
     "login": "MLS username",
     "password": "MLS password",
-    "host": "Base URL (optional, overrides env/runtime_env)",
+    "host": "Base URL",
 }
-PLACEHOLDERS: dict[str, str] = {
-    "host": "http://127.0.0.1:8765",
+# Placeholders of the standard fields; those of the extra fields are on the fields below.
+_PLACEHOLDERS: dict[str, str] = {
+    "host": "optional: overrides env and runtime_env",
     "login": "mls_account",
     "extra": '{"env": "stg", "runtime_env": "LOCAL"}',
 }
 
-# Extra fields: name -> (label, description, allowed values (None: free text), default).
-EXTRA_FIELDS: dict[str, tuple[str, str, list[str] | None, str | None]] = {
-    "env": (
+
+@dataclass(frozen=True)
+class ExtraField:
+    """One extra of the form: a dropdown (``choices``), free text, or a number."""
+
+    name: str
+    label: str
+    description: str
+    kind: Literal["text", "number", "integer"] = "text"
+    choices: tuple[str, ...] = ()
+    default: str | None = None
+    placeholder: str | None = None
+    minimum: int | None = None  # numbers: the smallest accepted value (exclusive for "number")
+
+
+EXTRA_FIELDS: tuple[ExtraField, ...] = (
+    ExtraField(
+        "env",
         "MLS env",
         "dev, stg, prd, dev_land, stg_land, prd_land or local (default stg)",
-        [e.value for e in MLSEnv],
-        DEFAULT_ENV.value,
+        choices=tuple(e.value for e in MLSEnv),
+        default=DEFAULT_ENV.value,
     ),
-    "runtime_env": (
+    ExtraField(
+        "runtime_env",
         "Runtime env",
-        "Where the client runs: YE, EDD or LOCAL (default LOCAL)",
-        [e.value for e in MLSRuntimeEnv],
-        DEFAULT_RUNTIME_ENV.value,
+        "Where the worker runs: YE, EDD or LOCAL (default LOCAL)",
+        choices=tuple(e.value for e in MLSRuntimeEnv),
+        default=DEFAULT_RUNTIME_ENV.value,
     ),
-    "registry_bucket": (
+    ExtraField(
+        "registry_bucket",
         "Model registry bucket",
         "The S3 bucket of the MLS model registry (default: the env's, mls-model-registry[-stg|-prd])",
-        None,
-        None,
+        placeholder="mls-model-registry-stg",
     ),
-}
+    ExtraField(
+        "console_url",
+        "MLS console URL",
+        "Optional: the MLS console's page of a model, with {model_id}, {name}, {version} or {env} "
+        "(the 'MLS model' link of the deploy tasks)",
+        placeholder="https://mls.example.com/models/{model_id}",
+    ),
+    ExtraField(
+        "timeout",
+        "Timeout (s)",
+        "Connect and read timeout of each request, in seconds (default 10 to connect, 60 to read)",
+        kind="number",
+        minimum=0,
+    ),
+    ExtraField(
+        "connect_timeout", "Connect timeout (s)", "Seconds to connect (default 10)", "number", minimum=0
+    ),
+    ExtraField(
+        "read_timeout", "Read timeout (s)", "Seconds to wait for an answer (default 60)", "number", minimum=0
+    ),
+    ExtraField(
+        "max_retries",
+        "Max retries",
+        "Retries of a transient failure of a call that is safe to repeat (default 5)",
+        kind="integer",
+        minimum=0,
+    ),
+)
+FIELDS_BY_NAME: dict[str, ExtraField] = {f.name: f for f in EXTRA_FIELDS}
+
+
+def _placeholders() -> dict[str, str]:
+    extra = {f.name: f.placeholder for f in EXTRA_FIELDS if f.placeholder is not None}
+    return {**_PLACEHOLDERS, **extra}
 
 
 def ui_field_behaviour() -> dict[str, Any]:
@@ -51,7 +102,7 @@ def ui_field_behaviour() -> dict[str, Any]:
     return {
         "hidden_fields": list(HIDDEN_FIELDS),
         "relabeling": dict(RELABELING),
-        "placeholders": dict(PLACEHOLDERS),
+        "placeholders": _placeholders(),
     }
 
 
@@ -60,30 +111,63 @@ def declarative_ui_field_behaviour() -> dict[str, Any]:
     return {
         "hidden-fields": list(HIDDEN_FIELDS),
         "relabeling": dict(RELABELING),
-        "placeholders": dict(PLACEHOLDERS),
+        "placeholders": _placeholders(),
     }
+
+
+def field_schema(field: ExtraField) -> dict[str, Any]:
+    """The JSON schema of one extra; optional (null allowed), but a dropdown offers real values only."""
+    schema: dict[str, Any] = {"type": [field.kind if field.kind != "text" else "string", "null"]}
+    if field.choices:
+        schema["enum"] = list(field.choices)  # no None: the UI would show a literal "null" choice
+    if field.default is not None:
+        schema["default"] = field.default
+    if field.minimum is not None:
+        schema["exclusiveMinimum" if field.kind == "number" else "minimum"] = field.minimum
+    return schema
 
 
 def declarative_conn_fields() -> dict[str, Any]:
     """The provider-info ``conn-fields``."""
-    fields: dict[str, Any] = {}
-    for name, (label, description, values, default) in EXTRA_FIELDS.items():
-        schema: dict[str, Any] = {"type": ["string", "null"]}
-        if values is not None:
-            schema["enum"] = [*values, None]
-        if default is not None:
-            schema["default"] = default
-        fields[name] = {"label": label, "description": description, "schema": schema}
-    return fields
+    return {
+        f.name: {"label": f.label, "description": f.description, "schema": field_schema(f)}
+        for f in EXTRA_FIELDS
+    }
 
 
 def connection_form_widgets() -> dict[str, Any]:
-    """The classic form widgets (Flask AppBuilder, imported here only: the Airflow 2 UI has it)."""
+    """The classic form widgets (Flask AppBuilder, imported here only: the Airflow 2 UI has it).
+
+    Airflow 2.11 accepts only string, integer, password and boolean fields in a connection form:
+    the dropdowns are text fields there (the description lists the values) and a number of seconds
+    is a text field checked as a number.
+    """
     from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
     from flask_babel import lazy_gettext
-    from wtforms import StringField
+    from wtforms import IntegerField, StringField
+    from wtforms.validators import NumberRange, Optional, ValidationError
 
-    return {
-        name: StringField(lazy_gettext(label), widget=BS3TextFieldWidget(), description=description)
-        for name, (label, description, _values, _default) in EXTRA_FIELDS.items()
-    }
+    def positive_number(form: Any, field: Any) -> None:
+        try:
+            ok = float(field.data) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValidationError("a number of seconds > 0")
+
+    widgets: dict[str, Any] = {}
+    for f in EXTRA_FIELDS:
+        label = lazy_gettext(f.label)
+        if f.kind == "integer":
+            validators: list[Any] = [Optional()]
+            if f.minimum is not None:
+                validators.append(NumberRange(min=f.minimum))
+            widgets[f.name] = IntegerField(
+                label, validators=validators, widget=BS3TextFieldWidget(), description=f.description
+            )
+        else:
+            validators = [Optional(), positive_number] if f.kind == "number" else []
+            widgets[f.name] = StringField(
+                label, validators=validators, widget=BS3TextFieldWidget(), description=f.description
+            )
+    return widgets

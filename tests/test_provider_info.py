@@ -83,11 +83,75 @@ def test_declarative_form_matches_the_hook_methods() -> None:
     assert behaviour["relabeling"] == declared["relabeling"]
     assert behaviour["relabeling"]["login"] == "MLS username"
     fields = conn_type["conn-fields"]
-    assert set(fields) == {"env", "runtime_env", "registry_bucket"}
+    assert set(fields) == {
+        "env",
+        "runtime_env",
+        "registry_bucket",
+        "console_url",
+        "timeout",
+        "connect_timeout",
+        "read_timeout",
+        "max_retries",
+    }
     assert fields["registry_bucket"]["schema"] == {"type": ["string", "null"]}  # free text
     assert fields["env"]["schema"]["default"] == "stg"
     assert "dev_land" in fields["env"]["schema"]["enum"]
     assert fields["runtime_env"]["schema"]["default"] == "LOCAL"
+    assert fields["max_retries"]["schema"] == {"type": ["integer", "null"], "minimum": 0}
+    for name in ("timeout", "connect_timeout", "read_timeout"):
+        assert fields[name]["schema"] == {"type": ["number", "null"], "exclusiveMinimum": 0}, name
+
+
+def test_dropdowns_offer_real_values_only_and_stay_optional() -> None:
+    """A ``None`` in the enum is what made the Airflow 3 UI show a literal ``null`` choice."""
+    import jsonschema
+
+    from airflow_provider_mls._connection_form import declarative_conn_fields
+
+    for name in ("env", "runtime_env"):
+        schema = declarative_conn_fields()[name]["schema"]
+        assert None not in schema["enum"], name
+        assert "null" in schema["type"], name  # optional: the hook applies the default
+        jsonschema.validate(schema["default"], schema)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate("nope", schema)
+
+
+def test_short_host_label_and_placeholders() -> None:
+    from airflow_provider_mls._connection_form import declarative_ui_field_behaviour
+
+    behaviour = declarative_ui_field_behaviour()
+    assert behaviour["relabeling"]["host"] == "Base URL"
+    placeholders = behaviour["placeholders"]
+    assert "127.0.0.1" not in placeholders["host"] and "localhost" not in placeholders["host"]
+    assert placeholders["registry_bucket"]
+    assert "{model_id}" in placeholders["console_url"]
+
+
+def test_form_defaults_match_the_hook_defaults() -> None:
+    """The descriptions name the defaults the hook applies."""
+    from airflow_provider_mls._connection_form import FIELDS_BY_NAME
+    from airflow_provider_mls.hooks._config import DEFAULT_TIMEOUT
+    from airflow_provider_mls.hooks._retry import DEFAULT_MAX_RETRIES
+
+    connect, read = DEFAULT_TIMEOUT
+    assert f"default {connect:g}" in FIELDS_BY_NAME["connect_timeout"].description
+    assert f"default {read:g}" in FIELDS_BY_NAME["read_timeout"].description
+    assert f"default {DEFAULT_MAX_RETRIES}" in FIELDS_BY_NAME["max_retries"].description
+
+
+def test_typed_form_values_are_what_the_hook_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the form saves (numbers as JSON numbers) configures the hook."""
+    import json
+
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    extra = {"env": "local", "connect_timeout": 2.5, "read_timeout": 30, "max_retries": 0}
+    conn = {"conn_type": "mls", "host": "http://127.0.0.1:9", "login": "u", "password": "p", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_MLS_FORM", json.dumps(conn))
+    settings = MLSHook(mls_conn_id="mls_form")._settings()
+    assert settings.timeout == (2.5, 30.0)
+    assert settings.max_retries == 0
 
 
 def test_classic_form_widgets_match_the_declarative_fields() -> None:
@@ -96,7 +160,13 @@ def test_classic_form_widgets_match_the_declarative_fields() -> None:
     from airflow_provider_mls.hooks.mls import MLSHook
 
     (conn_type,) = get_provider_info()["connection-types"]
-    assert set(MLSHook.get_connection_form_widgets()) == set(conn_type["conn-fields"])
+    widgets = MLSHook.get_connection_form_widgets()
+    assert set(widgets) == set(conn_type["conn-fields"])
+    # Airflow 2.11 accepts string, integer, password and boolean fields only.
+    assert widgets["env"].field_class.__name__ == "StringField"
+    assert widgets["max_retries"].field_class.__name__ == "IntegerField"
+    assert widgets["read_timeout"].field_class.__name__ == "StringField"
+    assert widgets["registry_bucket"].field_class.__name__ == "StringField"
 
 
 def test_providers_manager_discovers_the_package_and_connection_type() -> None:
