@@ -99,14 +99,14 @@ def _check_segment(
         raise MLSValidationError(
             field, f"is {len(value)} characters long; a {what} has at most {max_length} characters"
         )
-    if len(value) < min_length:
-        raise MLSValidationError(
-            field, f"{_show(value)} is too short; a {what} has at least {min_length} characters"
-        )
     if not _SEGMENT.fullmatch(value):
         bad = next(c for c in value if not _SEGMENT.fullmatch(c))
         raise MLSValidationError(
             field, f"{_show(value)} contains {bad!r}; a {what} may contain only {_NAME_CHARS}"
+        )
+    if len(value) < min_length:
+        raise MLSValidationError(
+            field, f"{_show(value)} is too short; a {what} has at least {min_length} characters"
         )
     if not leading_dot_dash and value[0] in ".-":
         raise MLSValidationError(field, f"{_show(value)} starts with {value[0]!r}; a {what} may not")
