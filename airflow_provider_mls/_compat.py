@@ -6,6 +6,9 @@ and to the Airflow 2 location otherwise; everything else imports from here.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION_STRING
@@ -19,6 +22,7 @@ from airflow.providers.common.compat.sdk import (
     BaseOperator,
     BaseSensorOperator,
     PokeReturnValue,
+    Variable,
     conf,
     mask_secret,
 )
@@ -28,6 +32,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 AIRFLOW_V_3_0_PLUS = int(AIRFLOW_VERSION_STRING.split(".")[0]) >= 3
+
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk.exceptions import AirflowRescheduleException
+else:
+    from airflow.exceptions import AirflowRescheduleException
 
 
 def default_deferrable() -> bool:
@@ -49,24 +58,83 @@ async def aget_connection(conn_id: str) -> tuple[Any, Mapping[str, Any]]:
     return conn, extras or {}
 
 
-def is_first_reschedule_poke(context: Mapping[str, Any]) -> bool:
-    """In reschedule mode: is this the first execution of the try (no reschedule recorded yet)?"""
-    if AIRFLOW_V_3_0_PLUS:
-        return int(context.get("task_reschedule_count", 0) or 0) == 0
-    from airflow.sensors.base import _orig_start_date
+class WaitMemory:
+    """What a reschedule-mode sensor resolved on its first check, kept until the try ends.
 
-    ti = context["ti"]
-    first_try_number = (ti.max_tries or 0) - (ti.task.retries or 0) + 1
-    return (
-        _orig_start_date(
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            run_id=ti.run_id,
-            map_index=ti.map_index,
-            try_number=first_try_number,
-        )
-        is None
-    )
+    Each reschedule is a new process, and both Airflow 2.11 and 3.x clear the task's XComs at the
+    start of every run that does not resume a deferral (reschedules included). So the memory is an
+    Airflow Variable (``mls_provider_wait_<hash>``; the metadata DB on 2.11, the task execution API
+    on 3.x) keyed by dag, task, run, map index and try number, holding the rendered inputs it was
+    resolved from (changed inputs are resolved again) and the check. ``forget`` deletes it when
+    the try ends (success, failure, timeout); a failure to read or write it costs one lookup,
+    never the task.
+    """
+
+    prefix = "mls_provider_wait_"
+
+    def key(self, context: Mapping[str, Any]) -> str | None:
+        ti = context.get("ti") if hasattr(context, "get") else None
+        if ti is None:
+            return None
+        parts = [
+            getattr(ti, name, None) for name in ("dag_id", "task_id", "run_id", "map_index", "try_number")
+        ]
+        if any(part is None for part in parts[:3]):
+            return None
+        digest = hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:40]
+        return f"{self.prefix}{digest}"
+
+    def recall(self, context: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        key = self.key(context)
+        if key is None:
+            return None
+        try:
+            stored = self._get(key)
+        except Exception:
+            return None
+        if not isinstance(stored, dict) or stored.get("inputs") != _jsonable(inputs):
+            return None
+        value = stored.get("value")
+        return value if isinstance(value, dict) else None
+
+    def remember(self, context: Mapping[str, Any], inputs: Mapping[str, Any], value: dict[str, Any]) -> None:
+        key = self.key(context)
+        if key is None:
+            return
+        ti = context["ti"]
+        with contextlib.suppress(Exception):
+            self._set(
+                key,
+                {"inputs": _jsonable(inputs), "value": value},
+                f"airflow-provider-mls: what {ti.dag_id}.{ti.task_id} (run {ti.run_id}) resolved on its "
+                "first check; deleted when the try ends",
+            )
+
+    def forget(self, context: Mapping[str, Any]) -> None:
+        key = self.key(context)
+        if key is None:
+            return
+        with contextlib.suppress(Exception):
+            self._delete(key)
+
+    # The store itself (tests may swap these three for an in-memory one).
+
+    def _get(self, key: str) -> Any:
+        # The default positionally: ``default`` on Airflow 3, ``default_var`` on 2.11.
+        return Variable.get(key, None, deserialize_json=True)
+
+    def _set(self, key: str, value: dict[str, Any], description: str) -> None:
+        Variable.set(key, value, description=description, serialize_json=True)
+
+    def _delete(self, key: str) -> None:
+        Variable.delete(key)
+
+
+def _jsonable(value: Mapping[str, Any]) -> Any:
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+wait_memory = WaitMemory()
 
 
 __all__ = [
@@ -75,6 +143,7 @@ __all__ = [
     "AirflowException",
     "AirflowNotFoundException",
     "AirflowFailException",
+    "AirflowRescheduleException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",
@@ -86,6 +155,6 @@ __all__ = [
     "aget_connection",
     "conf",
     "default_deferrable",
-    "is_first_reschedule_poke",
     "mask_secret",
+    "wait_memory",
 ]

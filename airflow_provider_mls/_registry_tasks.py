@@ -1,72 +1,49 @@
-"""What the SageMaker Model Registry operators and sensor share: the AWS hook and the version reference."""
+"""The bases of the AWS tasks (registry upload, prediction tables, SageMaker Model Registry) and the
+model package reference.
+
+``MLSAwsBaseOperator`` and ``MLSAwsBaseSensor`` carry ``aws_conn_id`` / ``region_name`` /
+``endpoint_url`` and the same fail-fast errors, soft-fail and deferral rules as the MLS bases
+(``_tasks.py``). Cheap to import: boto3 is imported by the hooks, when a task runs.
+"""
 
 from __future__ import annotations
 
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._tasks import coerce_id
+from airflow_provider_mls._compat import BaseOperator, BaseSensorOperator, PokeReturnValue, default_deferrable
+from airflow_provider_mls._tasks import coerce_id, defer_wait, event_value, fail_fast, settle
 from airflow_provider_mls.exceptions import MLSValidationError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from airflow_provider_mls.checks import Outcome
     from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
 
 PACKAGE_REF_FIELDS = ("model_package_arn", "model_package_group", "model_package_version")
 AWS_FIELDS = ("aws_conn_id", "region_name", "endpoint_url")
 
 
-class AwsTaskMixin:
-    """``aws_conn_id`` / ``region_name`` / ``endpoint_url`` of a task whose hooks are AWS hooks."""
-
-    def __init__(
-        self,
-        *,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        endpoint_url: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.endpoint_url = endpoint_url
-
-    def aws_hook_kwargs(self) -> dict[str, Any]:
-        """The (rendered) AWS fields, as an ``AwsServiceHook`` takes them."""
-        return {
-            "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-            "endpoint_url": self.endpoint_url,
-        }
+def aws_hook_kwargs(task: Any) -> dict[str, Any]:
+    """The (rendered) AWS fields of a task, as an ``AwsServiceHook`` takes them."""
+    return {
+        "aws_conn_id": task.aws_conn_id,
+        "region_name": task.region_name,
+        "endpoint_url": task.endpoint_url,
+    }
 
 
-class RegistryTaskMixin(AwsTaskMixin):
-    """The AWS fields and a model package version given by ``model_package_arn``, or by
-    ``model_package_group`` and ``model_package_version`` (its number).
-    """
+class PackageRef:
+    """A SageMaker model package version: by ``arn``, or by ``group`` and ``version`` (its number)."""
 
-    def __init__(
-        self,
-        *,
-        model_package_arn: str | None = None,
-        model_package_group: str | None = None,
-        model_package_version: int | str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.model_package_arn = model_package_arn
-        self.model_package_group = model_package_group
-        self.model_package_version = model_package_version
+    def __init__(self, arn: object, group: object, version: object) -> None:
+        self.arn, self.group, self.version = arn, group, version
 
-    @cached_property
-    def registry(self) -> SageMakerModelRegistryHook:
-        from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
-
-        return SageMakerModelRegistryHook(**self.aws_hook_kwargs())
-
-    def _package_ref(self) -> tuple[str | None, str | None, int | None]:
+    def validate(self) -> tuple[str | None, str | None, int | None]:
         """(arn, None, None) or (None, group, version number); bad or missing input names the field."""
-        arn, group, version = self.model_package_arn, self.model_package_group, self.model_package_version
+        arn, group, version = self.arn, self.group, self.version
         if arn is not None:
             if group is not None or version is not None:
                 raise MLSValidationError(
@@ -93,9 +70,145 @@ class RegistryTaskMixin(AwsTaskMixin):
             )
         return None, group, number
 
-    def _describe(self) -> dict[str, Any]:
+    def describe(self, registry: SageMakerModelRegistryHook) -> dict[str, Any]:
         """The version, described (1 call by ARN; by group and number, the group's listing then 1 call)."""
-        arn, group, version = self._package_ref()
+        arn, group, version = self.validate()
         if arn is not None:
-            return self.registry.describe_version(arn)
-        return self.registry.describe_version(group=group, version=version)
+            return registry.describe_version(arn)
+        return registry.describe_version(group=group, version=version)
+
+
+def registry_hook(task: Any) -> SageMakerModelRegistryHook:
+    from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
+
+    return SageMakerModelRegistryHook(**aws_hook_kwargs(task))
+
+
+class MLSAwsBaseOperator(BaseOperator):
+    """Base of the operators on AWS (the MLS model registry, prediction tables, SageMaker Model Registry).
+
+    A subclass names every argument in its own ``__init__`` and implements ``_execute(context)``,
+    which returns a small JSON value. Bad input (the error names the field), a missing resource and
+    a conflict fail the task at once (``AirflowFailException``, no retries); transient AWS errors
+    fail the try, so Airflow's ``retries`` apply. Credentials as Airflow users expect:
+    ``aws_conn_id`` through the amazon provider when it is installed, boto3's default chain
+    otherwise.
+
+    Extension point: ``persist_links(context, **refs)`` is called with what the task acts on
+    (``table=...``, ``model_package_arn=...``) as soon as it is known.
+
+    :param aws_conn_id: the AWS connection (None: boto3's default chain).
+    :param region_name: AWS region (default: the connection's or the environment's).
+    :param endpoint_url: another AWS endpoint (the local server's, LocalStack).
+    """
+
+    template_fields: Sequence[str] = AWS_FIELDS
+    ui_color = "#fff3e0"
+
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+
+    def aws_hook_kwargs(self) -> dict[str, Any]:
+        return aws_hook_kwargs(self)
+
+    def execute(self, context: Any) -> Any:
+        with fail_fast(self):
+            return self._execute(context)
+
+    def _execute(self, context: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def persist_links(self, context: Any, **refs: Any) -> None:
+        """Extension point: store what the task acts on (e.g. for extra links) before any wait."""
+        return None
+
+
+class MLSAwsBaseSensor(BaseSensorOperator):
+    """Base of the sensors on AWS: ``_outcome()`` is one check, ``_trigger(deadline)`` repeats it deferred.
+
+    Same rules as ``MLSBaseSensor``: ``poke`` runs the check; with ``deferrable=True`` ``execute``
+    checks once, then defers; ``execute_complete`` reads the trigger's one event and fails loudly
+    on anything but success; ``soft_fail`` skips a terminal failure or a timeout, with the reason
+    in the log.
+
+    :param aws_conn_id: the AWS connection (None: boto3's default chain).
+    :param region_name: AWS region (default: the connection's or the environment's).
+    :param endpoint_url: another AWS endpoint (the local server's, LocalStack).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = AWS_FIELDS
+    ui_color = "#ffe8cc"
+
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+
+    def aws_hook_kwargs(self) -> dict[str, Any]:
+        return aws_hook_kwargs(self)
+
+    @cached_property
+    def registry(self) -> SageMakerModelRegistryHook:
+        return registry_hook(self)
+
+    def _outcome(self, context: Any) -> Outcome:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _trigger(self, deadline: float) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _describe_wait(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def poke(self, context: Any) -> PokeReturnValue | bool:
+        with fail_fast(self):
+            outcome = self._outcome(context)
+        value = settle(self, outcome)
+        if outcome.done:
+            return PokeReturnValue(is_done=True, xcom_value=value)
+        self.log.info("%s; next check in %ss (mode %s)", outcome.message, self.poke_interval, self.mode)
+        return False
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        deadline = time.time() + float(self.timeout)
+        with fail_fast(self):
+            outcome = self._outcome(context)
+        value = settle(self, outcome)
+        if outcome.done:
+            return value
+        defer_wait(
+            self,
+            trigger=self._trigger(deadline),
+            waiting=outcome.message,
+            what=self._describe_wait(),
+            deadline=deadline,
+        )
+
+    def execute_complete(
+        self, context: Any, event: Mapping[str, Any] | None = None, deadline: float | None = None
+    ) -> Any:
+        """Resume after the trigger: its one event decides (see ``_tasks.event_value``)."""
+        return event_value(self, event)

@@ -1,7 +1,9 @@
-"""What the MLS operators and sensors share: model references, fail-fast errors and the wait machinery.
+"""The two bases every MLS task stands on, ``MLSBaseOperator`` and ``MLSBaseSensor``, and what they share.
 
-Cheap to import (DAG files import the operators on every parse): no requests, httpx or hook
-import at module level; the hook is built on first use inside ``execute``.
+Also here: model references (``ModelSelector``), input coercion, fail-fast errors, and the few
+functions of a wait (settle a check's outcome, defer, read the trigger's one event) that the AWS
+bases (``_registry_tasks.py``) reuse. Cheap to import (DAG files import the operators on every
+parse): no requests, httpx or hook import at module level; the hook is built on first use.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ import contextlib
 import time
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_mls._compat import (
     AirflowFailException,
+    AirflowRescheduleException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    BaseOperator,
     BaseSensorOperator,
     PokeReturnValue,
     default_deferrable,
+    wait_memory,
 )
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import (
@@ -30,7 +35,7 @@ from airflow_provider_mls.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
 
     from airflow_provider_mls.checks import Check, Outcome
     from airflow_provider_mls.hooks.mls import MLSHook
@@ -40,14 +45,60 @@ if TYPE_CHECKING:
 # the trigger's clearer "timeout" event normally wins.
 DEFERRAL_TIMEOUT_GRACE = 60.0
 
+# The fields of a model summary, the XCom value of the create/update operators (see ``summary``).
+SUMMARY_FIELDS = (
+    "id",
+    "name",
+    "version",
+    "model_type",
+    "status",
+    "model_lib",
+    "model_data",
+    "table",
+    "dataset_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def summary(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A model as a small XCom value, whatever the size of its meta: ``SUMMARY_FIELDS`` it has.
+
+    The whole model is one ``MLSHook.get_model(id)`` away.
+    """
+    return {key: model[key] for key in SUMMARY_FIELDS if key in model}
+
+
+# ---- failing ----------------------------------------------------------------------------------------
+
+
+def fail(task: Any, message: str, cause: BaseException | None = None) -> NoReturn:
+    """A terminal failure: ``AirflowFailException``; with ``soft_fail`` a skip that keeps the reason."""
+    if getattr(task, "soft_fail", False):
+        task.log.warning("soft_fail: skipping the task because %s", message)
+        raise AirflowSkipException(f"Skipping due to soft_fail: {message}") from cause
+    raise AirflowFailException(message) from cause
+
+
+def time_out(task: Any, message: str) -> NoReturn:
+    """A wait that ran out of time: ``AirflowSensorTimeout``; with ``soft_fail`` a skip with the reason."""
+    if getattr(task, "soft_fail", False):
+        task.log.warning("soft_fail: skipping the task because it %s", message)
+        raise AirflowSkipException(f"Skipping due to soft_fail: {message}")
+    raise AirflowSensorTimeout(message)
+
 
 @contextlib.contextmanager
-def fail_fast() -> Iterator[None]:
-    """Turn terminal MLS errors into ``AirflowFailException`` (no retries); the message keeps the field."""
+def fail_fast(task: Any = None) -> Iterator[None]:
+    """Terminal MLS errors (bad input naming the field, unknown model, duplicate) fail the task at once.
+
+    ``AirflowFailException`` (no retries), or a skip with the reason when ``task.soft_fail``.
+    Transient errors (``MLSError`` after the hook's retries) pass through: Airflow's retries apply.
+    """
     try:
         yield
     except TERMINAL_ERRORS as exc:
-        raise AirflowFailException(describe_error(exc)) from exc
+        fail(task, describe_error(exc), exc)
 
 
 def coerce_id(value: object, field: str) -> int:
@@ -128,43 +179,107 @@ class ModelSelector:
                     f"no model named {name!r} with version {version!r}", code=404
                 ) from None
 
-
-class ModelRefMixin:
-    """The ``model_id`` / ``name`` / ``version`` arguments of a task that acts on one model."""
-
-    hook: MLSHook
-
-    def __init__(
-        self,
-        *,
-        model_id: int | str | dict[str, Any] | None = None,
-        name: str | None = None,
-        version: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.model_id = model_id
-        self.name = name
-        self.version = version
-
-    @property
-    def selector(self) -> ModelSelector:
-        return ModelSelector(self.model_id, self.name, self.version)
-
-    def _target(self, model_type: ModelType | None = None) -> int | dict[str, Any]:
+    def target(self, hook: MLSHook, model_type: ModelType | None = None) -> int | dict[str, Any]:
         """The model's id when given (no request), else the model looked up by (name, version)."""
-        id, _, _ = self.selector.validate()
-        return id if id is not None else self.selector.resolve(self.hook, model_type)
+        id, _, _ = self.validate()
+        return id if id is not None else self.resolve(hook, model_type)
 
-    def _target_id(self, model_type: ModelType | None = None) -> int:
-        target = self._target(model_type)
+    def target_id(self, hook: MLSHook, model_type: ModelType | None = None) -> int:
+        target = self.target(hook, model_type)
         return target if isinstance(target, int) else int(target["id"])
 
 
-class MLSHookMixin:
-    """``self.hook``: the task's ``MLSHook``, built on first use (not at DAG parse time)."""
+# ---- the steps of a wait, shared by the MLS and the AWS bases ----------------------------------------
 
-    mls_conn_id: str
+
+def settle(task: Any, outcome: Outcome) -> Any:
+    """Log a check's outcome; done -> its value, failed -> ``fail`` (terminal), waiting -> None."""
+    if outcome.failed:
+        fail(task, outcome.message)
+    if outcome.done:
+        task.log.info("%s", outcome.message)
+        return outcome.value
+    return None
+
+
+def defer_wait(
+    task: Any,
+    *,
+    trigger: Any,
+    waiting: str,
+    what: str,
+    deadline: float,
+    kwargs: Mapping[str, Any] | None = None,
+) -> NoReturn:
+    """Hand the wait to the triggerer until the wall-clock ``deadline``; resumes in ``execute_complete``.
+
+    ``kwargs`` (JSON) come back to ``execute_complete`` with the event, next to ``deadline``.
+    """
+    remaining = deadline - time.time()
+    if remaining <= 0:
+        time_out(task, f"timed out after {task.timeout}s: {waiting}")
+    task.log.info(
+        "%s; deferring to the triggerer: %s, checked every %ss for up to %.0fs more",
+        waiting,
+        what,
+        task.poke_interval,
+        remaining,
+    )
+    task.defer(
+        trigger=trigger,
+        method_name="execute_complete",
+        kwargs={"deadline": deadline, **(kwargs or {})},
+        timeout=timedelta(seconds=remaining + DEFERRAL_TIMEOUT_GRACE),
+    )
+    raise AssertionError("defer() returned")  # pragma: no cover - defer always raises
+
+
+def event_value(task: Any, event: Mapping[str, Any] | None) -> Any:
+    """The value of a trigger's one event; anything but success fails loudly.
+
+    ``failed`` and ``timeout`` raise what poke mode raises (``soft_fail`` skips them, keeping the
+    reason); ``error`` (MLS or AWS unreachable, credentials, 5xx after the retries) raises
+    ``MLSError``: the task fails and Airflow's ``retries`` apply; an unknown or malformed event
+    raises ``MLSError`` too.
+    """
+    if not isinstance(event, dict) or "status" not in event:
+        raise MLSError(f"the trigger sent an unexpected event: {event!r}")
+    status, message = event["status"], str(event.get("message") or "")
+    if status == "success":
+        task.log.info("Trigger: %s (after %s check(s))", message, event.get("checks"))
+        return event.get("value")
+    if status == "failed":
+        fail(task, message)
+    if status == "timeout":
+        time_out(task, message)
+    if status == "error":
+        raise MLSError(f"trigger error: {message}")
+    raise MLSError(f"the trigger sent an event with unknown status {status!r}: {event!r}")
+
+
+# ---- the bases ----------------------------------------------------------------------------------------
+
+
+class MLSBaseOperator(BaseOperator):
+    """Base of the MLS operators: the connection, ``self.hook`` (built on first use), fail-fast errors.
+
+    A subclass names every argument in its own ``__init__`` and implements ``_execute(context)``,
+    which returns a small JSON value. Bad input (the error names the field), an unknown model and
+    a duplicate fail the task at once (``AirflowFailException``, no retries); transient MLS errors
+    are retried by the hook, then by the task's ``retries``.
+
+    Extension point: ``persist_links(context, **refs)`` is called with what the task acts on
+    (``model_id=...``) as soon as it is known, before any wait.
+
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
+    """
+
+    template_fields: Sequence[str] = ("mls_conn_id",)
+    ui_color = "#d9ecff"
+
+    def __init__(self, *, mls_conn_id: str = "mls_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mls_conn_id = mls_conn_id
 
     @cached_property
     def hook(self) -> MLSHook:
@@ -172,160 +287,134 @@ class MLSHookMixin:
 
         return MLSHook(mls_conn_id=self.mls_conn_id)
 
+    def execute(self, context: Any) -> Any:
+        with fail_fast(self):
+            return self._execute(context)
 
-class WaitingTask(BaseSensorOperator):
-    """Base of every task of this provider that waits (on MLS, or on SageMaker for an approval).
+    def _execute(self, context: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
 
-    Each check is ``_step(context)``: an ``Outcome`` (done with a value, waiting, or failed).
-    ``mode="poke"`` and ``"reschedule"`` run it through ``BaseSensorOperator``; with
-    ``deferrable=True`` the first check runs on the worker (done or failed ends the task at once)
-    and the wait goes to the triggerer (``_trigger(deadline)``), with a wall-clock deadline of
-    ``timeout`` seconds from that first check. ``timeout``, ``soft_fail`` and ``poke_interval``
-    mean the same in every mode: a terminal failure (``AirflowFailException``) and a timeout
-    (``AirflowSensorTimeout``) become a skip with ``soft_fail``.
+    def persist_links(self, context: Any, **refs: Any) -> None:
+        """Extension point: store what the task acts on (e.g. for extra links) before any wait."""
+        return None
 
+
+class MLSBaseSensor(BaseSensorOperator):
+    """Base of the MLS sensors: each check is one ``Check`` of ``airflow_provider_mls.checks``.
+
+    A subclass implements ``_resolve()`` (validate the inputs, look the model up if needed, build
+    the check) and ``_inputs()`` (the rendered arguments ``_resolve`` depends on). The check is
+    resolved once per task run; in reschedule mode once per try (kept in ``wait_memory`` across
+    reschedules), so a check that is not ready costs one request (two for a table that is active
+    but loading) in every mode.
+
+    ``poke`` runs the check (``mode="poke"`` or ``"reschedule"``). With ``deferrable=True``
+    ``execute`` checks once on the worker (done or failed ends the task without deferring), then
+    defers to ``MLSCheckTrigger``, which repeats the same check until it settles or the wall-clock
+    deadline (``timeout`` seconds from that first check) passes; ``execute_complete`` reads its one
+    event and fails loudly on anything but success. A terminal failure raises
+    ``AirflowFailException``, a timeout ``AirflowSensorTimeout``; with ``soft_fail`` both skip the
+    task and the log says why.
+
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     """
 
+    template_fields: Sequence[str] = ("mls_conn_id",)
     ui_color = "#e6f2ff"
 
-    def __init__(self, *, deferrable: bool | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, mls_conn_id: str = "mls_default", deferrable: bool | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        self.mls_conn_id = mls_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self._check: Check | None = None
 
-    def _trigger(self, deadline: float) -> Any:  # pragma: no cover - abstract
-        """The trigger that repeats the check while the task is deferred (after a waiting ``_step``)."""
+    @cached_property
+    def hook(self) -> MLSHook:
+        from airflow_provider_mls.hooks.mls import MLSHook
+
+        return MLSHook(mls_conn_id=self.mls_conn_id)
+
+    def _resolve(self) -> Check:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _describe_wait(self) -> str:  # pragma: no cover - abstract
+    def _inputs(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # ---- what subclasses define ----------------------------------------------------------------
+    def check(self, context: Any) -> Check:
+        """The check of this wait, resolved once (in reschedule mode, once per try)."""
+        if self._check is None:
+            from airflow_provider_mls.checks import check_from_dict
 
-    def _step(self, context: Mapping[str, Any]) -> Outcome:  # pragma: no cover - abstract
-        """One check (1-2 requests after the first); may act (start a server) on the way."""
-        raise NotImplementedError
+            inputs = self._inputs()
+            stored = wait_memory.recall(context, inputs) if self.reschedule else None
+            if stored is not None:
+                self._check = check_from_dict(stored)
+                self.log.info(
+                    "Waiting for %s (resolved by the first check of this try)", self._check.describe()
+                )
+            else:
+                self._check = self._resolve()
+                self.log.info("Waiting for %s", self._check.describe())
+                if self.reschedule:
+                    wait_memory.remember(context, inputs, self._check.to_dict())
+        return self._check
 
-    def _after_trigger(self, context: Mapping[str, Any], value: Any, deadline: float) -> Any:
-        """The trigger's check is done: by default its value is the result."""
-        return value
-
-    def _wait_state(self) -> dict[str, Any]:
-        """What ``_step`` remembers across a deferral (JSON); restored by ``_restore_wait_state``."""
-        return {}
-
-    def _restore_wait_state(self, state: Mapping[str, Any]) -> None:
-        return None
-
-    # ---- machinery -----------------------------------------------------------------------------
-
-    def _settle(self, outcome: Outcome) -> Any:
-        """Log a check's outcome; done -> its value, failed -> ``AirflowFailException``, waiting -> None."""
-        if outcome.failed:
-            raise AirflowFailException(outcome.message)
-        if outcome.done:
-            self.log.info("%s", outcome.message)
-            return outcome.value
-        return None
+    def _check_once(self, context: Any) -> Outcome:
+        with fail_fast(self):
+            return self.hook.run_check(self.check(context))
 
     def poke(self, context: Any) -> PokeReturnValue | bool:
-        with fail_fast():
-            outcome = self._step(context)
-        value = self._settle(outcome)
+        outcome = self._check_once(context)
+        value = settle(self, outcome)
         if outcome.done:
             return PokeReturnValue(is_done=True, xcom_value=value)
         self.log.info("%s; next check in %ss (mode %s)", outcome.message, self.poke_interval, self.mode)
         return False
 
     def execute(self, context: Any) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        return self._check_or_defer(context, time.time() + float(self.timeout))
-
-    def _check_or_defer(self, context: Any, deadline: float) -> Any:
+        if self.deferrable:
+            return self._check_then_defer(context)
         try:
-            with fail_fast():
-                outcome = self._step(context)
-            value = self._settle(outcome)
-        except (AirflowFailException, AirflowSensorTimeout) as exc:
-            if self.soft_fail:
-                raise AirflowSkipException(f"Skipping due to soft_fail: {exc}") from exc
+            result = super().execute(context)
+        except AirflowRescheduleException:
             raise
+        except BaseException:
+            self._forget(context)
+            raise
+        self._forget(context)
+        return result
+
+    def _forget(self, context: Any) -> None:
+        if self.reschedule:
+            wait_memory.forget(context)
+
+    def _check_then_defer(self, context: Any) -> Any:
+        from airflow_provider_mls.triggers.mls import MLSCheckTrigger
+
+        deadline = time.time() + float(self.timeout)
+        outcome = self._check_once(context)
+        value = settle(self, outcome)
         if outcome.done:
             return value
-        remaining = deadline - time.time()
-        if remaining <= 0:
-            message = f"timed out after {self.timeout}s: {outcome.message}"
-            raise AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)
-        trigger = self._trigger(deadline)
-        self.log.info(
-            "%s; deferring to the triggerer: %s, checked every %ss for up to %.0fs more",
-            outcome.message,
-            self._describe_wait(),
-            self.poke_interval,
-            remaining,
-        )
-        self.defer(
-            trigger=trigger,
-            method_name="execute_complete",
-            kwargs={"deadline": deadline, "state": self._wait_state()},
-            timeout=timedelta(seconds=remaining + DEFERRAL_TIMEOUT_GRACE),
+        check = self.check(context)
+        defer_wait(
+            self,
+            trigger=MLSCheckTrigger(
+                check=check.to_dict(),
+                mls_conn_id=self.mls_conn_id,
+                poke_interval=float(self.poke_interval),
+                deadline=deadline,
+            ),
+            waiting=outcome.message,
+            what=check.describe(),
+            deadline=deadline,
         )
 
     def execute_complete(
-        self,
-        context: Any,
-        event: Mapping[str, Any] | None = None,
-        deadline: float | None = None,
-        state: Mapping[str, Any] | None = None,
+        self, context: Any, event: Mapping[str, Any] | None = None, deadline: float | None = None
     ) -> Any:
-        """Resume after the trigger: its one event decides (unknown or malformed events fail loudly).
-
-        ``failed`` and ``timeout`` raise what poke mode raises (so ``soft_fail`` skips them); an
-        ``error`` (MLS unreachable, credentials, 5xx after the retries) raises ``MLSError``, as in
-        poke mode: the task fails and Airflow's ``retries`` apply, whatever ``soft_fail`` says.
-        """
-        if not isinstance(event, dict) or "status" not in event:
-            raise MLSError(f"MLS trigger sent an unexpected event: {event!r}")
-        status, message = event["status"], str(event.get("message") or "")
-        if status == "success":
-            self.log.info("Trigger: %s (after %s check(s))", message, event.get("checks"))
-            self._restore_wait_state(state or {})
-            return self._after_trigger(context, event.get("value"), deadline or time.time())
-        if status == "failed":
-            raise AirflowFailException(message)
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        if status == "error":
-            raise MLSError(f"MLS trigger error: {message}")
-        raise MLSError(f"MLS trigger sent an event with unknown status {status!r}: {event!r}")
-
-
-class MLSWaitingTask(MLSHookMixin, WaitingTask):
-    """A waiting task on MLS: deferred, it hands ``_watch()`` to ``MLSCheckTrigger``.
-
-    :param mls_conn_id: the MLS connection.
-    """
-
-    template_fields: tuple[str, ...] = ("mls_conn_id",)
-
-    def __init__(self, *, mls_conn_id: str = "mls_default", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mls_conn_id = mls_conn_id
-
-    def _watch(self) -> Check:  # pragma: no cover - abstract
-        """The check the trigger repeats while the task is deferred (after a waiting ``_step``)."""
-        raise NotImplementedError
-
-    def _describe_wait(self) -> str:
-        return self._watch().describe()
-
-    def _trigger(self, deadline: float) -> Any:
-        from airflow_provider_mls.triggers.mls import MLSCheckTrigger
-
-        return MLSCheckTrigger(
-            check=self._watch().to_dict(),
-            mls_conn_id=self.mls_conn_id,
-            poke_interval=float(self.poke_interval),
-            deadline=deadline,
-        )
+        """Resume after the trigger: its one event decides (see ``event_value``)."""
+        return event_value(self, event)

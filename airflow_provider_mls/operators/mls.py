@@ -1,45 +1,42 @@
 """Operators for the MLS model lifecycle: every ``MLModelClient`` step of ``sktmls`` as a task.
 
-Thin over ``MLSHook``: each operator stores its (templated) arguments verbatim in ``__init__``,
-validates them in ``execute`` (errors name the field) and returns a small JSON-serializable
-value. Bad input, an unknown model and a duplicate fail the task at once (``AirflowFailException``,
-no retries); transient MLS errors are retried by the hook and then by Airflow's task retries.
-Cheap to import: no requests at module level.
+Thin over ``MLSHook``: each operator names every argument in its own ``__init__``, stores it
+verbatim (it may still be Jinja), validates it in ``execute`` (errors name the field) and returns
+a small JSON value: the create and update operators return a model *summary* (``SUMMARY_FIELDS``;
+the whole model is ``MLSHook.get_model(id)``). Bad input, an unknown model and a duplicate fail
+the task at once (``AirflowFailException``, no retries); transient MLS errors are retried by the
+hook and then by Airflow's task retries. Cheap to import: no requests at module level.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from airflow_provider_mls._compat import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    BaseOperator,
-    is_first_reschedule_poke,
-)
 from airflow_provider_mls._tasks import (
-    MLSHookMixin,
-    MLSWaitingTask,
-    ModelRefMixin,
+    MLSBaseOperator,
     ModelSelector,
     coerce_bool,
     coerce_id,
+    defer_wait,
+    event_value,
+    fail,
     fail_fast,
+    summary,
+    time_out,
 )
-from airflow_provider_mls.checks import Check, Outcome, ServerStatusCheck
+from airflow_provider_mls.checks import ServerStatusCheck
 from airflow_provider_mls.constants import (
     PREDICTION_TYPES,
     SERVER_START_FAILURE_STATUSES,
     ModelType,
     ServerStatus,
 )
-from airflow_provider_mls.exceptions import MLSConflictError, MLSNotFoundError, MLSValidationError
+from airflow_provider_mls.exceptions import MLSNotFoundError, MLSValidationError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
 __all__ = [
     "CreateAutoMLModelOperator",
@@ -69,49 +66,44 @@ MANUAL_FIELDS = (
 _MODEL_REF_FIELDS = ("model_id", "name", "version")
 
 
-class MLSBaseOperator(MLSHookMixin, BaseOperator):
-    """Base of the MLS operators: ``mls_conn_id`` and a lazily built ``self.hook``."""
-
-    template_fields: Sequence[str] = ("mls_conn_id",)
-    ui_color = "#d9ecff"
-
-    def __init__(self, *, mls_conn_id: str = "mls_default", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mls_conn_id = mls_conn_id
-
-    def execute(self, context: Any) -> Any:
-        with fail_fast():
-            return self._execute(context)
-
-    def _execute(self, context: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that were given (``None``: not given, keep the stored value)."""
+    return {key: value for key, value in fields.items() if value is not None}
 
 
-class _ModelOperator(ModelRefMixin, MLSBaseOperator):
-    """An operator on one model: ``model_id`` (id, ``"12"`` or a model dict) or ``name`` and ``version``."""
+class CreateManualModelOperator(MLSBaseOperator):
+    """Create (deploy) a manual model: ``MLModelClient.create_model_deployment``.
 
+    ``if_exists`` decides what a model with the same (name, version) means, so that a retried
+    task or a re-run DAG does not break: ``fail`` (default), ``skip`` (return the existing model
+    untouched) or ``update`` (update it in place with the fields given here; ``None`` fields are
+    kept). Components are given by name (or as component dicts). Returns the model's summary
+    (``{"id", "name", "version", "model_type", "status", "model_lib", "model_data", "table",
+    "created_at", "updated_at"}``); ``MLSHook.get_model(id)`` reads the rest.
 
-def _existing(conflict: MLSConflictError, lookup: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """The model a create collided with; a model of the other type holding the pair is still a conflict."""
-    try:
-        return lookup()
-    except MLSNotFoundError:
-        raise MLSConflictError(
-            f"{conflict.message}; the (name, version) belongs to a model of the other type, "
-            "so if_exists cannot reuse it",
-            code=conflict.code,
-            status=conflict.status,
-            method=conflict.method,
-            url=conflict.url,
-        ) from conflict
+    :param name: the model's name.
+    :param version: the model's version.
+    :param if_exists: ``fail``, ``skip`` or ``update`` when (name, version) exists.
+    :param description: the model's description.
+    :param creator: who made it.
+    :param model_lib: ``sklearn``, ``xgboost``, ``lightgbm``, ``catboost``, ``rule``, ``autogluon`` or ``etc``.
+    :param model_data: where the model's data is (e.g. the registry's ``model.joblib``).
+    :param model_meta: the model's meta (a dict, e.g. the registry's ``model.json``).
+    :param features: the features: a list, or a comma-separated string.
+    :param table: its batch prediction table.
+    :param components: its components, by name (or component dicts).
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
+    """
 
-
-class _ManualFieldsMixin:
-    """The fields of a manual model, as the create and update operators take them (``None``: not given)."""
+    template_fields: Sequence[str] = ("mls_conn_id", "name", "version", "if_exists", *MANUAL_FIELDS)
+    template_fields_renderers = {"model_meta": "json"}
 
     def __init__(
         self,
         *,
+        name: str,
+        version: str,
+        if_exists: str = "fail",
         description: str | None = None,
         creator: str | None = None,
         model_lib: str | None = None,
@@ -120,9 +112,13 @@ class _ManualFieldsMixin:
         features: str | list[str] | None = None,
         table: str | None = None,
         components: list[str] | None = None,
+        mls_conn_id: str = "mls_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(mls_conn_id=mls_conn_id, **kwargs)
+        self.name = name
+        self.version = version
+        self.if_exists = if_exists
         self.description = description
         self.creator = creator
         self.model_lib = model_lib
@@ -135,71 +131,42 @@ class _ManualFieldsMixin:
     def _manual_fields(self) -> dict[str, Any]:
         return {field: getattr(self, field) for field in MANUAL_FIELDS if getattr(self, field) is not None}
 
-
-class CreateManualModelOperator(_ManualFieldsMixin, MLSBaseOperator):
-    """Create (deploy) a manual model: ``MLModelClient.create_model_deployment``.
-
-    ``if_exists`` decides what a model with the same (name, version) means, so that a retried
-    task or a re-run DAG does not break: ``fail`` (default), ``skip`` (return the existing model
-    untouched) or ``update`` (update it in place with the fields given here; ``None`` fields are
-    kept). Components are given by name (or as component dicts). Returns the model (dict).
-    """
-
-    template_fields: Sequence[str] = ("mls_conn_id", "name", "version", "if_exists", *MANUAL_FIELDS)
-    template_fields_renderers = {"model_meta": "json"}
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        version: str,
-        if_exists: str = "fail",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.name = name
-        self.version = version
-        self.if_exists = if_exists
-
     def _execute(self, context: Any) -> dict[str, Any]:
         if self.if_exists not in IF_EXISTS:
             raise MLSValidationError(
                 "if_exists", f"expected one of {', '.join(IF_EXISTS)}, got {self.if_exists!r}"
             )
         fields = self._manual_fields()
-        try:
-            model = self.hook.create_manual_model(self.name, self.version, **fields)
-        except MLSConflictError as conflict:
-            if self.if_exists == "fail":
-                raise
-            existing = _existing(
-                conflict, lambda: self.hook.get_manual_model(name=self.name, version=self.version)
-            )
-            if self.if_exists == "skip":
-                self.log.info(
-                    "Manual model %s/%s exists (id %s); if_exists=skip: returning it unchanged",
-                    self.name,
-                    self.version,
-                    existing["id"],
-                )
-                return existing
-            self.log.info(
-                "Manual model %s/%s exists (id %s); if_exists=update: updating %s",
-                self.name,
-                self.version,
-                existing["id"],
-                ", ".join(sorted(fields)) or "nothing",
-            )
-            return self.hook.update_manual_model(existing, **fields) if fields else existing
-        self.log.info("Created manual model %s/%s (id %s)", self.name, self.version, model["id"])
-        return model
+        # The hook decides if_exists: it never returns a model that is not this task's write.
+        model = self.hook.create_manual_model(self.name, self.version, if_exists=self.if_exists, **fields)
+        self.persist_links(context, model_id=model["id"])
+        self.log.info(
+            "Manual model %s/%s (id %s), if_exists=%s", self.name, self.version, model["id"], self.if_exists
+        )
+        return summary(model)
 
 
-class UpdateManualModelOperator(_ManualFieldsMixin, _ModelOperator):
+class UpdateManualModelOperator(MLSBaseOperator):
     """Update any field of a manual model given by ``model_id`` or by ``name`` and ``version``.
 
     ``None`` keeps a field; ``""`` clears a string field, ``{}`` the meta, ``[]`` the components.
-    ``new_name``/``new_version`` rename it. Returns the updated model.
+    ``new_name``/``new_version`` rename it. Returns the updated model's summary (see
+    ``CreateManualModelOperator``).
+
+    :param model_id: the model: its id, a rendered ``"12"``, or an upstream task's model dict.
+    :param name: or the model's name (with ``version``).
+    :param version: the model's version (with ``name``).
+    :param new_name: rename the model.
+    :param new_version: give the model another version.
+    :param description: the model's description.
+    :param creator: who made it.
+    :param model_lib: ``sklearn``, ``xgboost``, ``lightgbm``, ``catboost``, ``rule``, ``autogluon`` or ``etc``.
+    :param model_data: where the model's data is.
+    :param model_meta: the whole meta (replaced; ``UpdateModelMetaOperator`` merges).
+    :param features: the features: a list, or a comma-separated string.
+    :param table: its batch prediction table.
+    :param components: its components, by name (or component dicts).
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
     """
 
     template_fields: Sequence[str] = (
@@ -214,33 +181,66 @@ class UpdateManualModelOperator(_ManualFieldsMixin, _ModelOperator):
     def __init__(
         self,
         *,
+        model_id: int | str | dict[str, Any] | None = None,
+        name: str | None = None,
+        version: str | None = None,
         new_name: str | None = None,
         new_version: str | None = None,
+        description: str | None = None,
+        creator: str | None = None,
+        model_lib: str | None = None,
+        model_data: str | None = None,
+        model_meta: dict[str, Any] | None = None,
+        features: str | list[str] | None = None,
+        table: str | None = None,
+        components: list[str] | None = None,
+        mls_conn_id: str = "mls_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(mls_conn_id=mls_conn_id, **kwargs)
+        self.model_id = model_id
+        self.name = name
+        self.version = version
         self.new_name = new_name
         self.new_version = new_version
+        self.description = description
+        self.creator = creator
+        self.model_lib = model_lib
+        self.model_data = model_data
+        self.model_meta = model_meta
+        self.features = features
+        self.table = table
+        self.components = components
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        self.selector.validate()
-        fields = self._manual_fields()
-        if self.new_name is not None:
-            fields["name"] = self.new_name
-        if self.new_version is not None:
-            fields["version"] = self.new_version
+        selector = ModelSelector(self.model_id, self.name, self.version)
+        selector.validate()
+        fields = {field: getattr(self, field) for field in MANUAL_FIELDS if getattr(self, field) is not None}
+        fields.update(_given(name=self.new_name, version=self.new_version))
         if not fields:
             raise MLSValidationError("fields", "nothing to update: give at least one field to change")
-        model = self.hook.update_manual_model(self._target(ModelType.MANUAL), **fields)
+        target = selector.target(self.hook, ModelType.MANUAL)
+        self.persist_links(context, model_id=target if isinstance(target, int) else target["id"])
+        model = self.hook.update_manual_model(target, **fields)
         self.log.info("Updated manual model %s: %s", model["id"], ", ".join(sorted(fields)))
-        return model
+        return summary(model)
 
 
-class UpdateModelMetaOperator(_ModelOperator):
+class UpdateModelMetaOperator(MLSBaseOperator):
     """Update a manual model's ``model_meta``: ``MLModelClient.update_model_deployment_meta``.
 
     ``partial_update=True`` merges ``model_meta`` into the stored meta; ``False`` (the SDK's
-    default) replaces it. ``remove_keys`` are then removed. Returns the meta now stored.
+    default) replaces it. ``remove_keys`` are then removed. Returns the model's summary and
+    ``model_meta_keys`` (the keys now stored); ``MLSHook.get_model(id)["model_meta"]`` reads the
+    meta itself.
+
+    :param model_id: the model: its id, a rendered ``"12"``, or an upstream task's model dict.
+    :param name: or the model's name (with ``version``).
+    :param version: the model's version (with ``name``).
+    :param model_meta: the meta to merge in (``partial_update``) or to store instead.
+    :param partial_update: merge into the stored meta instead of replacing it.
+    :param remove_keys: top-level keys to remove afterwards.
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
     """
 
     template_fields: Sequence[str] = (
@@ -255,42 +255,58 @@ class UpdateModelMetaOperator(_ModelOperator):
     def __init__(
         self,
         *,
+        model_id: int | str | dict[str, Any] | None = None,
+        name: str | None = None,
+        version: str | None = None,
         model_meta: dict[str, Any] | None = None,
-        partial_update: bool = False,
+        partial_update: bool | str = False,
         remove_keys: list[str] | None = None,
+        mls_conn_id: str = "mls_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(mls_conn_id=mls_conn_id, **kwargs)
+        self.model_id = model_id
+        self.name = name
+        self.version = version
         self.model_meta = model_meta
         self.partial_update = partial_update
         self.remove_keys = remove_keys
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        self.selector.validate()
+        selector = ModelSelector(self.model_id, self.name, self.version)
+        selector.validate()
         partial = coerce_bool(self.partial_update, "partial_update")
         remove_keys = self.remove_keys or []
         if self.model_meta is None and not remove_keys:
             raise MLSValidationError("model_meta", "give model_meta, remove_keys or both")
         if self.model_meta is None:
             partial = True  # only removing keys: keep the rest
+        target = selector.target(self.hook, ModelType.MANUAL)
+        self.persist_links(context, model_id=target if isinstance(target, int) else target["id"])
         model = self.hook.update_manual_model_meta(
-            self._target(ModelType.MANUAL),
-            self.model_meta or {},
-            partial_update=partial,
-            remove_keys=remove_keys,
+            target, self.model_meta or {}, partial_update=partial, remove_keys=remove_keys
         )
-        meta: dict[str, Any] = model.get("model_meta") or {}
+        keys = sorted(model.get("model_meta") or {})
         self.log.info(
             "Model %s meta %s; keys now: %s",
             model["id"],
             "merged" if partial else "replaced",
-            ", ".join(sorted(meta)) or "(none)",
+            ", ".join(keys) or "(none)",
         )
-        return meta
+        return {**summary(model), "model_meta_keys": keys}
 
 
-class UpdateModelComponentsOperator(_ModelOperator):
-    """Set a manual model's components (names or component dicts; ``[]`` clears). Returns the model."""
+class UpdateModelComponentsOperator(MLSBaseOperator):
+    """Set a manual model's components (names or component dicts; ``[]`` clears).
+
+    Returns the model's summary and ``components`` (the names now set).
+
+    :param components: the components: names, or component dicts.
+    :param model_id: the model: its id, a rendered ``"12"``, or an upstream task's model dict.
+    :param name: or the model's name (with ``version``).
+    :param version: the model's version (with ``name``).
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
+    """
 
     template_fields: Sequence[str] = ("mls_conn_id", *_MODEL_REF_FIELDS, "components")
 
@@ -298,23 +314,39 @@ class UpdateModelComponentsOperator(_ModelOperator):
         self,
         *,
         components: list[str] | list[dict[str, Any]],
+        model_id: int | str | dict[str, Any] | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        mls_conn_id: str = "mls_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(mls_conn_id=mls_conn_id, **kwargs)
         self.components = components
+        self.model_id = model_id
+        self.name = name
+        self.version = version
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        model = self.hook.update_manual_model_components(self._target(ModelType.MANUAL), self.components)
+        target = ModelSelector(self.model_id, self.name, self.version).target(self.hook, ModelType.MANUAL)
+        self.persist_links(context, model_id=target if isinstance(target, int) else target["id"])
+        model = self.hook.update_manual_model_components(target, self.components)
         names = [c.get("name") for c in model.get("components") or [] if isinstance(c, dict)]
         self.log.info("Model %s components: %s", model["id"], ", ".join(map(str, names)) or "(none)")
-        return model
+        return {**summary(model), "components": names}
 
 
-class DeleteModelOperator(_ModelOperator):
+class DeleteModelOperator(MLSBaseOperator):
     """Delete a model (manual or AutoML); with ``delete_table``, then its batch prediction table.
 
     ``ignore_missing=True`` makes a model that does not exist a success (``deleted: False``), so
     a re-run clean-up task does not fail. Returns ``{"id", "deleted", "table_dropped"}``.
+
+    :param model_id: the model: its id, a rendered ``"12"``, or an upstream task's model dict.
+    :param name: or the model's name (with ``version``).
+    :param version: the model's version (with ``name``).
+    :param delete_table: then drop its batch prediction table.
+    :param ignore_missing: a model that does not exist is a success.
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
     """
 
     template_fields: Sequence[str] = ("mls_conn_id", *_MODEL_REF_FIELDS, "delete_table", "ignore_missing")
@@ -322,17 +354,24 @@ class DeleteModelOperator(_ModelOperator):
     def __init__(
         self,
         *,
-        delete_table: bool = False,
-        ignore_missing: bool = False,
+        model_id: int | str | dict[str, Any] | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        delete_table: bool | str = False,
+        ignore_missing: bool | str = False,
+        mls_conn_id: str = "mls_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(mls_conn_id=mls_conn_id, **kwargs)
+        self.model_id = model_id
+        self.name = name
+        self.version = version
         self.delete_table = delete_table
         self.ignore_missing = ignore_missing
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        selector = self.selector
-        selector.validate()
+        selector = ModelSelector(self.model_id, self.name, self.version)
+        given = selector.validate()[0]
         delete_table = coerce_bool(self.delete_table, "delete_table")
         ignore_missing = coerce_bool(self.ignore_missing, "ignore_missing")
         try:
@@ -341,7 +380,6 @@ class DeleteModelOperator(_ModelOperator):
             if not ignore_missing:
                 raise
             self.log.info("Nothing to delete (ignore_missing=True): %s", exc)
-            given = selector.validate()[0]
             return {"id": given, "deleted": False, "table_dropped": False}
         return self.hook.delete_model(model, delete_table=delete_table)
 
@@ -351,7 +389,15 @@ class CreateAutoMLModelOperator(MLSBaseOperator):
 
     The dataset by ``dataset_id`` or ``dataset_name`` (exactly one). ``if_exists``: ``fail``
     (default) or ``skip`` (return the existing model, e.g. when a DAG is re-run). Returns the
-    model; wait for the training with ``AutoMLTrainingDoneSensor``.
+    model's summary (with ``dataset_id``); wait for the training with ``AutoMLTrainingDoneSensor``.
+
+    :param name: the model's name.
+    :param version: the model's version.
+    :param description: the model's description.
+    :param dataset_id: the dataset by id.
+    :param dataset_name: or by name.
+    :param if_exists: ``fail`` or ``skip`` when (name, version) exists.
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
     """
 
     template_fields: Sequence[str] = (
@@ -373,9 +419,10 @@ class CreateAutoMLModelOperator(MLSBaseOperator):
         dataset_id: int | str | None = None,
         dataset_name: str | None = None,
         if_exists: str = "fail",
+        mls_conn_id: str = "mls_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(mls_conn_id=mls_conn_id, **kwargs)
         self.name = name
         self.version = version
         self.description = description
@@ -387,39 +434,27 @@ class CreateAutoMLModelOperator(MLSBaseOperator):
         if self.if_exists not in ("fail", "skip"):
             raise MLSValidationError("if_exists", f"expected fail or skip, got {self.if_exists!r}")
         dataset_id = coerce_id(self.dataset_id, "dataset_id") if self.dataset_id is not None else None
-        try:
-            model = self.hook.create_automl_model(
-                self.name,
-                self.version,
-                self.description,
-                dataset_id=dataset_id,
-                dataset_name=self.dataset_name,
-            )
-        except MLSConflictError as conflict:
-            if self.if_exists == "fail":
-                raise
-            existing = _existing(
-                conflict, lambda: self.hook.get_automl_model(name=self.name, version=self.version)
-            )
-            self.log.info(
-                "AutoML model %s/%s exists (id %s, %s); if_exists=skip: returning it",
-                self.name,
-                self.version,
-                existing["id"],
-                existing.get("status"),
-            )
-            return existing
+        model = self.hook.create_automl_model(
+            self.name,
+            self.version,
+            self.description,
+            dataset_id=dataset_id,
+            dataset_name=self.dataset_name,
+            if_exists=self.if_exists,
+        )
+        self.persist_links(context, model_id=model["id"])
         self.log.info(
-            "Created AutoML model %s/%s (id %s); training from dataset %s",
+            "AutoML model %s/%s (id %s, if_exists=%s); training from dataset %s",
             self.name,
             self.version,
             model["id"],
+            self.if_exists,
             model.get("dataset_id"),
         )
-        return model
+        return summary(model)
 
 
-class UpdateAutoMLServerHandlerOperator(_ModelOperator):
+class UpdateAutoMLServerHandlerOperator(MLSBaseOperator):
     """Replace an AutoML model's online prediction handler.
 
     Exactly one source: ``handler`` (Python source), ``handler_path`` (a file read at run time)
@@ -428,6 +463,15 @@ class UpdateAutoMLServerHandlerOperator(_ModelOperator):
     that already has a handler keeps it (the SDK's upgrade copies the old handler only then).
     Returns ``{"model_id", "source", "chars", "replaced"}`` (``source`` is ``"kept"`` and
     ``replaced`` false when the model's own handler was kept).
+
+    :param model_id: the model: its id, a rendered ``"12"``, or an upstream task's model dict.
+    :param name: or the model's name (with ``version``).
+    :param version: the model's version (with ``name``).
+    :param handler: the handler's Python source (not a template field: Jinja would eat its braces).
+    :param handler_path: or a file with the source, read on the worker.
+    :param handler_from_model_id: or the model whose handler to copy.
+    :param only_if_missing: keep a handler the model already has.
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
     """
 
     template_fields: Sequence[str] = (
@@ -441,18 +485,24 @@ class UpdateAutoMLServerHandlerOperator(_ModelOperator):
     def __init__(
         self,
         *,
+        model_id: int | str | dict[str, Any] | None = None,
+        name: str | None = None,
+        version: str | None = None,
         handler: str | None = None,
         handler_path: str | None = None,
         handler_from_model_id: int | str | dict[str, Any] | None = None,
-        only_if_missing: bool = False,
+        only_if_missing: bool | str = False,
+        mls_conn_id: str = "mls_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.only_if_missing = only_if_missing
-        # Not a template field: Python source is full of braces that Jinja would eat.
+        super().__init__(mls_conn_id=mls_conn_id, **kwargs)
+        self.model_id = model_id
+        self.name = name
+        self.version = version
         self.handler = handler
         self.handler_path = handler_path
         self.handler_from_model_id = handler_from_model_id
+        self.only_if_missing = only_if_missing
 
     def _source(self) -> tuple[str, str]:
         given = [
@@ -477,9 +527,10 @@ class UpdateAutoMLServerHandlerOperator(_ModelOperator):
         return handler, f"model {source_id}"
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        self.selector.validate()
+        selector = ModelSelector(self.model_id, self.name, self.version)
+        selector.validate()
         if coerce_bool(self.only_if_missing, "only_if_missing"):
-            id = self._target_id(ModelType.AUTOML)
+            id = selector.target_id(self.hook, ModelType.AUTOML)
             current = self.hook.get_automl_model_server_handler(id)
             if current:
                 self.log.info(
@@ -489,7 +540,8 @@ class UpdateAutoMLServerHandlerOperator(_ModelOperator):
             source, origin = self._source()
         else:
             source, origin = self._source()
-            id = self._target_id(ModelType.AUTOML)
+            id = selector.target_id(self.hook, ModelType.AUTOML)
+        self.persist_links(context, model_id=id)
         self.hook.update_automl_model_server_handler(id, source)
         self.log.info("Replaced the handler of model %s with %s (%d characters)", id, origin, len(source))
         return {"model_id": id, "source": origin, "chars": len(source), "replaced": True}
@@ -503,6 +555,16 @@ class MigrateBucketsOperator(MLSBaseOperator):
     ``prediction_type`` defaults to ``online`` for a manual target and ``automl`` for an AutoML
     one; ``static`` needs ``static_value``; ``empty`` needs no target. Returns ``{"from_model_id",
     "to_model_id", "prediction_type", "buckets": [{"id", "name", "ml_model"}]}``.
+
+    :param from_model_id: the model whose buckets move: its id or an upstream task's model dict.
+    :param from_name: or its name (with ``from_version``).
+    :param from_version: its version (with ``from_name``).
+    :param to_model_id: the model they move to: its id or an upstream task's model dict.
+    :param to_name: or its name (with ``to_version``).
+    :param to_version: its version (with ``to_name``).
+    :param prediction_type: ``online``, ``automl``, ``static`` or ``empty``.
+    :param static_value: the value served with ``prediction_type="static"`` (a dict).
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
     """
 
     template_fields: Sequence[str] = (
@@ -528,9 +590,10 @@ class MigrateBucketsOperator(MLSBaseOperator):
         to_version: str | None = None,
         prediction_type: str | None = None,
         static_value: dict[str, Any] | None = None,
+        mls_conn_id: str = "mls_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(mls_conn_id=mls_conn_id, **kwargs)
         self.from_model_id = from_model_id
         self.from_name = from_name
         self.from_version = from_version
@@ -588,171 +651,311 @@ class MigrateBucketsOperator(MLSBaseOperator):
         }
 
 
-class _AutoMLServerTask(ModelRefMixin, MLSWaitingTask):
-    """An operator that acts on an AutoML model server and can wait for it to settle."""
+# ---- act, then wait: the AutoML model server ---------------------------------------------------------
 
-    template_fields: tuple[str, ...] = (
-        *MLSWaitingTask.template_fields,
-        *_MODEL_REF_FIELDS,
-        "wait_for_completion",
-    )
+
+class Step(NamedTuple):
+    """What a server operator does next, given the status it saw.
+
+    ``kind``: ``done``, ``failed``, ``act`` (send the start/stop) or ``wait`` (until the status
+    leaves ``wait_while``, then decide again).
+    """
+
+    kind: str
+    message: str
+    wait_while: tuple[str, ...] = ()
+
+
+class _AutoMLServerOperator(MLSBaseOperator):
+    """Act on an AutoML model's server (start or stop), then wait: in-process polls, or deferred.
+
+    dbt Cloud's run operator's shape: ``execute`` reads the status and acts (``_act``) once it
+    may; with ``wait_for_completion`` it then polls every ``poke_interval`` (in the worker) or,
+    with ``deferrable``, defers to ``MLSCheckTrigger`` with a ``ServerStatusCheck``; the trigger's
+    event brings the settled status back to ``execute_complete``, which decides again (e.g.
+    starts a server that was STOPPING). ``acted`` travels in the deferral's kwargs, so it is true
+    exactly when this task sent the start or stop, in every mode. The deadline is wall-clock:
+    ``timeout`` seconds from the start of ``execute``, across deferrals.
+    """
+
+    template_fields: Sequence[str] = ("mls_conn_id", *_MODEL_REF_FIELDS, "wait_for_completion")
+    # Statuses waited out before acting, even without wait_for_completion (a start while STOPPING is a 409).
+    _settle_before_acting: tuple[str, ...] = ()
 
     def __init__(
         self,
         *,
-        wait_for_completion: bool = True,
+        model_id: int | str | dict[str, Any] | None,
+        name: str | None,
+        version: str | None,
+        wait_for_completion: bool | str,
+        deferrable: bool,
+        poke_interval: float,
+        timeout: float,
+        soft_fail: bool,
+        mls_conn_id: str,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(mls_conn_id=mls_conn_id, **kwargs)
+        self.model_id = model_id
+        self.name = name
+        self.version = version
         self.wait_for_completion = wait_for_completion
-        self._resolved_id: int | None = None
-        self._acted = False
-        self._watch_while: tuple[str, ...] = ()
-        self._last_status: str | None = None
+        self.deferrable = deferrable
+        self.poke_interval = poke_interval
+        self.timeout = timeout
+        self.soft_fail = soft_fail
 
-    def _id(self) -> int:
-        if self._resolved_id is None:
-            self._resolved_id = self._target_id(ModelType.AUTOML)
-        return self._resolved_id
+    def _decide(self, id: int, status: ServerStatus, acted: bool) -> Step:  # pragma: no cover - abstract
+        raise NotImplementedError
 
-    def _watch(self) -> Check:
-        return ServerStatusCheck(model_id=self._id(), wait_while=self._watch_while)
+    def _act(self, id: int) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
-    def _wait_state(self) -> dict[str, Any]:
-        return {"model_id": self._id(), "acted": self._acted}
+    def _result(self, id: int, status: str, acted: bool) -> dict[str, Any]:
+        return {"model_id": id, "status": status, "acted": acted}
 
-    def _restore_wait_state(self, state: Mapping[str, Any]) -> None:
-        if state.get("model_id") is not None:
-            self._resolved_id = int(state["model_id"])
-        self._acted = bool(state.get("acted", self._acted))
+    def execute(self, context: Any) -> dict[str, Any]:
+        with fail_fast(self):
+            wait = coerce_bool(self.wait_for_completion, "wait_for_completion")
+            deadline = time.time() + float(self.timeout)
+            selector = ModelSelector(self.model_id, self.name, self.version)
+            id = selector.target_id(self.hook, ModelType.AUTOML)
+            self.persist_links(context, model_id=id)
+            return self._run(context, id, acted=False, wait=wait, deadline=deadline)
 
-    def _after_trigger(self, context: Mapping[str, Any], value: Any, deadline: float) -> Any:
-        # The server settled: decide on a fresh status (start after STOPPING, fail on FAILED, ...).
-        return self._check_or_defer(context, deadline)
+    def execute_complete(
+        self,
+        context: Any,
+        event: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
+        model_id: int | None = None,
+        acted: bool = False,
+    ) -> dict[str, Any]:
+        """Resume after the trigger: the settled status decides what comes next (done, fail, act, wait)."""
+        with fail_fast(self):
+            value = event_value(self, event)
+            if model_id is None:
+                raise MLSValidationError("model_id", "the deferral carried no model_id")
+            status = value.get("status") if isinstance(value, dict) else None
+            return self._run(
+                context,
+                int(model_id),
+                acted=bool(acted),
+                wait=True,
+                deadline=deadline if deadline is not None else time.time() + float(self.timeout),
+                status=ServerStatus.parse(status) if status is not None else None,
+            )
 
-    def _acted_before(self, context: Mapping[str, Any]) -> bool:
-        """Did this task already act (start/stop)? Reschedule mode keeps no memory between runs."""
-        if self._acted:
-            return True
-        return bool(self.reschedule and not is_first_reschedule_poke(context))
+    def _status(self, id: int) -> ServerStatus:
+        return ServerStatus.parse(self.hook.get_automl_model_server_status(id))
 
-    def _result(self, status: str) -> dict[str, Any]:
-        return {"model_id": self._id(), "status": status, "acted": self._acted}
-
-    # Statuses that must pass before this task can act, even without waiting for the result.
-    _settle_before_acting: tuple[str, ...] = ()
-
-    def execute(self, context: Any) -> Any:
-        try:
-            with fail_fast():
-                wait = coerce_bool(self.wait_for_completion, "wait_for_completion")
-                if wait:
-                    return super().execute(context)
-                return self._act_without_waiting(context)
-        except (AirflowFailException, AirflowSensorTimeout) as exc:
-            if self.soft_fail:
-                raise AirflowSkipException(f"Skipping due to soft_fail: {exc}") from exc
-            raise
-
-    def _act_without_waiting(self, context: Any) -> dict[str, Any]:
-        """Send the start/stop and return; only a status it can't act on yet (STOPPING) is waited out."""
-        started = time.monotonic()
+    def _run(
+        self,
+        context: Any,
+        id: int,
+        *,
+        acted: bool,
+        wait: bool,
+        deadline: float,
+        status: ServerStatus | None = None,
+    ) -> dict[str, Any]:
         while True:
-            outcome = self._step(context)
-            self._settle(outcome)
-            if outcome.done or self._acted or self._last_status not in self._settle_before_acting:
-                break
-            if time.monotonic() - started > float(self.timeout):
-                raise AirflowSensorTimeout(f"timed out after {self.timeout}s: {outcome.message}")
-            self.log.info("%s; checking again in %ss before acting", outcome.message, self.poke_interval)
-            time.sleep(float(self.poke_interval))
-        self.log.info("%s (wait_for_completion=False: not waiting)", outcome.message)
-        if outcome.done:
-            return dict(outcome.value)
-        return self._result(self.hook.get_automl_model_server_status(self._id()))
+            if status is None:
+                status = self._status(id)
+            step = self._decide(id, status, acted)
+            if step.kind == "done":
+                self.log.info("%s", step.message)
+                return self._result(id, status.value, acted)
+            if step.kind == "failed":
+                fail(self, step.message)
+            if step.kind == "act":
+                self._act(id)
+                acted = True
+                self.log.info("%s", step.message)
+                if not wait:
+                    current = self._status(id).value
+                    self.log.info(
+                        "Server of model %s is %s (wait_for_completion=False: not waiting)", id, current
+                    )
+                    return self._result(id, current, acted)
+            elif not wait and status.value not in self._settle_before_acting:
+                self.log.info("%s (wait_for_completion=False: not waiting)", step.message)
+                return self._result(id, status.value, acted)
+            if self.deferrable and wait:
+                self._defer(id, step, acted, deadline)
+            status = self._poll(id, step, deadline)
 
-    def _status(self) -> ServerStatus:
-        status = ServerStatus.parse(self.hook.get_automl_model_server_status(self._id()))
-        self._last_status = status.value
-        return status
+    def _poll(self, id: int, step: Step, deadline: float) -> ServerStatus:
+        """Wait in this process until the status leaves ``step.wait_while``; the settled status."""
+        check = ServerStatusCheck(model_id=id, wait_while=step.wait_while)
+        message = step.message
+        while True:
+            if time.time() >= deadline:
+                time_out(self, f"timed out after {self.timeout}s: {message}")
+            self.log.info("%s; next check in %ss", message, self.poke_interval)
+            time.sleep(max(0.0, min(float(self.poke_interval), deadline - time.time())))
+            outcome = self.hook.run_check(check)
+            if outcome.failed:
+                fail(self, outcome.message)
+            if outcome.done:
+                return ServerStatus.parse(outcome.value["status"])
+            message = outcome.message
+
+    def _defer(self, id: int, step: Step, acted: bool, deadline: float) -> None:
+        from airflow_provider_mls.triggers.mls import MLSCheckTrigger
+
+        check = ServerStatusCheck(model_id=id, wait_while=step.wait_while)
+        defer_wait(
+            self,
+            trigger=MLSCheckTrigger(
+                check=check.to_dict(),
+                mls_conn_id=self.mls_conn_id,
+                poke_interval=float(self.poke_interval),
+                deadline=deadline,
+            ),
+            waiting=step.message,
+            what=check.describe(),
+            deadline=deadline,
+            kwargs={"model_id": id, "acted": acted},
+        )
 
 
-class StartAutoMLServerOperator(_AutoMLServerTask):
+class StartAutoMLServerOperator(_AutoMLServerOperator):
     """Start an AutoML model's server and, by default, wait until it is ``RUNNING``.
 
     Already ``RUNNING`` is success without a new start; ``STARTING`` is waited for; ``STOPPING``
     waits for ``STOPPED`` and then starts; ``STOPPED`` starts. ``FAILED``/``UNKNOWN`` before this
     task started anything starts it again (as the SDK does); after its start they fail the task at
-    once. Waits in ``poke``, ``reschedule`` or deferrable mode like a sensor (``timeout`` default
-    20 minutes, the SDK's limit; ``poke_interval`` default 15 s). Returns ``{"model_id",
-    "status", "acted"}`` (``acted``: this task sent a start). In reschedule mode each reschedule is a
-    new process: a FAILED/UNKNOWN seen after the first execution of the try counts as "after the
-    start", and ``acted`` reports the last execution only.
+    once. Waits in the worker (every ``poke_interval``, default 15 s) or, with ``deferrable``, in
+    the triggerer; ``timeout`` (default 20 minutes, the SDK's limit) ends the wait with
+    ``AirflowSensorTimeout``; ``soft_fail`` skips a failure or a timeout instead. Returns
+    ``{"model_id", "status", "acted"}`` (``acted``: this task sent the start).
+
+    :param model_id: the model: its id, a rendered ``"12"``, or an upstream task's model dict.
+    :param name: or the model's name (with ``version``).
+    :param version: the model's version (with ``name``).
+    :param wait_for_completion: wait until ``RUNNING`` (default); else return after the start.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poke_interval: seconds between checks while waiting.
+    :param timeout: seconds to wait at most, from the start of the task.
+    :param soft_fail: skip the task instead of failing it when the server fails or the wait times out.
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
     """
 
     _settle_before_acting = (ServerStatus.STOPPING.value,)
 
-    def __init__(self, *, timeout: float = 20 * 60, poke_interval: float = 15, **kwargs: Any) -> None:
-        super().__init__(timeout=timeout, poke_interval=poke_interval, **kwargs)
+    def __init__(
+        self,
+        *,
+        model_id: int | str | dict[str, Any] | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        wait_for_completion: bool | str = True,
+        deferrable: bool | None = None,
+        poke_interval: float = 15,
+        timeout: float = 20 * 60,
+        soft_fail: bool = False,
+        mls_conn_id: str = "mls_default",
+        **kwargs: Any,
+    ) -> None:
+        from airflow_provider_mls._compat import default_deferrable
 
-    def _start(self, status: str) -> Outcome:
-        self.hook.start_automl_model_server(self._id())
-        self._acted = True
-        self._watch_while = (ServerStatus.STOPPED.value, ServerStatus.STARTING.value)
-        return Outcome("waiting", f"server of model {self._id()} was {status}; start requested")
+        super().__init__(
+            model_id=model_id,
+            name=name,
+            version=version,
+            wait_for_completion=wait_for_completion,
+            deferrable=default_deferrable() if deferrable is None else deferrable,
+            poke_interval=poke_interval,
+            timeout=timeout,
+            soft_fail=soft_fail,
+            mls_conn_id=mls_conn_id,
+            **kwargs,
+        )
 
-    def _step(self, context: Mapping[str, Any]) -> Outcome:
-        id = self._id()
-        status = self._status()
+    def _act(self, id: int) -> None:
+        self.hook.start_automl_model_server(id)
+
+    def _decide(self, id: int, status: ServerStatus, acted: bool) -> Step:
+        what = f"server of model {id}"
         if status is ServerStatus.RUNNING:
-            return Outcome("done", f"server of model {id} is RUNNING", self._result(status.value))
+            return Step("done", f"{what} is RUNNING")
         if status is ServerStatus.STARTING:
-            self._watch_while = (ServerStatus.STARTING.value,)
-            return Outcome("waiting", f"server of model {id} is STARTING")
+            return Step("wait", f"{what} is STARTING", (ServerStatus.STARTING.value,))
         if status is ServerStatus.STOPPING:
-            self._watch_while = (ServerStatus.STOPPING.value,)
-            return Outcome("waiting", f"server of model {id} is STOPPING; it starts once STOPPED")
-        if status in SERVER_START_FAILURE_STATUSES:
-            if self._acted_before(context):
-                return Outcome("failed", f"server of model {id} is {status.value} after the start")
-            return self._start(status.value)
-        return self._start(status.value)  # STOPPED
+            return Step("wait", f"{what} is STOPPING; it starts once STOPPED", (ServerStatus.STOPPING.value,))
+        if status in SERVER_START_FAILURE_STATUSES and acted:
+            return Step("failed", f"{what} is {status.value} after the start")
+        return Step(
+            "act",
+            f"{what} was {status.value}; start requested",
+            (ServerStatus.STOPPED.value, ServerStatus.STARTING.value),
+        )
 
 
-class StopAutoMLServerOperator(_AutoMLServerTask):
+class StopAutoMLServerOperator(_AutoMLServerOperator):
     """Stop an AutoML model's server; with ``wait_for_completion`` (default False) wait for ``STOPPED``.
 
     Already ``STOPPED`` is success without a stop; ``STOPPING`` is waited for. A server that ends
-    ``FAILED``/``UNKNOWN`` after the stop fails the task. Returns ``{"model_id", "status", "acted"}``.
+    ``FAILED``/``UNKNOWN`` after the stop fails the task. Waits, defers, times out and soft-fails
+    as ``StartAutoMLServerOperator`` does. Returns ``{"model_id", "status", "acted"}`` (``acted``:
+    this task sent the stop).
+
+    :param model_id: the model: its id, a rendered ``"12"``, or an upstream task's model dict.
+    :param name: or the model's name (with ``version``).
+    :param version: the model's version (with ``name``).
+    :param wait_for_completion: wait until ``STOPPED``; by default return after the stop.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poke_interval: seconds between checks while waiting.
+    :param timeout: seconds to wait at most, from the start of the task.
+    :param soft_fail: skip the task instead of failing it when the server fails or the wait times out.
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
     """
 
     def __init__(
         self,
         *,
-        wait_for_completion: bool = False,
-        timeout: float = 20 * 60,
+        model_id: int | str | dict[str, Any] | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        wait_for_completion: bool | str = False,
+        deferrable: bool | None = None,
         poke_interval: float = 15,
+        timeout: float = 20 * 60,
+        soft_fail: bool = False,
+        mls_conn_id: str = "mls_default",
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_mls._compat import default_deferrable
+
         super().__init__(
-            wait_for_completion=wait_for_completion, timeout=timeout, poke_interval=poke_interval, **kwargs
+            model_id=model_id,
+            name=name,
+            version=version,
+            wait_for_completion=wait_for_completion,
+            deferrable=default_deferrable() if deferrable is None else deferrable,
+            poke_interval=poke_interval,
+            timeout=timeout,
+            soft_fail=soft_fail,
+            mls_conn_id=mls_conn_id,
+            **kwargs,
         )
 
-    def _step(self, context: Mapping[str, Any]) -> Outcome:
-        id = self._id()
-        status = self._status()
-        if status is ServerStatus.STOPPED:
-            return Outcome("done", f"server of model {id} is STOPPED", self._result(status.value))
-        waiting = (ServerStatus.STOPPING.value, ServerStatus.RUNNING.value, ServerStatus.STARTING.value)
-        if status is ServerStatus.STOPPING:
-            self._watch_while = waiting
-            return Outcome("waiting", f"server of model {id} is STOPPING")
-        if status in SERVER_START_FAILURE_STATUSES and self._acted_before(context):
-            return Outcome("failed", f"server of model {id} is {status.value} after the stop")
-        if status in (ServerStatus.RUNNING, ServerStatus.STARTING) and self._acted_before(context):
-            self._watch_while = waiting
-            return Outcome("waiting", f"server of model {id} is still {status.value} after the stop")
+    def _act(self, id: int) -> None:
         self.hook.stop_automl_model_server(id)
-        self._acted = True
-        self._watch_while = waiting
-        return Outcome("waiting", f"server of model {id} was {status.value}; stop requested")
+
+    def _decide(self, id: int, status: ServerStatus, acted: bool) -> Step:
+        what = f"server of model {id}"
+        after_stop = (ServerStatus.STOPPING.value, ServerStatus.RUNNING.value, ServerStatus.STARTING.value)
+        if status is ServerStatus.STOPPED:
+            return Step("done", f"{what} is STOPPED")
+        if status is ServerStatus.STOPPING:
+            return Step(
+                "wait", f"{what} is STOPPING", after_stop if acted else (ServerStatus.STOPPING.value,)
+            )
+        if status in SERVER_START_FAILURE_STATUSES and acted:
+            return Step("failed", f"{what} is {status.value} after the stop")
+        if status in (ServerStatus.RUNNING, ServerStatus.STARTING) and acted:
+            return Step("wait", f"{what} is still {status.value} after the stop", after_stop)
+        return Step("act", f"{what} was {status.value}; stop requested", after_stop)

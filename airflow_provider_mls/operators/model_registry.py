@@ -9,9 +9,8 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._compat import BaseOperator
-from airflow_provider_mls._registry_tasks import AWS_FIELDS, AwsTaskMixin
-from airflow_provider_mls._tasks import coerce_bool, fail_fast
+from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator
+from airflow_provider_mls._tasks import coerce_bool
 from airflow_provider_mls.exceptions import MLSValidationError
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ def _renamed(exc: MLSValidationError, model_field: str) -> MLSValidationError:
     return exc if field == exc.field else MLSValidationError(field, exc.message.split(": ", 1)[-1])
 
 
-class UploadModelToRegistryOperator(AwsTaskMixin, BaseOperator):
+class UploadModelToRegistryOperator(MLSAwsBaseOperator):
     """Upload ``model.joblib`` and its ``model.json`` to the MLS model registry.
 
     The model is ``model_path`` (a file on the worker) or ``model_bytes``, exactly one. The meta is
@@ -47,6 +46,21 @@ class UploadModelToRegistryOperator(AwsTaskMixin, BaseOperator):
     also pushed as an XCom of its own, so ``model_meta=upload.output["model_meta"]`` passes the
     dict itself. Bad input and an existing version fail at once
     (no retries).
+
+    :param name: the model's name.
+    :param version: the model's version.
+    :param model_lib: the library (``sklearn``, ``xgboost``, ``lightgbm``, ``catboost``, ...).
+    :param model_lib_version: the library's version.
+    :param features: the features: a list, or ``"a,b,c"``.
+    :param model_path: the model file on the worker.
+    :param model_bytes: or the model's bytes (not a template field).
+    :param model_meta_extra: optional keys of ``model.json``: a dict or its JSON string.
+    :param overwrite: replace an existing version.
+    :param bucket: the registry bucket (default: the MLS connection's).
+    :param mls_conn_id: the MLS connection whose ``registry_bucket`` or ``env`` names the bucket.
+    :param aws_conn_id: the AWS connection (None: boto3's default chain).
+    :param region_name: AWS region (default: the connection's or the environment's).
+    :param endpoint_url: another AWS endpoint (the local server's, LocalStack).
     """
 
     template_fields: Sequence[str] = (
@@ -79,9 +93,14 @@ class UploadModelToRegistryOperator(AwsTaskMixin, BaseOperator):
         overwrite: bool | str = False,
         bucket: str | None = None,
         mls_conn_id: str | None = "mls_default",
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            aws_conn_id=aws_conn_id, region_name=region_name, endpoint_url=endpoint_url, **kwargs
+        )
         self.name = name
         self.version = version
         self.model_lib = model_lib
@@ -128,25 +147,24 @@ class UploadModelToRegistryOperator(AwsTaskMixin, BaseOperator):
             raise MLSValidationError("model_meta_extra", f"expected a dict, got {type(extra).__name__}")
         return extra
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        with fail_fast():
-            model = self._model()
-            extra = self._extra()
-            overwrite = coerce_bool(self.overwrite, "overwrite")
-            try:
-                result = self.registry.put_version(
-                    self.name,
-                    self.version,
-                    model,
-                    model_lib=self.model_lib,
-                    model_lib_version=self.model_lib_version,
-                    features=self.features,
-                    extra=extra,
-                    overwrite=overwrite,
-                )
-            except MLSValidationError as exc:
-                # The hook checks everything before any call; name the operator's arguments.
-                raise _renamed(exc, "model_path" if isinstance(model, str) else "model_bytes") from None
+    def _execute(self, context: Any) -> dict[str, Any]:
+        model = self._model()
+        extra = self._extra()
+        overwrite = coerce_bool(self.overwrite, "overwrite")
+        try:
+            result = self.registry.put_version(
+                self.name,
+                self.version,
+                model,
+                model_lib=self.model_lib,
+                model_lib_version=self.model_lib_version,
+                features=self.features,
+                extra=extra,
+                overwrite=overwrite,
+            )
+        except MLSValidationError as exc:
+            # The hook checks everything before any call; name the operator's arguments.
+            raise _renamed(exc, "model_path" if isinstance(model, str) else "model_bytes") from None
         self.log.info("Model %s/%s is in the registry: %s", self.name, self.version, result["meta_uri"])
         # Each key as its own XCom too, so ``upload.output["model_meta"]`` hands the dict itself to
         # the next operator (as a TaskFlow task with multiple_outputs does).

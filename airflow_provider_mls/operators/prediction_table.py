@@ -11,9 +11,8 @@ from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._compat import BaseOperator
-from airflow_provider_mls._registry_tasks import AWS_FIELDS, AwsTaskMixin
-from airflow_provider_mls._tasks import coerce_bool, fail_fast
+from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator
+from airflow_provider_mls._tasks import coerce_bool
 from airflow_provider_mls.exceptions import MLSValidationError
 
 if TYPE_CHECKING:
@@ -24,33 +23,16 @@ if TYPE_CHECKING:
 __all__ = ["CreatePredictionTableOperator", "DropPredictionTableOperator", "LoadPredictionTableOperator"]
 
 
-class _PredictionTableOperator(AwsTaskMixin, BaseOperator):
-    """A task on one DynamoDB table; bad input, a missing table and a conflict fail at once."""
+class _PredictionTableOperator(MLSAwsBaseOperator):
+    """A task on one DynamoDB table (``self.table``); bad input, a missing table and a conflict fail at once."""
 
-    template_fields: Sequence[str] = ("table", *AWS_FIELDS)
-    ui_color = "#fff3e0"
-
-    def __init__(
-        self,
-        *,
-        table: str,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.table = table
+    table: str
 
     @cached_property
     def tables(self) -> PredictionTableHook:
         from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
 
         return PredictionTableHook(**self.aws_hook_kwargs())
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        with fail_fast():
-            return self._execute(context)
-
-    def _execute(self, context: Any) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
 
 
 class CreatePredictionTableOperator(_PredictionTableOperator):
@@ -59,10 +41,21 @@ class CreatePredictionTableOperator(_PredictionTableOperator):
     Key types: ``S`` (string), ``N`` (number), ``B`` (binary). ``if_exists``: ``fail`` (default)
     or ``skip`` (an existing table with the same keys is returned as it is). Waits until the
     table is ACTIVE. Returns ``{"table", "arn", "status", "created"}``.
+
+    :param table: the table's name.
+    :param partition_key: the partition key attribute (default ``user_id``).
+    :param partition_key_type: its type: ``S``, ``N`` or ``B``.
+    :param sort_key: an optional sort key attribute.
+    :param sort_key_type: its type: ``S``, ``N`` or ``B``.
+    :param if_exists: ``fail`` or ``skip`` when the table exists.
+    :param aws_conn_id: the AWS connection (None: boto3's default chain).
+    :param region_name: AWS region (default: the connection's or the environment's).
+    :param endpoint_url: another AWS endpoint (the local server's, LocalStack).
     """
 
     template_fields: Sequence[str] = (
-        *_PredictionTableOperator.template_fields,
+        "table",
+        *AWS_FIELDS,
         "partition_key",
         "partition_key_type",
         "sort_key",
@@ -73,14 +66,21 @@ class CreatePredictionTableOperator(_PredictionTableOperator):
     def __init__(
         self,
         *,
+        table: str,
         partition_key: str = "user_id",
         partition_key_type: str = "S",
         sort_key: str | None = None,
         sort_key_type: str = "S",
         if_exists: str = "fail",
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            aws_conn_id=aws_conn_id, region_name=region_name, endpoint_url=endpoint_url, **kwargs
+        )
+        self.table = table
         self.partition_key = partition_key
         self.partition_key_type = partition_key_type
         self.sort_key = sort_key
@@ -107,10 +107,22 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
     JSON string of a list (a template rendered without native objects). The table is marked
     loading until every row is in; a failed load leaves it marked. Returns ``{"table", "rows"}``
     (the number of rows read).
+
+    :param table: the table's name.
+    :param rows: the rows: a list of dicts (e.g. an XCom), or its JSON string.
+    :param rows_path: or a ``.csv``, ``.jsonl``/``.ndjson`` or ``.json`` file on the worker.
+    :param file_format: ``csv``, ``jsonl`` or ``json``, instead of the suffix.
+    :param column_types: CSV columns that are not strings: ``N``, ``BOOL`` or ``JSON``.
+    :param batch_size: rows per ``BatchWriteItem`` (at most 25).
+    :param max_attempts: attempts per batch while DynamoDB returns unprocessed items.
+    :param aws_conn_id: the AWS connection (None: boto3's default chain).
+    :param region_name: AWS region (default: the connection's or the environment's).
+    :param endpoint_url: another AWS endpoint (the local server's, LocalStack).
     """
 
     template_fields: Sequence[str] = (
-        *_PredictionTableOperator.template_fields,
+        "table",
+        *AWS_FIELDS,
         "rows",
         "rows_path",
         "file_format",
@@ -121,15 +133,22 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
     def __init__(
         self,
         *,
+        table: str,
         rows: Iterable[Mapping[str, Any]] | str | None = None,
         rows_path: str | None = None,
         file_format: str | None = None,
         column_types: dict[str, str] | None = None,
         batch_size: int = 25,
         max_attempts: int = 8,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            aws_conn_id=aws_conn_id, region_name=region_name, endpoint_url=endpoint_url, **kwargs
+        )
+        self.table = table
         self.rows = rows
         self.rows_path = rows_path
         self.file_format = file_format
@@ -180,12 +199,30 @@ class DropPredictionTableOperator(_PredictionTableOperator):
     """Drop a batch prediction table and wait until it is gone.
 
     A missing table fails the task unless ``ignore_missing``. Returns ``{"table", "dropped"}``.
+
+    :param table: the table's name.
+    :param ignore_missing: a table that does not exist is a success (``dropped: False``).
+    :param aws_conn_id: the AWS connection (None: boto3's default chain).
+    :param region_name: AWS region (default: the connection's or the environment's).
+    :param endpoint_url: another AWS endpoint (the local server's, LocalStack).
     """
 
-    template_fields: Sequence[str] = (*_PredictionTableOperator.template_fields, "ignore_missing")
+    template_fields: Sequence[str] = ("table", *AWS_FIELDS, "ignore_missing")
 
-    def __init__(self, *, ignore_missing: bool | str = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        table: str,
+        ignore_missing: bool | str = False,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            aws_conn_id=aws_conn_id, region_name=region_name, endpoint_url=endpoint_url, **kwargs
+        )
+        self.table = table
         self.ignore_missing = ignore_missing
 
     def _execute(self, context: Any) -> dict[str, Any]:

@@ -10,14 +10,24 @@ Cheap to import: boto3 and requests are imported when a task runs.
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._registry_tasks import AWS_FIELDS, PACKAGE_REF_FIELDS, RegistryTaskMixin
+from airflow_provider_mls._registry_tasks import (
+    AWS_FIELDS,
+    PACKAGE_REF_FIELDS,
+    MLSAwsBaseOperator,
+    PackageRef,
+    aws_hook_kwargs,
+    registry_hook,
+)
 from airflow_provider_mls.exceptions import MLSValidationError
-from airflow_provider_mls.operators.mls import CreateManualModelOperator, MLSBaseOperator
+from airflow_provider_mls.operators.mls import CreateManualModelOperator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
 
 __all__ = ["DeployModelPackageToMLSOperator", "UpdateModelPackageOperator"]
 
@@ -49,7 +59,7 @@ def version_state(description: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class UpdateModelPackageOperator(RegistryTaskMixin, MLSBaseOperator):
+class UpdateModelPackageOperator(MLSAwsBaseOperator):
     """Update a SageMaker model package version: approval, description, metadata and card in one task.
 
     The version by ``model_package_arn``, or ``model_package_group`` and ``model_package_version``.
@@ -59,6 +69,19 @@ class UpdateModelPackageOperator(RegistryTaskMixin, MLSBaseOperator):
     against the model package model card schema and its 100,000-character limit, errors name the
     path in the card) and ``model_card_status`` (``Draft``, ``PendingReview``, ``Approved``,
     ``Archived``; an archived card refuses changes). Returns the version's ARN and new state.
+
+    :param model_package_arn: the version's ARN.
+    :param model_package_group: or the model package group (with ``model_package_version``).
+    :param model_package_version: the version number within the group.
+    :param approval_status: ``Approved``, ``Rejected`` or ``PendingManualApproval``.
+    :param approval_description: why.
+    :param customer_metadata: metadata to merge in (string values).
+    :param remove_metadata_keys: metadata keys to remove.
+    :param model_card_content: the whole model card content (a dict or its JSON string).
+    :param model_card_status: ``Draft``, ``PendingReview``, ``Approved`` or ``Archived``.
+    :param aws_conn_id: the AWS connection (None: boto3's default chain).
+    :param region_name: AWS region (default: the connection's or the environment's).
+    :param endpoint_url: another AWS endpoint (the local server's, LocalStack).
     """
 
     template_fields: Sequence[str] = (
@@ -77,15 +100,26 @@ class UpdateModelPackageOperator(RegistryTaskMixin, MLSBaseOperator):
     def __init__(
         self,
         *,
+        model_package_arn: str | None = None,
+        model_package_group: str | None = None,
+        model_package_version: int | str | None = None,
         approval_status: str | None = None,
         approval_description: str | None = None,
         customer_metadata: dict[str, str] | None = None,
         remove_metadata_keys: list[str] | None = None,
         model_card_content: dict[str, Any] | str | None = None,
         model_card_status: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            aws_conn_id=aws_conn_id, region_name=region_name, endpoint_url=endpoint_url, **kwargs
+        )
+        self.model_package_arn = model_package_arn
+        self.model_package_group = model_package_group
+        self.model_package_version = model_package_version
         self.approval_status = approval_status
         self.approval_description = approval_description
         self.customer_metadata = customer_metadata
@@ -93,8 +127,13 @@ class UpdateModelPackageOperator(RegistryTaskMixin, MLSBaseOperator):
         self.model_card_content = model_card_content
         self.model_card_status = model_card_status
 
+    @cached_property
+    def registry(self) -> SageMakerModelRegistryHook:
+        return registry_hook(self)
+
     def _execute(self, context: Any) -> dict[str, Any]:
-        arn, _, _ = self._package_ref()
+        ref = PackageRef(self.model_package_arn, self.model_package_group, self.model_package_version)
+        arn, _, _ = ref.validate()
         changes: dict[str, Any] = {
             "approval_status": self.approval_status,
             "approval_description": self.approval_description,
@@ -108,7 +147,8 @@ class UpdateModelPackageOperator(RegistryTaskMixin, MLSBaseOperator):
         # Every input is checked before any AWS call, also when the version is found by number.
         self.registry.validate_update(remove_metadata_keys=tuple(self.remove_metadata_keys or ()), **given)
         if arn is None:
-            arn = str(self._describe()["ModelPackageArn"])
+            arn = str(ref.describe(self.registry)["ModelPackageArn"])
+        self.persist_links(context, model_package_arn=arn)
         described = self.registry.update_version(
             arn, remove_metadata_keys=tuple(self.remove_metadata_keys or ()), **given
         )
@@ -123,7 +163,7 @@ class UpdateModelPackageOperator(RegistryTaskMixin, MLSBaseOperator):
         return state
 
 
-class DeployModelPackageToMLSOperator(RegistryTaskMixin, CreateManualModelOperator):
+class DeployModelPackageToMLSOperator(CreateManualModelOperator):
     """Deploy an approved SageMaker model package version to MLS as a manual model.
 
     The version by ``model_package_arn``, by ``model_package_group`` and
@@ -133,7 +173,27 @@ class DeployModelPackageToMLSOperator(RegistryTaskMixin, CreateManualModelOperat
     ``model_meta`` (if any) plus the customer metadata, ``model_card`` (the card's content) and
     ``model_package`` (ARN, group, version, approval description). ``name`` is the MLS model name;
     ``version`` defaults to ``v<version number>``. Every other field and ``if_exists`` as in
-    ``CreateManualModelOperator``. Returns the MLS model.
+    ``CreateManualModelOperator``. Returns the MLS model's summary (see ``CreateManualModelOperator``).
+
+    :param name: the MLS model's name.
+    :param version: the MLS model's version (default ``v<version number>``).
+    :param model_package_arn: the version's ARN.
+    :param model_package_group: or the model package group (with ``model_package_version``, or
+        alone for its newest approved version).
+    :param model_package_version: the version number within the group.
+    :param if_exists: ``fail``, ``skip`` or ``update`` when (name, version) exists in MLS.
+    :param description: the MLS model's description.
+    :param creator: who made it.
+    :param model_lib: ``sklearn``, ``xgboost``, ``lightgbm``, ``catboost``, ``rule``, ``autogluon`` or ``etc``.
+    :param model_data: overrides the version's ``ModelDataUrl``.
+    :param model_meta: meta to add to the version's customer metadata, card and package keys.
+    :param features: the features: a list, or a comma-separated string.
+    :param table: its batch prediction table.
+    :param components: its components, by name (or component dicts).
+    :param mls_conn_id: the MLS connection (default ``mls_default``).
+    :param aws_conn_id: the AWS connection (None: boto3's default chain).
+    :param region_name: AWS region (default: the connection's or the environment's).
+    :param endpoint_url: another AWS endpoint (the local server's, LocalStack).
     """
 
     template_fields: Sequence[str] = (
@@ -143,8 +203,57 @@ class DeployModelPackageToMLSOperator(RegistryTaskMixin, CreateManualModelOperat
     )
     ui_color = "#ffe8cc"
 
-    def __init__(self, *, name: str, version: str | None = None, **kwargs: Any) -> None:
-        super().__init__(name=name, version=version or "", **kwargs)
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str | None = None,
+        model_package_arn: str | None = None,
+        model_package_group: str | None = None,
+        model_package_version: int | str | None = None,
+        if_exists: str = "fail",
+        description: str | None = None,
+        creator: str | None = None,
+        model_lib: str | None = None,
+        model_data: str | None = None,
+        model_meta: dict[str, Any] | None = None,
+        features: str | list[str] | None = None,
+        table: str | None = None,
+        components: list[str] | None = None,
+        mls_conn_id: str = "mls_default",
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            name=name,
+            version=version or "",
+            if_exists=if_exists,
+            description=description,
+            creator=creator,
+            model_lib=model_lib,
+            model_data=model_data,
+            model_meta=model_meta,
+            features=features,
+            table=table,
+            components=components,
+            mls_conn_id=mls_conn_id,
+            **kwargs,
+        )
+        self.model_package_arn = model_package_arn
+        self.model_package_group = model_package_group
+        self.model_package_version = model_package_version
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+
+    def aws_hook_kwargs(self) -> dict[str, Any]:
+        return aws_hook_kwargs(self)
+
+    @cached_property
+    def registry(self) -> SageMakerModelRegistryHook:
+        return registry_hook(self)
 
     def _resolve_version(self) -> dict[str, Any]:
         if (
@@ -158,11 +267,14 @@ class DeployModelPackageToMLSOperator(RegistryTaskMixin, CreateManualModelOperat
                     "model_package_group", f"group {self.model_package_group!r} has no approved version"
                 )
             return self.registry.describe_version(str(latest["ModelPackageArn"]))
-        return self._describe()
+        return PackageRef(
+            self.model_package_arn, self.model_package_group, self.model_package_version
+        ).describe(self.registry)
 
     def _execute(self, context: Any) -> dict[str, Any]:
         described = self._resolve_version()
         state = version_state(described)
+        self.persist_links(context, model_package_arn=state["arn"])
         if state["approval_status"] != "Approved":
             raise MLSValidationError(
                 "model_package_arn",
