@@ -77,22 +77,34 @@ class MLSServerError(MLSError):
     """5xx, or a response body that is not the MLS JSON envelope (a proxy's error page)."""
 
 
+class MLSWriteConflictError(MLSError):
+    """Concurrent writers kept undoing this write (a merge, an update) for every verification round.
+
+    Not terminal: nothing this write changed is half-done (each round writes the whole model), and a
+    task retry, once the other writers are done, applies it again.
+    """
+
+
 class MLSValidationError(MLSError, ValueError):
-    """Bad input caught on our side, before any request was sent. ``field`` names the culprit."""
+    """Bad input caught on our side, before any request was sent. ``field`` names the culprit.
+
+    No ``code``/``status``: MLS did not answer (a 400 from the service is ``MLSBadRequestError``).
+    """
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
-        super().__init__(f"{field}: {message}", code=400)
+        super().__init__(f"{field}: {message}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.field, self.message.split(": ", 1)[-1]))
 
 
-# Errors that another attempt cannot fix: bad input, an unknown resource, a duplicate. Tasks fail
-# at once on them (no retries), in every mode: poke, reschedule and deferred.
+# Errors that another attempt cannot fix: bad input, wrong credentials, an unknown resource, a
+# duplicate. Tasks fail at once on them (no retries), in every mode: poke, reschedule and deferred.
 TERMINAL_ERRORS: tuple[type[MLSError], ...] = (
     MLSValidationError,
     MLSBadRequestError,
+    MLSAuthError,
     MLSNotFoundError,
     MLSConflictError,
 )

@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 SNIPPET_CHARS = 200
 
 
+def encode_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Query parameters as MLS takes them: without the ``None`` ones, booleans as ``true``/``false``."""
+    if not params:
+        return None
+    return {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None}
+
+
 def snippet(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS] + "..."

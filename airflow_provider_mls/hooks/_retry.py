@@ -1,7 +1,8 @@
-"""The retry policy of MLS calls, as data: tenacity kwargs plus one ``_retryable_error`` predicate.
+"""The retry policy of MLS calls, as data: tenacity kwargs plus one ``retryable_error`` predicate.
 
-Shared by the sync hook (``tenacity.Retrying(**policy)``) and the async trigger client
-(``tenacity.AsyncRetrying(**policy)``), so both retry the same failures the same way.
+Shared by the sync hook (``tenacity.Retrying(**policy)``, over requests) and the async trigger
+client (``tenacity.AsyncRetrying(**policy)``, over httpx), so both retry the same failures the
+same way; both transports' errors are known here.
 Only calls that are safe to repeat go through it; a create (POST) uses its own
 look-up-before-retry loop in the hook.
 """
@@ -9,10 +10,10 @@ look-up-before-retry loop in the hook.
 from __future__ import annotations
 
 import email.utils
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import requests
 from tenacity import retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from tenacity import RetryCallState
     from tenacity.wait import wait_base
 
+# Methods that the retry policy may repeat; any other call (a POST) needs the caller's ``retry_safe=True``.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # HTTP statuses worth another try: rate limiting and the answers of an unhealthy proxy/LB.
 RETRYABLE_HTTP_STATUSES = frozenset({429, 502, 503, 504})
 # Statuses after which a non-idempotent request may or may not have been carried out.
@@ -34,25 +37,17 @@ DEFAULT_RETRY_MIN_WAIT = 1.0
 DEFAULT_RETRY_MAX_WAIT = 30.0
 
 
-def _httpx_errors(*names: str) -> tuple[type[BaseException], ...]:
-    # httpx is only imported by the async client; an httpx error can't exist before that.
-    httpx = sys.modules.get("httpx")
-    if httpx is None:
-        return ()
-    return tuple(getattr(httpx, name) for name in names if hasattr(httpx, name))
-
-
 def _is_transport_error(exc: BaseException) -> bool:
     if isinstance(exc, requests.exceptions.SSLError):
         return False  # a certificate problem does not heal by waiting
     if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
         return True
-    if isinstance(exc, _httpx_errors("TimeoutException", "NetworkError", "RemoteProtocolError")):
+    if isinstance(exc, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)):
         return True
     return isinstance(exc, (ConnectionError, TimeoutError))
 
 
-def _retryable_error(exc: BaseException) -> bool:
+def retryable_error(exc: BaseException) -> bool:
     """True for failures that another identical request may not hit: transport errors, 429, 502/503/504."""
     if isinstance(exc, MLSValidationError):
         return False
@@ -71,7 +66,7 @@ def _never_sent(exc: BaseException) -> bool:
         reason: object = exc.args[0] if exc.args else None
         reason = getattr(reason, "reason", reason)
         return isinstance(reason, NewConnectionError)
-    return isinstance(exc, _httpx_errors("ConnectError", "ConnectTimeout"))
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
 
 
 def outcome_unknown(exc: BaseException) -> bool:
@@ -151,7 +146,7 @@ def retry_policy(
 ) -> dict[str, Any]:
     """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying``: the whole policy in one dict."""
     policy: dict[str, Any] = {
-        "retry": retry_if_exception(_retryable_error),
+        "retry": retry_if_exception(retryable_error),
         "stop": stop_after_attempt(max_retries + 1),
         "wait": WaitRetryAfter(
             wait_exponential_jitter(initial=min_wait, max=max_wait, jitter=min_wait), max_wait

@@ -1,15 +1,23 @@
-"""Input checks that run before any request is sent; each failure names its field."""
+"""Input checks that run before any request is sent; each failure names its field.
+
+Values that are written (names, versions, tables, component names, meta) pass the shape rules of
+``airflow_provider_mls.rules``, the ones ``mls-local`` applies too; values that only look
+something up need only be non-empty, so a model stored before a rule existed stays reachable.
+"""
 
 from __future__ import annotations
 
 import ast
-import copy
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_provider_mls import rules
 from airflow_provider_mls.constants import MODEL_LIBS, PREDICTION_TYPES
 from airflow_provider_mls.exceptions import MLSValidationError
+
+# Ids are 64-bit signed integers in MLS; a larger one can only be a mistake.
+MAX_ID = 2**63 - 1
 
 
 def check_str(value: object, field: str) -> str:
@@ -26,21 +34,39 @@ def check_optional_str(value: object, field: str) -> str | None:
     return value
 
 
-def check_id(value: object, field: str = "id") -> int:
+def check_id(value: object, field: str = "model_id") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MLSValidationError(field, f"expected an integer id, got {value!r}")
     if value < 0:
-        raise MLSValidationError(field, f"expected a positive id, got {value!r}")
+        raise MLSValidationError(field, f"expected a non-negative id, got {value!r}")
+    if value > MAX_ID:
+        raise MLSValidationError(field, f"{value} is beyond the largest id (2**63 - 1)")
     return value
 
 
-def model_id(model: object, field: str = "model") -> int:
+def model_id(model: object, field: str = "model_id") -> int:
     """The id of ``model``: an int id, or a model dict as returned by the hook."""
     if isinstance(model, Mapping):
         if "id" not in model:
             raise MLSValidationError(field, "model dict has no 'id'")
         return check_id(model["id"], field)
     return check_id(model, field)
+
+
+def check_name(value: object, field: str = "name") -> str:
+    """A model name to write: the shape rule of ``rules.check_name``."""
+    return rules.check_name(value, field)
+
+
+def check_version(value: object, field: str = "version") -> str:
+    return rules.check_version(value, field)
+
+
+def check_table(value: object, field: str = "table") -> str | None:
+    """A table to write; ``None`` and ``""`` (clear it) give ``None``."""
+    if value is None or value == "":
+        return None
+    return rules.check_table(value, field)
 
 
 def check_model_lib(value: object, field: str = "model_lib") -> str | None:
@@ -53,16 +79,25 @@ def check_model_lib(value: object, field: str = "model_lib") -> str | None:
     return str(value)
 
 
-def check_json_dict(value: object, field: str) -> dict[str, Any]:
-    """A deep copy of a JSON-serializable mapping (the caller's dict is never touched)."""
+def check_json_dict(
+    value: object, field: str, *, max_bytes: int | None = rules.META_MAX_BYTES
+) -> dict[str, Any]:
+    """A copy of a mapping of finite JSON values, as it will be stored (tuples become lists).
+
+    The caller's dict is never touched. NaN/Infinity or a non-JSON value fail naming its path
+    (``model_meta.performance.auc``); more than ``max_bytes`` as compact JSON fails too.
+    """
     if not isinstance(value, Mapping):
         raise MLSValidationError(field, f"expected a dict, got {type(value).__name__}")
-    copied = copy.deepcopy(dict(value))
-    try:
-        json.dumps(copied)
-    except (TypeError, ValueError) as exc:
-        raise MLSValidationError(field, f"is not JSON-serializable: {exc}") from None
+    plain = dict(value)
+    rules.check_json(plain, field, max_bytes=max_bytes)
+    copied: dict[str, Any] = json.loads(json.dumps(plain, allow_nan=False))
     return copied
+
+
+def check_meta(value: object, field: str = "model_meta") -> dict[str, Any]:
+    """A model's meta: finite JSON of at most ``rules.META_MAX_BYTES`` (the registry's ``model.json``)."""
+    return check_json_dict(value, field, max_bytes=rules.META_MAX_BYTES)
 
 
 def check_features(value: object, field: str = "features") -> str | None:
@@ -86,6 +121,14 @@ def component_names(value: object, field: str = "components") -> list[str] | Non
         if not isinstance(name, str) or not name:
             raise MLSValidationError(field, f"expected a component name or a dict with 'name', got {item!r}")
         names.append(name)
+    return names
+
+
+def check_components(value: object, field: str = "components") -> list[str] | None:
+    """Component names to write: ``component_names`` whose every name passes ``rules.check_component``."""
+    names = component_names(value, field)
+    for index, name in enumerate(names or []):
+        rules.check_component(name, f"{field}[{index}]")
     return names
 
 

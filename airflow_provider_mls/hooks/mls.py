@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import random
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from airflow_provider_mls._compat import BaseHook, mask_secret
 from airflow_provider_mls._connection_form import connection_form_widgets, ui_field_behaviour
-from airflow_provider_mls.checks import run_check
+from airflow_provider_mls.checks import ArtifactReadyCheck, TableReadyCheck, run_check
 from airflow_provider_mls.constants import PREDICTION_MODEL_KEYS, ModelType, ServerStatus
 from airflow_provider_mls.exceptions import (
     MLSConflictError,
@@ -17,6 +19,7 @@ from airflow_provider_mls.exceptions import (
     MLSNotFoundError,
     MLSServerError,
     MLSValidationError,
+    MLSWriteConflictError,
 )
 from airflow_provider_mls.hooks import _validation as check
 from airflow_provider_mls.hooks._config import (
@@ -25,16 +28,29 @@ from airflow_provider_mls.hooks._config import (
     parse_timeout,
     read_settings,
 )
-from airflow_provider_mls.hooks._envelope import parse_envelope
+from airflow_provider_mls.hooks._envelope import encode_params, parse_envelope
 from airflow_provider_mls.hooks._retry import (
     DEFAULT_RETRY_MAX_WAIT,
     DEFAULT_RETRY_MIN_WAIT,
+    IDEMPOTENT_METHODS,
     outcome_unknown,
     retry_policy,
+    retryable_error,
+)
+from airflow_provider_mls.hooks._writes import (
+    MANUAL_FIELDS,
+    MISSING,
+    Unit,
+    create_is_ours,
+    field_unit,
+    meta_key_unit,
+    newer,
+    parse_http_date,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from datetime import datetime
 
     import requests
 
@@ -43,19 +59,15 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 ModelRef = int | Mapping[str, Any]
 
-# Methods that the retry policy may repeat; any other call needs ``retry_safe=True``.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MODELS_PATH = "/api/v1/models"
 DEFAULT_MAX_PAGES = 1000
-# The fields of a manual model that a PUT carries (the whole object, as the reference client sends it).
-_MANUAL_FIELDS = ("description", "creator", "model_lib", "model_data", "model_meta", "features", "table")
-
-
-def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Query parameters without the ``None`` ones; booleans as ``true``/``false``."""
-    if not params:
-        return None
-    return {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None}
+IF_EXISTS = ("fail", "skip", "update")
+# Updates: the wait before the read that verifies a write, and how many write-verify rounds.
+DEFAULT_WRITE_SETTLE = 1.0
+MAX_WRITE_SETTLE = 30.0
+MAX_WRITE_ROUNDS = 8
+WRITE_BACKOFF = 0.25  # first re-write waits up to this (jittered), doubling per round
+MAX_WRITE_BACKOFF = 8.0
 
 
 class MLSHook(BaseHook):
@@ -75,19 +87,23 @@ class MLSHook(BaseHook):
     ``max_retries`` apply unless the constructor gets them explicitly.
 
     Retries (exponential backoff with jitter; 429 ``Retry-After`` honoured) cover connection
-    errors, timeouts, 429 and 502/503/504, for calls that are safe to repeat only. A model
-    create is never repeated blindly: after an unknown outcome the model is looked up first.
+    errors, timeouts, 429 and 502/503/504, for calls that are safe to repeat only. A 401/403
+    is never retried. A model create is never repeated blindly, and never returns a model that
+    is not its own write (see ``create_manual_model``); an update verifies what it stored (see
+    ``update_manual_model``).
 
     Wherever a model is needed, an int id or a model dict as returned by the hook is accepted.
-    From a dict the hook takes what does not change (``id``, ``name``, ``version``,
-    ``model_type``, ``table``) and saves a request; state that changes (meta, training info,
-    the fields of an update) is always read fresh.
+    From a dict the hook takes what it needs and saves a request: an update takes the dict as
+    the model's current state (pass the id when the dict may be old: the model is then read
+    first); training info and the AutoML error are always read fresh.
 
     :param mls_conn_id: the MLS connection.
     :param timeout: (connect, read) seconds, or one number for both (default (10, 60)).
     :param max_retries: retries after the first attempt (default 5).
     :param retry_min_wait: first backoff wait in seconds.
     :param retry_max_wait: longest backoff wait in seconds (also caps ``Retry-After``).
+    :param write_settle: seconds an update waits after its PUT before the read that verifies it
+        (default 1; longer when this update's own requests were slow). See ``update_manual_model``.
     """
 
     conn_name_attr = "mls_conn_id"
@@ -103,6 +119,7 @@ class MLSHook(BaseHook):
         max_retries: int | None = None,
         retry_min_wait: float = DEFAULT_RETRY_MIN_WAIT,
         retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT,
+        write_settle: float = DEFAULT_WRITE_SETTLE,
     ) -> None:
         super().__init__()
         self.mls_conn_id = mls_conn_id
@@ -112,6 +129,12 @@ class MLSHook(BaseHook):
         self.retry_max_wait = float(retry_max_wait)
         if self.retry_min_wait < 0 or self.retry_max_wait < self.retry_min_wait:
             raise MLSValidationError("retry_max_wait", "expected 0 <= retry_min_wait <= retry_max_wait")
+        self.write_settle = float(write_settle)
+        if not 0 <= self.write_settle <= MAX_WRITE_SETTLE:
+            raise MLSValidationError("write_settle", f"expected 0 to {MAX_WRITE_SETTLE} seconds")
+        # The newest state of each model this hook wrote and verified: a caller's older dict of it
+        # is not taken as its current state.
+        self._written: dict[int, dict[str, Any]] = {}
         self._mls_settings: MLSSettings | None = None
         self._session: requests.Session | None = None
 
@@ -178,16 +201,28 @@ class MLSHook(BaseHook):
     def _url(self, path: str) -> str:
         return f"{self._settings().base_url}/{path.lstrip('/')}"
 
+    def _exchange(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
+    ) -> tuple[Any, str | None]:
+        """One request: (the envelope's ``results``, the ``Date`` header), or a typed ``MLSError``.
+
+        Transport errors pass through.
+        """
+        session = self.get_conn()
+        url = self._url(path)
+        response = session.request(
+            method, url, params=encode_params(params), json=json, timeout=self._settings().timeout
+        )
+        results = parse_envelope(
+            response.status_code, response.text, response.headers, method=method, url=url
+        )
+        return results, response.headers.get("Date")
+
     def _request_once(
         self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
     ) -> Any:
         """One request; the envelope's ``results``, or a typed ``MLSError``. Transport errors pass through."""
-        session = self.get_conn()
-        url = self._url(path)
-        response = session.request(
-            method, url, params=_params(params), json=json, timeout=self._settings().timeout
-        )
-        return parse_envelope(response.status_code, response.text, response.headers, method=method, url=url)
+        return self._exchange(method, path, params=params, json=json)[0]
 
     def _retry_policy(self, what: str) -> dict[str, Any]:
         return retry_policy(
@@ -215,11 +250,14 @@ class MLSHook(BaseHook):
                 return once()
             return Retrying(**self._retry_policy(what))(once)
         except requests.RequestException as exc:
-            raise MLSServerError(
-                f"could not reach MLS ({type(exc).__name__}: {exc}) after {attempts} attempt(s)",
-                method=what.split(" ", 1)[0],
-                url=self._url(what.split(" ", 1)[-1]),
-            ) from exc
+            raise self._unreachable(what, exc, attempts) from exc
+
+    def _unreachable(self, what: str, exc: BaseException, attempts: int) -> MLSServerError:
+        return MLSServerError(
+            f"could not reach MLS ({type(exc).__name__}: {exc}) after {attempts} attempt(s)",
+            method=what.split(" ", 1)[0],
+            url=self._url(what.split(" ", 1)[-1]),
+        )
 
     def run(
         self,
@@ -246,7 +284,17 @@ class MLSHook(BaseHook):
     # ---- models: read -----------------------------------------------------------------------
 
     def _get_model_by_id(self, id: int, model_type: ModelType | None = None) -> dict[str, Any]:
-        model = self.run("GET", f"{MODELS_PATH}/{id}")
+        try:
+            model = self.run("GET", f"{MODELS_PATH}/{id}")
+        except MLSNotFoundError as exc:
+            # The service names its own path parameter ("id: ..."); the caller knows it as model_id.
+            raise MLSNotFoundError(
+                f"model_id: no model with id {id}",
+                code=exc.code,
+                status=exc.status,
+                method=exc.method,
+                url=exc.url,
+            ) from exc
         if not isinstance(model, dict):
             raise MLSServerError(
                 f"MLS returned no model object for id {id}",
@@ -264,13 +312,22 @@ class MLSHook(BaseHook):
 
     def _find_model(self, model_type: ModelType, name: str, version: str) -> dict[str, Any] | None:
         """The model with exactly this (name, version), or None (one request)."""
-        page = self.run(
-            "GET", MODELS_PATH, params={"model_type": model_type.value, "name": name, "version": version}
+        return self._find_model_dated(model_type, name, version)[0]
+
+    def _find_model_dated(
+        self, model_type: ModelType, name: str, version: str
+    ) -> tuple[dict[str, Any] | None, datetime | None]:
+        """``_find_model`` and the server's ``Date`` of the answer (None without the header)."""
+        params = {"model_type": model_type.value, "name": name, "version": version}
+        page, date = self._call(
+            f"GET {MODELS_PATH}",
+            lambda _n: self._exchange("GET", MODELS_PATH, params=params),
+            retry_safe=True,
         )
         for model in page or []:
             if isinstance(model, dict) and model.get("name") == name and model.get("version") == version:
-                return model
-        return None
+                return model, parse_http_date(date)
+        return None, parse_http_date(date)
 
     def _get_model(
         self, model_type: ModelType, id: int | None, name: str | None, version: str | None
@@ -278,7 +335,7 @@ class MLSHook(BaseHook):
         if id is not None:
             return self._get_model_by_id(check.check_id(id), model_type)
         if name is None or version is None:
-            raise MLSValidationError("id", "give either id or both name and version")
+            raise MLSValidationError("model_id", "give either id or both name and version")
         name, version = check.check_str(name, "name"), check.check_str(version, "version")
         model = self._find_model(model_type, name, version)
         if model is None:
@@ -310,7 +367,7 @@ class MLSHook(BaseHook):
 
     def _list_models(self, model_type: ModelType, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
         if filters.get("id") is not None:
-            check.check_id(filters["id"])
+            check.check_id(filters["id"], "id")
         if filters.get("page") is not None:
             check.check_id(filters["page"], "page")
         unknown = set(filters) - {"id", "name", "version", "query", "page"}
@@ -394,59 +451,135 @@ class MLSHook(BaseHook):
         id = check.model_id(model)
         if isinstance(model, Mapping) and all(key in model for key in needed):
             if model_type is not None and model.get("model_type", model_type.value) != model_type.value:
-                raise MLSValidationError("model", f"model {id} is not a {model_type.value} model")
+                raise MLSValidationError("model_id", f"model {id} is not a {model_type.value} model")
             return dict(model)
         return self._get_model_by_id(id, model_type)
 
     # ---- models: create ---------------------------------------------------------------------
 
-    def _create_model(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST a model; after an unknown outcome, look it up by (name, version, model_type) before any retry."""
+    def _create_model(
+        self, payload: dict[str, Any], *, if_exists: str, update: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Create a model; never return or change a model that is not this call's own write.
+
+        1. Look the (name, version) up first: a model already there is a conflict (``if_exists``).
+           The answer's ``Date`` is when the model was not there yet, by the server's clock.
+        2. POST, retried only through a look-up: after an ambiguous failure (502/503/504, a
+           reset or a read timeout after the request was sent) the next attempt looks again
+           before any new POST; a 409 looks too.
+        3. A model found after an ambiguous failure is adopted only when ``create_is_ours``
+           (same payload, created after step 1). Anything else is a conflict for ``if_exists``.
+        """
         kind = ModelType(payload["model_type"])
         name, version = payload["name"], payload["version"]
-        unknown = False
+        existing, not_there_at = self._find_model_dated(kind, name, version)
+        if existing is not None:
+            return self._on_conflict(kind, existing, if_exists, update, "it existed before this create began")
+        unknown = False  # has an attempt failed in a way that may have created the model?
 
-        def lookup() -> dict[str, Any] | None:
-            existing = self._find_model(kind, name, version)
-            if existing is not None:
-                self.log.info(
-                    "MLS %s model %s/%s exists (id %s): an earlier create attempt had succeeded",
-                    kind.value,
-                    name,
-                    version,
-                    existing.get("id"),
-                )
-            return existing
-
-        def attempt(_n: int) -> tuple[dict[str, Any] | None, int | None]:
+        def attempt(_n: int) -> tuple[str, Any]:
             nonlocal unknown
             if unknown:
-                existing = lookup()
-                if existing is not None:
-                    return existing, None
+                found = self._find_model(kind, name, version)
+                if found is not None:
+                    return "found", found
             try:
                 results = self._request_once("POST", MODELS_PATH, json=payload)
-            except MLSConflictError:
-                existing = lookup() if unknown else None
-                if existing is not None:
-                    return existing, None
-                raise
+            except MLSConflictError as exc:
+                found = self._find_model(kind, name, version)
+                if found is None:
+                    raise self._other_type_conflict(kind, name, version, exc) from exc
+                return "found", found
             except Exception as exc:
                 unknown = unknown or outcome_unknown(exc)
                 raise
             created = results.get("id") if isinstance(results, dict) else None
-            if not isinstance(created, int):
+            if isinstance(created, bool) or not isinstance(created, int):
                 raise MLSServerError(
                     f"MLS create returned no model id: {results!r}", method="POST", url=self._url(MODELS_PATH)
                 )
-            return None, created
+            return "created", created
 
-        found, created_id = self._call(f"POST {MODELS_PATH}", attempt, retry_safe=True)
-        if found is not None:
-            return found
-        assert created_id is not None
-        self.log.info("Created MLS %s model %s/%s (id %s)", kind.value, name, version, created_id)
-        return self._get_model_by_id(created_id)
+        outcome, value = self._call(f"POST {MODELS_PATH}", attempt, retry_safe=True)
+        if outcome == "created":
+            self.log.info("Created MLS %s model %s/%s (id %s)", kind.value, name, version, value)
+            return self._get_model_by_id(value)
+        found: dict[str, Any] = value
+        if unknown:
+            ours, why = create_is_ours(found, payload, not_there_at)
+            if ours:
+                self.log.info(
+                    "MLS %s model %s/%s (id %s) is this task's own create (%s): an earlier attempt "
+                    "succeeded but its answer was lost",
+                    kind.value,
+                    name,
+                    version,
+                    found.get("id"),
+                    why,
+                )
+                return found
+            return self._on_conflict(kind, found, if_exists, update, f"it is not this task's write: {why}")
+        return self._on_conflict(kind, found, if_exists, update, "another writer created it meanwhile")
+
+    def _other_type_conflict(
+        self, kind: ModelType, name: str, version: str, conflict: MLSConflictError
+    ) -> MLSConflictError:
+        return MLSConflictError(
+            f"{conflict.message}; no {kind.value} model holds {name}/{version}: a model of the other "
+            "type does, so if_exists cannot reuse it",
+            code=conflict.code,
+            status=conflict.status,
+            method=conflict.method,
+            url=conflict.url,
+        )
+
+    def _on_conflict(
+        self,
+        kind: ModelType,
+        existing: dict[str, Any],
+        if_exists: str,
+        update: Mapping[str, Any] | None,
+        why: str,
+    ) -> dict[str, Any]:
+        """A (name, version) held by a model this create did not write: ``if_exists`` decides."""
+        name, version, id = existing.get("name"), existing.get("version"), existing.get("id")
+        if if_exists == "skip":
+            self.log.info(
+                "MLS %s model %s/%s exists (id %s; %s); if_exists=skip: returning it unchanged",
+                kind.value,
+                name,
+                version,
+                id,
+                why,
+            )
+            return existing
+        if if_exists == "update" and update is not None:
+            self.log.info(
+                "MLS %s model %s/%s exists (id %s; %s); if_exists=update: storing %s",
+                kind.value,
+                name,
+                version,
+                id,
+                why,
+                ", ".join(sorted(update)) or "nothing",
+            )
+            if not update:
+                return existing
+            return self._update_manual(
+                existing, self._field_units(update, existing), ", ".join(sorted(update))
+            )
+        raise MLSConflictError(
+            f"a {kind.value} model {name!r} version {version!r} exists already (id {id}; {why})",
+            code=409,
+            method="POST",
+            url=self._url(MODELS_PATH),
+        )
+
+    @staticmethod
+    def _check_if_exists(if_exists: object, allowed: Sequence[str]) -> str:
+        if if_exists not in allowed:
+            raise MLSValidationError("if_exists", f"expected one of {', '.join(allowed)}, got {if_exists!r}")
+        return str(if_exists)
 
     def create_manual_model(
         self,
@@ -461,26 +594,37 @@ class MLSHook(BaseHook):
         features: str | Sequence[str] | None = None,
         table: str | None = None,
         components: Sequence[str | Mapping[str, Any]] | None = None,
+        if_exists: str = "fail",
     ) -> dict[str, Any]:
-        """Create (deploy) a manual model; returns the created model (2 requests: POST + GET).
+        """Create (deploy) a manual model; returns the created model (3 requests: look-up, POST, GET).
 
         ``features``: a comma-separated string or a list of names. ``components``: component
         names or component dicts (their ``name`` is sent).
+
+        ``if_exists`` decides what a model that this call did not create means, when it holds
+        the (name, version): ``fail`` (``MLSConflictError``), ``skip`` (return it unchanged) or
+        ``update`` (store the values given here in it, as ``update_manual_model``; ``None``
+        fields are kept). A model is this call's own only when it provably is: created by one of
+        its attempts (after an ambiguous failure: the same content, created after the call began,
+        by the server's clock).
         """
+        if_exists = self._check_if_exists(if_exists, IF_EXISTS)
         payload: dict[str, Any] = {
             "model_type": ModelType.MANUAL.value,
-            "name": check.check_str(name, "name"),
-            "version": check.check_str(version, "version"),
+            "name": check.check_name(name, "name"),
+            "version": check.check_version(version, "version"),
             "description": check.check_optional_str(description, "description"),
             "creator": check.check_optional_str(creator, "creator"),
             "model_lib": check.check_model_lib(model_lib),
             "model_data": check.check_optional_str(model_data, "model_data"),
-            "model_meta": check.check_json_dict(model_meta, "model_meta") if model_meta is not None else None,
+            "model_meta": check.check_meta(model_meta) if model_meta is not None else None,
             "features": check.check_features(features),
-            "table": check.check_optional_str(table, "table"),
-            "components": check.component_names(components),
+            "table": check.check_table(table),
+            "components": check.check_components(components),
         }
-        return self._create_model({k: v for k, v in payload.items() if v is not None})
+        payload = {k: v for k, v in payload.items() if v is not None}
+        update = {k: v for k, v in payload.items() if k in (*MANUAL_FIELDS, "components")}
+        return self._create_model(payload, if_exists=if_exists, update=update)
 
     create_model_deployment = create_manual_model
 
@@ -492,15 +636,21 @@ class MLSHook(BaseHook):
         *,
         dataset_id: int | None = None,
         dataset_name: str | None = None,
+        if_exists: str = "fail",
     ) -> dict[str, Any]:
-        """Create an AutoML model (training starts) from a dataset given by id or by name (exactly one)."""
-        name, version = check.check_str(name, "name"), check.check_str(version, "version")
+        """Create an AutoML model (training starts) from a dataset given by id or by name (exactly one).
+
+        ``if_exists``: ``fail`` (``MLSConflictError``) or ``skip`` (return the model that holds the
+        (name, version)), with the provenance rule of ``create_manual_model``.
+        """
+        if_exists = self._check_if_exists(if_exists, ("fail", "skip"))
+        name, version = check.check_name(name, "name"), check.check_version(version, "version")
         description = check.check_optional_str(description, "description") or ""
         if (dataset_id is None) == (dataset_name is None):
             raise MLSValidationError("dataset_id", "give exactly one of dataset_id and dataset_name")
         if dataset_id is None:
             dataset_id = check.model_id(
-                self.get_dataset(name=check.check_str(dataset_name, "dataset_name")), "dataset"
+                self.get_dataset(name=check.check_str(dataset_name, "dataset_name")), "dataset_name"
             )
         payload = {
             "model_type": ModelType.AUTOML.value,
@@ -509,28 +659,119 @@ class MLSHook(BaseHook):
             "description": description,
             "dataset_id": check.check_id(dataset_id, "dataset_id"),
         }
-        return self._create_model(payload)
+        return self._create_model(payload, if_exists=if_exists)
 
     # ---- models: update ---------------------------------------------------------------------
 
-    def _put_manual_model(self, current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-        """PUT the whole manual model (current state + changes), then read it back."""
-        id = check.model_id(current)
-        if current.get("model_type") != ModelType.MANUAL.value:
-            raise MLSValidationError(
-                "model", f"model {id} is a {current.get('model_type')} model; only manual models are updated"
-            )
+    def _base_state(self, model: ModelRef) -> dict[str, Any]:
+        """The state an update starts from: the caller's dict (unless this hook wrote a newer one), else a read."""
+        id = check.model_id(model)
+        if isinstance(model, Mapping) and all(
+            k in model for k in ("model_type", "name", "version", *MANUAL_FIELDS)
+        ):
+            written = self._written.get(id)
+            if written is not None and newer(written, model):
+                return copy.deepcopy(written)
+            return copy.deepcopy(dict(model))
+        return self._get_model_by_id(id, ModelType.MANUAL)
+
+    @staticmethod
+    def _manual_body(current: Mapping[str, Any]) -> dict[str, Any]:
+        """The whole manual model as a PUT carries it (every field, as the reference client sends it)."""
         body: dict[str, Any] = {
             "model_type": ModelType.MANUAL.value,
             "name": current.get("name"),
             "version": current.get("version"),
         }
-        for field in _MANUAL_FIELDS:
+        for field in MANUAL_FIELDS:
             body[field] = copy.deepcopy(current.get(field))
         body["components"] = check.component_names(current.get("components") or [])
-        body.update(changes)
-        self.run("PUT", f"{MODELS_PATH}/{id}", json=body)
-        return self._get_model_by_id(id)
+        return body
+
+    @staticmethod
+    def _field_units(changes: Mapping[str, Any], base: Mapping[str, Any]) -> list[Unit]:
+        return [field_unit(field, value, base) for field, value in changes.items()]
+
+    def _settle(self, slowest: float) -> float:
+        """How long to wait before verifying: ``write_settle``, or twice this write's slowest request."""
+        settle = min(max(self.write_settle, 2 * slowest), max(self.write_settle, MAX_WRITE_SETTLE))
+        return settle * random.uniform(1.0, 1.25)
+
+    def _update_manual(
+        self, model: ModelRef, units: list[Unit] | Callable[[dict[str, Any]], list[Unit]], what: str
+    ) -> dict[str, Any]:
+        """Write ``units`` into a manual model and verify them; rewrite what concurrent writers undid.
+
+        Each round: PUT the whole model (the newest state read, plus every unit), wait the settle
+        time, read the model back and judge each unit (``Unit.verdict``). Units ``lost`` (back to
+        their value before this write) are written again in the next round, from a fresh read,
+        after a jittered backoff; units ``replaced`` by another writer's later value are left to
+        that writer (last writer wins). At most ``MAX_WRITE_ROUNDS`` rounds, then
+        ``MLSWriteConflictError``. Returns the model as the last verifying read saw it.
+        """
+        id = check.model_id(model)
+        path = f"{MODELS_PATH}/{id}"
+        started = time.monotonic()
+        base = self._base_state(model)
+        slowest = time.monotonic() - started
+        if base.get("model_type") != ModelType.MANUAL.value:
+            raise MLSValidationError(
+                "model_id", f"model {id} is a {base.get('model_type')} model; only manual models are updated"
+            )
+        active = units(base) if callable(units) else units
+        for round_ in range(1, MAX_WRITE_ROUNDS + 1):
+            if round_ > 1:
+                time.sleep(random.uniform(0, min(MAX_WRITE_BACKOFF, WRITE_BACKOFF * 2 ** (round_ - 2))))
+                started = time.monotonic()
+                base = self._get_model_by_id(id, ModelType.MANUAL)
+                slowest = time.monotonic() - started
+            body = self._manual_body(base)
+            for unit in active:
+                unit.write(body)
+            if body.get("model_meta") is not None:
+                check.check_meta(body["model_meta"])  # what a merge adds up to must fit too
+            started = time.monotonic()
+            try:
+                self._request_once("PUT", path, json=body)
+            except Exception as exc:
+                if not retryable_error(exc):
+                    if isinstance(exc, MLSError):
+                        raise
+                    raise self._unreachable(f"PUT {path}", exc, 1) from exc
+                # Maybe stored, maybe not: the verifying read tells; the same body is never resent blindly.
+                self.log.warning(
+                    "MLS PUT %s failed (%s: %s); verifying what was stored", path, type(exc).__name__, exc
+                )
+            slowest = max(slowest, time.monotonic() - started)
+            time.sleep(self._settle(slowest))
+            current = self._get_model_by_id(id, ModelType.MANUAL)
+            verdicts = {unit.label: unit.verdict(current) for unit in active}
+            replaced = [label for label, v in verdicts.items() if v == "replaced"]
+            if replaced:
+                self.log.info(
+                    "MLS model %s: %s since written again by another writer (last writer wins)",
+                    id,
+                    ", ".join(replaced),
+                )
+            lost = [unit for unit in active if verdicts[unit.label] == "lost"]
+            if not lost:
+                self._written[id] = copy.deepcopy(current)
+                self.log.info("MLS model %s: %s stored and verified (round %s)", id, what, round_)
+                return current
+            self.log.warning(
+                "MLS model %s: %s undone by a concurrent write (or not stored); writing again (round %s of %s)",
+                id,
+                ", ".join(unit.label for unit in lost),
+                round_ + 1,
+                MAX_WRITE_ROUNDS,
+            )
+            active = [unit for unit in active if verdicts[unit.label] != "replaced"]
+        raise MLSWriteConflictError(
+            f"model {id}: concurrent writes undid {what} in each of {MAX_WRITE_ROUNDS} rounds; "
+            "nothing is half-written (each round writes the whole model); retry once the other writers are done",
+            method="PUT",
+            url=self._url(path),
+        )
 
     def update_manual_model(
         self,
@@ -547,36 +788,40 @@ class MLSHook(BaseHook):
         table: str | None = None,
         components: Sequence[str | Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Update a manual model; returns the updated model (GET, PUT of the whole model, GET).
+        """Update a manual model; returns the model as read after the update was verified.
 
-        The current state is always read fresh (a dict is used for its id only), so a stale
-        dict never overwrites other changes. ``None`` keeps a field; ``""`` clears a string
-        field (sent as null), ``{}`` clears ``model_meta``, ``[]`` clears ``components``.
-        ``name`` and ``version`` can be changed but not cleared.
+        ``None`` keeps a field; ``""`` clears a string field (sent as null), ``{}`` clears
+        ``model_meta``, ``[]`` clears ``components``. ``name`` and ``version`` can be changed but
+        not cleared. Given a model dict: PUT + verifying GET (2 requests), the dict taken as the
+        model's current state; given an id: GET first (3 requests).
+
+        Guarantee (see the README, "Updates under concurrency"): the fields given here are stored
+        when this returns, unless another writer wrote a different value into the same field
+        later (last writer wins). A concurrent update of other fields is not undone by this one
+        (nor this one by it) as long as each writer's read-to-write time stays under the
+        settle time (``write_settle``).
         """
         changes: dict[str, Any] = {}
         if name is not None:
-            changes["name"] = check.check_str(name, "name")
+            changes["name"] = check.check_name(name, "name")
         if version is not None:
-            changes["version"] = check.check_str(version, "version")
-        for field, value in (
-            ("description", description),
-            ("creator", creator),
-            ("model_data", model_data),
-            ("table", table),
-        ):
+            changes["version"] = check.check_version(version, "version")
+        for field, value in (("description", description), ("creator", creator), ("model_data", model_data)):
             if value is not None:
                 changes[field] = check.check_optional_str(value, field) or None
+        if table is not None:
+            changes["table"] = check.check_table(table)
         if model_lib is not None:
             changes["model_lib"] = check.check_model_lib(model_lib) if model_lib != "" else None
         if features is not None:
             changes["features"] = check.check_features(features) or None
         if model_meta is not None:
-            changes["model_meta"] = check.check_json_dict(model_meta, "model_meta")
+            changes["model_meta"] = check.check_meta(model_meta)
         if components is not None:
-            changes["components"] = check.component_names(components)
-        current = self._get_model_by_id(check.model_id(model), ModelType.MANUAL)
-        return self._put_manual_model(current, changes)
+            changes["components"] = check.check_components(components)
+        return self._update_manual(
+            model, lambda base: self._field_units(changes, base), ", ".join(sorted(changes))
+        )
 
     update_model_deployment = update_manual_model
 
@@ -590,29 +835,42 @@ class MLSHook(BaseHook):
     ) -> dict[str, Any]:
         """Replace the model's meta (``{}`` clears it) or, with ``partial_update``, merge the new keys in.
 
-        ``remove_keys`` are then removed. The caller's dicts are never modified.
+        ``remove_keys`` are then removed. The caller's dicts are never modified. A merge is of
+        top-level keys, verified key by key: concurrent merges of distinct keys keep every key;
+        the same key written by two merges keeps the last one written. Requests and guarantee as
+        ``update_manual_model``.
         """
-        new_meta = check.check_json_dict(model_meta, "model_meta")
+        new_meta = check.check_meta(model_meta)
         if isinstance(remove_keys, str) or not all(isinstance(k, str) for k in remove_keys):
             raise MLSValidationError("remove_keys", "expected a list of key names")
-        current = self._get_model_by_id(check.model_id(model), ModelType.MANUAL)
-        if partial_update:
-            merged = copy.deepcopy(current.get("model_meta") or {})
-            merged.update(new_meta)
-            new_meta = merged
-        for key in remove_keys:
-            new_meta.pop(key, None)
-        return self._put_manual_model(current, {"model_meta": new_meta})
+        removed = list(dict.fromkeys(remove_keys))
+        if not partial_update:
+            for key in removed:
+                new_meta.pop(key, None)
+            return self._update_manual(
+                model, lambda base: self._field_units({"model_meta": new_meta}, base), "model_meta"
+            )
+
+        def units(base: dict[str, Any]) -> list[Unit]:
+            made = [meta_key_unit(k, v, base) for k, v in new_meta.items() if k not in removed]
+            return made + [meta_key_unit(k, MISSING, base) for k in removed]
+
+        keys = [f"model_meta.{k}" for k in (*new_meta, *removed)]
+        return self._update_manual(model, units, ", ".join(keys) or "model_meta (nothing)")
 
     update_model_deployment_meta = update_manual_model_meta
 
     def update_manual_model_components(
         self, model: ModelRef, components: Sequence[str | Mapping[str, Any]]
     ) -> dict[str, Any]:
-        """Set the model's components (names or component dicts); ``[]`` clears them."""
-        names = check.component_names(components)
-        current = self._get_model_by_id(check.model_id(model), ModelType.MANUAL)
-        return self._put_manual_model(current, {"components": names})
+        """Set the model's components (names or component dicts); ``[]`` clears them.
+
+        Requests and guarantee as ``update_manual_model``.
+        """
+        names = check.check_components(components)
+        return self._update_manual(
+            model, lambda base: self._field_units({"components": names}, base), "components"
+        )
 
     update_model_deployment_components = update_manual_model_components
 
@@ -655,6 +913,12 @@ class MLSHook(BaseHook):
     def _table_path(self, table: str, suffix: str = "") -> str:
         return f"/api/v1/dynamodb/tables/{quote(check.check_str(table, 'table'), safe='')}{suffix}"
 
+    def _ready(self, readiness: Check) -> bool:
+        outcome = self.run_check(readiness)
+        if outcome.failed:
+            raise MLSError(outcome.message)
+        return outcome.done
+
     def is_table_active(self, table: str) -> bool:
         """Is the batch prediction table active? A table that does not exist is not active."""
         return bool((self.run("GET", self._table_path(table, "/is_active")) or {}).get("is_active"))
@@ -674,9 +938,11 @@ class MLSHook(BaseHook):
         return True
 
     def is_batch_prediction_ready(self, model: ModelRef) -> bool:
-        """Is the model's batch prediction table active and not loading? (2 requests given a dict with ``table``)
+        """Is the model's batch prediction table active and not loading? (``checks.TableReadyCheck``)
 
-        A model without a table has no batch prediction: ``MLSValidationError`` naming ``table``.
+        Given a dict with ``table``: 1 request when the table is not active, else 2; given an id,
+        one more (the model, for its table). A model without a table has no batch prediction:
+        ``MLSValidationError`` naming ``table``.
         """
         current = self._model_dict(model, "table")
         table = current.get("table")
@@ -684,9 +950,7 @@ class MLSHook(BaseHook):
             raise MLSValidationError(
                 "table", f"model {current.get('id')} has no table, so no batch prediction"
             )
-        active = self.is_table_active(str(table))
-        loading = self.is_table_loading(str(table))
-        return active and not loading
+        return self._ready(TableReadyCheck(table=str(table), model_id=check.model_id(model)))
 
     def get_artifact_info(self, name: str, version: str) -> Any:
         """The registry's artifact info of (name, version), or None when there is no artifact."""
@@ -701,9 +965,16 @@ class MLSHook(BaseHook):
         return (results or {}).get("info")
 
     def is_online_prediction_ready(self, model: ModelRef) -> bool:
-        """Does the model's artifact exist in the registry? (1 request given a dict with name and version)"""
+        """Does the model's artifact exist in the registry? (``checks.ArtifactReadyCheck``)
+
+        1 request given a dict with ``name`` and ``version``; given an id, one more (the model).
+        """
         current = self._model_dict(model, "name", "version")
-        return self.get_artifact_info(current["name"], current["version"]) is not None
+        return self._ready(
+            ArtifactReadyCheck(
+                name=str(current["name"]), version=str(current["version"]), model_id=check.model_id(model)
+            )
+        )
 
     def run_check(self, check: Check) -> Outcome:
         """Run one readiness check (``airflow_provider_mls.checks``): the same logic as the triggers."""
@@ -756,7 +1027,7 @@ class MLSHook(BaseHook):
     def get_component(self, id: int | None = None, name: str | None = None) -> dict[str, Any]:
         """A component by id, or by name (the ``is_latest`` one, else the newest)."""
         if id is not None:
-            component: dict[str, Any] = self.run("GET", f"/api/v1/components/{check.check_id(id)}")
+            component: dict[str, Any] = self.run("GET", f"/api/v1/components/{check.check_id(id, 'id')}")
             return component
         if name is None:
             raise MLSValidationError("id", "give id or name")
@@ -776,7 +1047,7 @@ class MLSHook(BaseHook):
     def get_dataset(self, id: int | None = None, name: str | None = None) -> dict[str, Any]:
         """A dataset by id or by name."""
         if id is not None:
-            id = check.check_id(id)
+            id = check.check_id(id, "id")
             matches = [d for d in self.list_datasets(id=id) if d.get("id") == id]
             what = f"id {id}"
         elif name is not None:

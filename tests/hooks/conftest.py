@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_mls.local.process import LocalMLSServer
 
-FAST = {"retry_min_wait": 0.01, "retry_max_wait": 0.05}
+FAST = {"retry_min_wait": 0.01, "retry_max_wait": 0.05, "write_settle": 0.1}
 
 
 class RequestLog:

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.hooks.mls import MLSHook
+from airflow_provider_mls.rules import META_MAX_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,16 +51,19 @@ BAD_CALLS: list[tuple[str, Callable[[MLSHook], Any], str]] = [
     ("empty name", lambda h: h.create_manual_model("", "v"), "name"),
     ("non-str version", lambda h: h.create_manual_model("n", 1), "version"),
     ("meta not dict", lambda h: h.create_manual_model("n", "v", model_meta=["x"]), "model_meta"),
-    ("meta not json", lambda h: h.create_manual_model("n", "v", model_meta={"x": object()}), "model_meta"),
+    ("meta not json", lambda h: h.create_manual_model("n", "v", model_meta={"x": object()}), "model_meta.x"),
     ("features", lambda h: h.create_manual_model("n", "v", features=[1, 2]), "features"),
     ("components", lambda h: h.create_manual_model("n", "v", components="c1"), "components"),
     ("handler", lambda h: h.update_automl_model_server_handler(1, "def f(:\n  pass"), "handler"),
-    ("neither id nor name", lambda h: h.get_manual_model(), "id"),
-    ("name without version", lambda h: h.get_automl_model(name="n"), "id"),
-    ("string id", lambda h: h.get_manual_model(id="5"), "id"),
-    ("bool id", lambda h: h.get_manual_model(id=True), "id"),
-    ("model ref", lambda h: h.delete_model("5"), "model"),
-    ("model dict without id", lambda h: h.is_online_prediction_ready({"name": "n"}), "model"),
+    ("neither id nor name", lambda h: h.get_manual_model(), "model_id"),
+    ("name without version", lambda h: h.get_automl_model(name="n"), "model_id"),
+    ("string id", lambda h: h.get_manual_model(id="5"), "model_id"),
+    ("bool id", lambda h: h.get_manual_model(id=True), "model_id"),
+    ("id beyond int64", lambda h: h.get_model(2**63), "model_id"),
+    ("update id beyond int64", lambda h: h.update_manual_model_meta(2**63, {"a": 1}), "model_id"),
+    ("negative id", lambda h: h.delete_model(-1), "model_id"),
+    ("model ref", lambda h: h.delete_model("5"), "model_id"),
+    ("model dict without id", lambda h: h.is_online_prediction_ready({"name": "n"}), "model_id"),
     ("prediction_type", lambda h: h.migrate_buckets(1, 2, prediction_type="bogus"), "prediction_type"),
     ("static without value", lambda h: h.migrate_buckets(1, prediction_type="static"), "static_value"),
     (
@@ -76,6 +80,49 @@ BAD_CALLS: list[tuple[str, Callable[[MLSHook], Any], str]] = [
     ("model_type", lambda h: list(h.iter_models("hybrid")), "model_type"),
     ("table", lambda h: h.is_table_active(""), "table"),
     ("batch without table", lambda h: h.is_batch_prediction_ready({"id": 1, "table": None}), "table"),
+    # Finite JSON: NaN/Infinity name the path of the value, before any request (a merge sends no GET).
+    (
+        "meta NaN",
+        lambda h: h.create_manual_model("n", "v", model_meta={"performance": {"auc": float("nan")}}),
+        "model_meta.performance.auc",
+    ),
+    (
+        "merge Infinity",
+        lambda h: h.update_manual_model_meta(1, {"performance": {"loss": float("inf")}}, partial_update=True),
+        "model_meta.performance.loss",
+    ),
+    (
+        "meta list NaN",
+        lambda h: h.update_manual_model(1, model_meta={"m": [1.0, float("-inf")]}),
+        "model_meta.m[1]",
+    ),
+    (
+        "static_value NaN",
+        lambda h: h.migrate_buckets(1, prediction_type="static", static_value={"s": float("nan")}),
+        "static_value.s",
+    ),
+    (
+        "meta too big",
+        lambda h: h.create_manual_model("n", "v", model_meta={"blob": "x" * META_MAX_BYTES}),
+        "model_meta",
+    ),
+    # Shapes of what is written (the shared rules of airflow_provider_mls.rules).
+    ("name with slash", lambda h: h.create_manual_model("../../etc/passwd", "v1"), "name"),
+    ("name with newline", lambda h: h.create_manual_model("bad\nname", "v1"), "name"),
+    ("name padded", lambda h: h.create_manual_model(" sp-x ", "v1"), "name"),
+    ("name NUL", lambda h: h.create_manual_model("a\x00b", "v1"), "name"),
+    ("name too long", lambda h: h.create_manual_model("n" * 10_000, "v1"), "name"),
+    ("version with slash", lambda h: h.create_manual_model("n", "v1/../v2"), "version"),
+    ("table with slash", lambda h: h.create_manual_model("n", "v1", table="a/b"), "table"),
+    ("rename with slash", lambda h: h.update_manual_model(1, version="v/2"), "version"),
+    ("component name", lambda h: h.update_manual_model_components(1, ["ok", "bad/one"]), "components[1]"),
+    ("automl name", lambda h: h.create_automl_model("a b", "v1", "d", dataset_id=1), "name"),
+    ("if_exists", lambda h: h.create_manual_model("n", "v1", if_exists="replace"), "if_exists"),
+    (
+        "automl if_exists",
+        lambda h: h.create_automl_model("n", "v1", "d", dataset_id=1, if_exists="update"),
+        "if_exists",
+    ),
 ]
 
 
@@ -87,6 +134,10 @@ def test_bad_input_fails_before_any_request(
         call(hook)
     assert err.value.field == field, err.value
     assert len(counter) == 0
+    # Nothing was answered by MLS: no HTTP-like code, and the message does not pretend otherwise.
+    assert err.value.code is None and err.value.status is None
+    assert not str(err.value).startswith("["), str(err.value)
+    assert str(err.value).startswith(f"{field}: ")
 
 
 def test_handler_error_names_the_line(hook: MLSHook) -> None:

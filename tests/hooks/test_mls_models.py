@@ -38,7 +38,12 @@ def test_create_manual_model_full(hook: MLSHook, counter: RequestLog, admin: Adm
         table=f"t_{unique}",
         components=[f"c1-{unique}", comp2],
     )
-    assert len(counter) == 2  # POST + GET by id
+    # The look-up (absent: the server's Date then marks when the create began), POST, GET by id.
+    assert counter.calls == [
+        ("GET", "/api/v1/models"),
+        ("POST", "/api/v1/models"),
+        ("GET", f"/api/v1/models/{model['id']}"),
+    ]
     assert model["model_type"] == "manual"
     assert (model["name"], model["version"], model["creator"], model["table"]) == (
         f"m-{unique}",
@@ -121,16 +126,18 @@ def test_update_manual_model_keeps_and_clears(
     )
     counter.reset()
     updated = hook.update_manual_model(model, description="new", table="", features=["x", "y"])
-    assert len(counter) == 3  # GET, PUT, GET
-    assert counter.calls[1][0] == "PUT"
+    # Given the model dict: PUT, then the verifying GET; nothing read before.
+    assert [c[0] for c in counter.calls] == ["PUT", "GET"]
     assert updated["description"] == "new"
     assert updated["table"] is None
     assert updated["features"] == "x,y"
     assert updated["model_lib"] == "sklearn" and updated["model_meta"] == META
     assert [c["name"] for c in updated["components"]] == [f"uc-{unique}"]
+    counter.reset()
     renamed = hook.update_model_deployment(
         model["id"], name=f"u2-{unique}", version="v7", model_lib="xgboost"
     )
+    assert [c[0] for c in counter.calls] == ["GET", "PUT", "GET"]  # given an id: read first
     assert (renamed["name"], renamed["version"], renamed["model_lib"]) == (f"u2-{unique}", "v7", "xgboost")
 
 
@@ -141,7 +148,7 @@ def test_update_meta_merge_replace_remove(hook: MLSHook, counter: RequestLog, un
     held = copy.deepcopy(model)
     counter.reset()
     merged = hook.update_manual_model_meta(model, caller, partial_update=True)
-    assert len(counter) == 3
+    assert [c[0] for c in counter.calls] == ["PUT", "GET"]
     assert merged["model_meta"] == {**META, "model_lib": "xgboost", "nested": {"b": 2}}
     assert caller == snapshot and model == held
     removed = hook.update_model_deployment_meta(
@@ -221,7 +228,7 @@ def test_batch_prediction_ready(hook: MLSHook, counter: RequestLog, admin: Admin
     model = make_manual(hook, f"b-{unique}", table=table)
     counter.reset()
     assert hook.is_batch_prediction_ready(model) is False  # no table yet: not active
-    assert len(counter) == 2
+    assert len(counter) == 1  # not active: is_loading is not asked
     admin.set_table(table, is_active=True, is_loading=True)
     assert hook.is_table_active(table) is True and hook.is_table_loading(table) is True
     assert hook.is_batch_prediction_ready(model) is False
@@ -229,7 +236,9 @@ def test_batch_prediction_ready(hook: MLSHook, counter: RequestLog, admin: Admin
     counter.reset()
     assert hook.is_batch_prediction_ready(model) is True
     assert len(counter) == 2
+    counter.reset()
     assert hook.is_batch_prediction_ready(model["id"]) is True
+    assert len(counter) == 3  # the model (for its table), is_active, is_loading
     no_table = make_manual(hook, f"nb-{unique}")
     counter.reset()
     with pytest.raises(MLSValidationError) as err:
@@ -246,7 +255,9 @@ def test_online_prediction_ready(hook: MLSHook, counter: RequestLog, admin: Admi
     info = {"model_lib": "lightgbm", "size": 3}
     admin.set_artifact(f"o-{unique}", "v1", info)
     assert hook.is_online_prediction_ready(model) is True
+    counter.reset()
     assert hook.is_online_prediction_ready(model["id"]) is True
+    assert len(counter) == 2  # the model (for name and version), the artifact
     assert hook.get_artifact_info(f"o-{unique}", "v1") == info
 
 
@@ -257,7 +268,7 @@ def test_automl_lifecycle(hook: MLSHook, counter: RequestLog, admin: Admin, uniq
     assert any(d["id"] == dataset["id"] for d in hook.list_datasets())
     counter.reset()
     model = hook.create_automl_model(f"a-{unique}", "v1", "desc", dataset_name=f"ds-{unique}")
-    assert len(counter) == 3  # dataset by name, POST, GET
+    assert len(counter) == 4  # dataset by name, look-up, POST, GET
     assert model["model_type"] == "automl" and model["dataset_id"] == dataset["id"]
     other = hook.create_automl_model(f"a-{unique}", "v2", "desc", dataset_id=dataset["id"])
     assert hook.get_automl_model(name=f"a-{unique}", version="v2")["id"] == other["id"]

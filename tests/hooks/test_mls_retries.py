@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from airflow_provider_mls.exceptions import MLSConflictError, MLSServerError
-from airflow_provider_mls.hooks._retry import _retryable_error, outcome_unknown, retry_policy
+from airflow_provider_mls.hooks._retry import retryable_error, outcome_unknown, retry_policy
 from airflow_provider_mls.hooks.mls import MLSHook
 
 if TYPE_CHECKING:
@@ -104,7 +104,8 @@ def test_create_lost_response_returns_existing(
 ) -> None:
     admin.add_fault("POST", "/api/v1/models", status=502, after=True)
     model = hook.create_manual_model(f"lost-{unique}", "v1", model_lib="sklearn")
-    assert counter.calls == [("POST", "/api/v1/models"), ("GET", "/api/v1/models")]
+    # look-up (absent), POST (committed, answer lost), look-up: found, and provably this call's
+    assert counter.calls == [("GET", "/api/v1/models"), ("POST", "/api/v1/models"), ("GET", "/api/v1/models")]
     assert model["name"] == f"lost-{unique}" and model["model_lib"] == "sklearn"
     assert [m["id"] for m in admin.models("manual", f"lost-{unique}")] == [model["id"]]
 
@@ -114,7 +115,7 @@ def test_create_not_processed_is_retried(
 ) -> None:
     admin.add_fault("POST", "/api/v1/models", status=503)
     model = hook.create_manual_model(f"np-{unique}", "v1")
-    assert [c[0] for c in counter.calls] == ["POST", "GET", "POST", "GET"]
+    assert [c[0] for c in counter.calls] == ["GET", "POST", "GET", "POST", "GET"]
     assert [m["id"] for m in admin.models("manual", f"np-{unique}")] == [model["id"]]
 
 
@@ -124,7 +125,7 @@ def test_create_read_timeout_makes_no_duplicate(
     hook, counter = make_hook(timeout=(2.0, 0.3))
     admin.add_fault("POST", "/api/v1/models", status=None, delay=0.8)
     model = hook.create_manual_model(f"rt-{unique}", "v1")
-    assert [c[0] for c in counter.calls] == ["POST", "GET", "POST", "GET"]
+    assert [c[0] for c in counter.calls] == ["GET", "POST", "GET", "POST", "GET"]
     time.sleep(0.8)  # the slow first POST lands now and must conflict, not duplicate
     assert [m["id"] for m in admin.models("manual", f"rt-{unique}")] == [model["id"]]
 
@@ -168,11 +169,11 @@ def test_handler_replace_and_server_start_are_retried(
 def test_policy_is_data() -> None:
     policy = retry_policy(max_retries=3, min_wait=0.1, max_wait=1.0)
     assert {"retry", "stop", "wait", "reraise"} <= set(policy)
-    assert _retryable_error(requests.ConnectionError())
-    assert _retryable_error(requests.ReadTimeout())
-    assert _retryable_error(MLSServerError("x", status=503))
-    assert not _retryable_error(MLSServerError("x", status=500))
-    assert not _retryable_error(ValueError())
+    assert retryable_error(requests.ConnectionError())
+    assert retryable_error(requests.ReadTimeout())
+    assert retryable_error(MLSServerError("x", status=503))
+    assert not retryable_error(MLSServerError("x", status=500))
+    assert not retryable_error(ValueError())
     assert outcome_unknown(requests.ReadTimeout())
     assert not outcome_unknown(requests.ConnectTimeout())
     assert outcome_unknown(MLSServerError("x", status=502))
