@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+_MLS_URIS = {
+    "schemes": ["mls"],
+    "handler": "airflow_provider_mls.assets.sanitize_uri",
+    "to_openlineage_converter": "airflow_provider_mls.assets.convert_asset_to_openlineage",
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     from airflow_provider_mls import __version__
@@ -81,9 +87,21 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "MLS", "python-modules": ["airflow_provider_mls.triggers.mls"]},
             {
                 "integration-name": "SageMaker Model Registry",
-                "python-modules": ["airflow_provider_mls.triggers.sagemaker_registry"],
+                "python-modules": [
+                    "airflow_provider_mls.triggers.sagemaker_registry",
+                    "airflow_provider_mls.triggers.model_package_events",
+                ],
             },
         ],
+        "extra-links": [
+            "airflow_provider_mls.links.SageMakerModelPackageLink",
+            "airflow_provider_mls.links.RegistryArtifactLink",
+            "airflow_provider_mls.links.PredictionTableLink",
+            "airflow_provider_mls.links.MLSModelLink",
+        ],
+        # The mls:// scheme of MLS model assets (Airflow 3) and datasets (Airflow 2.11).
+        "asset-uris": [dict(_MLS_URIS)],
+        "dataset-uris": [dict(_MLS_URIS)],
         "hook-class-names": ["airflow_provider_mls.hooks.mls.MLSHook"],
         "connection-types": [
             {

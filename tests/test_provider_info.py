@@ -196,3 +196,31 @@ def test_airflow_loads_the_connection_form() -> None:
     behaviour = pm.field_behaviours["mls"]
     assert behaviour["hidden_fields"] == ["schema", "port"]
     assert behaviour["relabeling"]["password"] == "MLS password"
+
+
+def test_extra_links_are_registered_operator_links() -> None:
+    from airflow.providers.common.compat.sdk import BaseOperatorLink
+    from airflow.providers_manager import ProvidersManager
+
+    from airflow_provider_mls.get_provider_info import get_provider_info
+    from airflow_provider_mls.links import ALL_LINKS
+
+    names = get_provider_info()["extra-links"]
+    assert names == [f"{link.__module__}.{link.__qualname__}" for link in ALL_LINKS]
+    for dotted in names:
+        module, _, cls = dotted.rpartition(".")
+        link = getattr(importlib.import_module(module), cls)
+        assert issubclass(link, BaseOperatorLink), dotted
+    assert set(names) <= set(ProvidersManager().extra_links_class_names)
+
+
+def test_the_mls_uri_scheme_is_registered_with_airflow() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    pm = ProvidersManager()
+    handlers = getattr(pm, "asset_uri_handlers", None)
+    if handlers is None:  # Airflow 2.11: datasets
+        handlers = pm.dataset_uri_handlers
+    from airflow_provider_mls.assets import sanitize_uri
+
+    assert handlers["mls"] is sanitize_uri
