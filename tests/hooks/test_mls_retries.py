@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from airflow_provider_mls.exceptions import MLSConflictError, MLSServerError
-from airflow_provider_mls.hooks._retry import retryable_error, outcome_unknown, retry_policy
+from airflow_provider_mls.hooks._retry import outcome_unknown, retry_policy, retryable_error
 from airflow_provider_mls.hooks.mls import MLSHook
 
 if TYPE_CHECKING:
