@@ -12,7 +12,7 @@ VENV_SKTMLS := .venv-sktmls
 LOCK_SKTMLS := requirements/sktmls-client.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint test-af3 test-af2 venv venv-af2 venv-sktmls lock clean bench
+.PHONY: demo test lint test-af3 test-af2 venv venv-af2 venv-sktmls lock clean bench chaos
 
 venv:
 	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV) $(LOCK_AF3)
@@ -26,6 +26,11 @@ venv-sktmls:
 
 demo: venv
 	$(VENV)/bin/python scripts/demo.py
+
+# Figures of the write invariants (duplicates, stale adoptions, keys lost, typed errors): the hook and
+# the operators against mls-local behind the project's chaos proxy, 20 % faults, 2-5 s delays.
+chaos: venv
+	$(VENV)/bin/python scripts/chaos.py
 
 # Numbers, not assertions: many deferred sensors sharing one triggerer loop.
 bench: venv

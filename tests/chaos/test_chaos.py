@@ -11,7 +11,7 @@ import requests
 
 from airflow_provider_mls.testing.chaos import FAULT_KINDS, ChaosProxy
 
-from .workload import Direct, run_workload
+from .workload import Direct, Figures, concurrent_merges, connection_env, run_workload
 
 if TYPE_CHECKING:
     from airflow_provider_mls.local.process import LocalMLSServer
@@ -97,6 +97,22 @@ def test_write_invariants_at_20_percent_faults(chaos_server: LocalMLSServer) -> 
     assert summary["duplicates"] == summary["stale_adoptions"] == summary["keys_lost"] == 0
     assert figures.green + figures.typed_errors == figures.runs
     assert figures.green > 0
+
+
+def test_merges_survive_writes_held_in_flight(
+    chaos_server: LocalMLSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent distinct-key merges when some requests are held 2-3 s before they reach the server
+    (longer than the hook's default settle time before it verifies): no green merge loses its key."""
+    direct = Direct(chaos_server.url, chaos_server.auth)
+    with ChaosProxy(chaos_server.url, fault_rate=0.3, seed=5, kinds=["delay"], delay=(2.0, 3.0)) as proxy:
+        for key, value in connection_env(proxy.url, chaos_server.auth).items():
+            monkeypatch.setenv(key, value)
+        figures = Figures()
+        concurrent_merges(direct, figures, models=1, writers=8, tag=uuid.uuid4().hex[:8])
+    assert proxy.stats["delay"] > 0
+    assert figures.untyped_errors == []
+    assert figures.problems == [], figures.problems
 
 
 def test_all_fault_kinds_are_drawn() -> None:

@@ -61,9 +61,9 @@ class Figures:
             else:
                 self.untyped_errors.append(f"{type(exc).__name__}: {exc}")
 
-    def problem(self, kind: str, message: str) -> None:
+    def problem(self, kind: str, message: str, count: int = 1) -> None:
         with self._lock:
-            setattr(self, kind, getattr(self, kind) + 1)
+            setattr(self, kind, getattr(self, kind) + count)
             self.problems.append(f"{kind}: {message}")
 
     def summary(self) -> dict[str, Any]:
