@@ -122,9 +122,11 @@ def create_is_ours(
 
     The caller has seen, before its first POST, that no such model existed (the look-up's answer
     carried the server's ``Date``: ``not_there_at``). The model is ours when it holds the payload
-    and its ``created_at`` is not before that date. ``Date`` has whole seconds, so on its own it
-    cannot tell apart a model created in the same second just before the look-up; the look-up
-    that found nothing can.
+    and its ``created_at`` is not before that date. ``Date`` has whole seconds and servers may
+    refresh it only once a second, so it is never later than the look-up but may be a little
+    earlier: on its own it cannot tell apart a model created just before the look-up; the
+    look-up that found nothing can. The date is the second, necessary condition (a model
+    created before it existed before this create, whatever a lagging list said).
     """
     wrong = payload_mismatches(model, payload)
     if wrong:

@@ -150,9 +150,10 @@ def test_a_model_created_before_the_create_began_is_never_adopted(
         return (None, date) if len(calls) == 1 else (model, date)
 
     monkeypatch.setattr(hook, "_find_model_dated", lagging)
-    # Date has whole seconds: make sure the server's clock has moved past the old model's second.
+    # Date has whole seconds, and servers refresh it about once a second (uvicorn does): let the
+    # server's clock move well past the old model's second.
     created = datetime.fromisoformat(old["created_at"])
-    while datetime.now(UTC) < created.replace(microsecond=0) + timedelta(seconds=1):
+    while datetime.now(UTC) < created.replace(microsecond=0) + timedelta(seconds=2.5):
         threading.Event().wait(0.05)
     admin.add_fault("POST", MODELS, status=503)  # ambiguous: the retry looks and finds the old model
     with pytest.raises(MLSConflictError, match="before this task's create began"):
