@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
+# Seconds an update waits after its PUT before the read that verifies it (see MLSHook.update_manual_model).
+DEFAULT_WRITE_SETTLE = 1.0
+MAX_WRITE_SETTLE = 30.0
 EXTRA_PREFIX = "extra__mls__"
 
 
@@ -33,6 +36,7 @@ class MLSSettings:
     password: str = field(repr=False)
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    write_settle: float = DEFAULT_WRITE_SETTLE
 
     @property
     def token(self) -> str:
@@ -171,6 +175,19 @@ def parse_max_retries(value: object, field: str = "max_retries") -> int:
     return number
 
 
+def parse_write_settle(value: object, field: str = "write_settle") -> float:
+    """0 to ``MAX_WRITE_SETTLE`` seconds."""
+    if isinstance(value, bool):
+        raise MLSValidationError(field, f"expected a number of seconds, got {value!r}")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise MLSValidationError(field, f"expected a number of seconds, got {value!r}") from None
+    if not 0 <= number <= MAX_WRITE_SETTLE:
+        raise MLSValidationError(field, f"expected 0 to {MAX_WRITE_SETTLE:g} seconds, got {value!r}")
+    return number
+
+
 def resolve_timeout(explicit: object, extras: Mapping[str, Any]) -> tuple[float, float]:
     """The constructor's ``timeout`` wins; else extras ``timeout``, ``connect_timeout``, ``read_timeout``."""
     if explicit is not None:
@@ -193,9 +210,10 @@ def read_settings(
     *,
     timeout: object = None,
     max_retries: int | None = None,
+    write_settle: float | None = None,
     extras: Mapping[str, Any] | None = None,
 ) -> MLSSettings:
-    """Settings from an Airflow connection; explicit ``timeout``/``max_retries`` win over the extras.
+    """Settings from an Airflow connection; explicit ``timeout``/``max_retries``/``write_settle`` win over the extras.
 
     ``extras``: the connection's extra dict when the caller already has it (the async path reads
     it without blocking); default ``conn.extra_dejson``.
@@ -206,6 +224,9 @@ def read_settings(
     if max_retries is None:
         extra_retries = get_extra(extras, "max_retries")
         max_retries = parse_max_retries(DEFAULT_MAX_RETRIES if extra_retries is None else extra_retries)
+    if write_settle is None:
+        extra_settle = get_extra(extras, "write_settle")
+        write_settle = parse_write_settle(DEFAULT_WRITE_SETTLE if extra_settle is None else extra_settle)
     return MLSSettings(
         base_url=resolve_base_url(
             host=conn.host,
@@ -218,4 +239,5 @@ def read_settings(
         password=password,
         timeout=resolve_timeout(timeout, extras),
         max_retries=max_retries,
+        write_settle=write_settle,
     )

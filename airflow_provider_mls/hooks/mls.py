@@ -23,9 +23,11 @@ from airflow_provider_mls.exceptions import (
 )
 from airflow_provider_mls.hooks import _validation as check
 from airflow_provider_mls.hooks._config import (
+    MAX_WRITE_SETTLE,
     MLSSettings,
     parse_max_retries,
     parse_timeout,
+    parse_write_settle,
     read_settings,
 )
 from airflow_provider_mls.hooks._envelope import encode_params, parse_envelope
@@ -62,9 +64,7 @@ ModelRef = int | Mapping[str, Any]
 MODELS_PATH = "/api/v1/models"
 DEFAULT_MAX_PAGES = 1000
 IF_EXISTS = ("fail", "skip", "update")
-# Updates: the wait before the read that verifies a write, and how many write-verify rounds.
-DEFAULT_WRITE_SETTLE = 1.0
-MAX_WRITE_SETTLE = 30.0
+# Updates: how many write-verify rounds, and the backoff between them.
 MAX_WRITE_ROUNDS = 8
 WRITE_BACKOFF = 0.25  # first re-write waits up to this (jittered), doubling per round
 MAX_WRITE_BACKOFF = 8.0
@@ -83,8 +83,8 @@ class MLSHook(BaseHook):
       default stg) and ``runtime_env`` (YE, EDD, LOCAL; default LOCAL) pick it from the MLS
       table. Extras may also carry the UI prefix (``extra__mls__env``).
 
-    Extras ``timeout`` (seconds, or ``[connect, read]``), ``connect_timeout``, ``read_timeout`` and
-    ``max_retries`` apply unless the constructor gets them explicitly.
+    Extras ``timeout`` (seconds, or ``[connect, read]``), ``connect_timeout``, ``read_timeout``,
+    ``max_retries`` and ``write_settle`` apply unless the constructor gets them explicitly.
 
     Retries (exponential backoff with jitter; 429 ``Retry-After`` honoured) cover connection
     errors, timeouts, 429 and 502/503/504, for calls that are safe to repeat only. A 401/403
@@ -119,7 +119,7 @@ class MLSHook(BaseHook):
         max_retries: int | None = None,
         retry_min_wait: float = DEFAULT_RETRY_MIN_WAIT,
         retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT,
-        write_settle: float = DEFAULT_WRITE_SETTLE,
+        write_settle: float | None = None,
     ) -> None:
         super().__init__()
         self.mls_conn_id = mls_conn_id
@@ -129,9 +129,7 @@ class MLSHook(BaseHook):
         self.retry_max_wait = float(retry_max_wait)
         if self.retry_min_wait < 0 or self.retry_max_wait < self.retry_min_wait:
             raise MLSValidationError("retry_max_wait", "expected 0 <= retry_min_wait <= retry_max_wait")
-        self.write_settle = float(write_settle)
-        if not 0 <= self.write_settle <= MAX_WRITE_SETTLE:
-            raise MLSValidationError("write_settle", f"expected 0 to {MAX_WRITE_SETTLE} seconds")
+        self.write_settle = parse_write_settle(write_settle) if write_settle is not None else None
         # The newest state of each model this hook wrote and verified: a caller's older dict of it
         # is not taken as its current state.
         self._written: dict[int, dict[str, Any]] = {}
@@ -153,7 +151,9 @@ class MLSHook(BaseHook):
         if self._mls_settings is None:
             conn = self.get_connection(self.mls_conn_id)
             # Both go to the masker before anything could log them.
-            self._mls_settings = read_settings(conn, timeout=self.timeout, max_retries=self.max_retries)
+            self._mls_settings = read_settings(
+                conn, timeout=self.timeout, max_retries=self.max_retries, write_settle=self.write_settle
+            )
             if self._mls_settings.password:
                 mask_secret(self._mls_settings.password)
             mask_secret(self._mls_settings.token)
@@ -693,8 +693,9 @@ class MLSHook(BaseHook):
         return [field_unit(field, value, base) for field, value in changes.items()]
 
     def _settle(self, slowest: float) -> float:
-        """How long to wait before verifying: ``write_settle``, or twice this write's slowest request."""
-        settle = min(max(self.write_settle, 2 * slowest), max(self.write_settle, MAX_WRITE_SETTLE))
+        """How long to wait before verifying: ``write_settle``, or twice this write's slowest request (jittered)."""
+        base = self._settings().write_settle
+        settle = min(max(base, 2 * slowest), max(base, MAX_WRITE_SETTLE))
         return settle * random.uniform(1.0, 1.25)
 
     def _update_manual(

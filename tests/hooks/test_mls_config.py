@@ -119,7 +119,13 @@ def test_settings_from_extras_and_constructor_wins(monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"timeout": -1}, "timeout"), ({"timeout": (1, 2, 3)}, "timeout"), ({"max_retries": -1}, "max_retries")],
+    [
+        ({"timeout": -1}, "timeout"),
+        ({"timeout": (1, 2, 3)}, "timeout"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"write_settle": -0.5}, "write_settle"),
+        ({"write_settle": 31}, "write_settle"),
+    ],
 )
 def test_bad_constructor_settings(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(MLSValidationError) as err:
@@ -132,6 +138,18 @@ def test_bad_extra_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(MLSValidationError) as err:
         MLSHook()._settings()
     assert err.value.field == "connect_timeout"
+
+
+def test_write_settle_from_extras_and_constructor_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, login="u", password="p")
+    assert MLSHook()._settings().write_settle == 1.0
+    set_conn(monkeypatch, login="u", password="p", extra={"write_settle": "6"})
+    assert MLSHook()._settings().write_settle == 6.0
+    assert MLSHook(write_settle=0.2)._settings().write_settle == 0.2
+    set_conn(monkeypatch, login="u", password="p", extra={"write_settle": "later"})
+    with pytest.raises(MLSValidationError) as err:
+        MLSHook()._settings()
+    assert err.value.field == "write_settle"
 
 
 def test_ui_metadata_matches_provider_info() -> None:
