@@ -19,6 +19,10 @@ __all__ = ["ERROR", "FAILED", "SUCCESS", "TIMEOUT", "MLSCheckTrigger"]
 class MLSCheckTrigger(PollingTrigger):
     """Run an MLS readiness check every ``poke_interval`` seconds and fire exactly one event.
 
+    Triggers on one triggerer waiting on the same check (same connection, same check) share one
+    request per interval; each keeps its own deadline, check count, log line and event. The
+    first check is delayed by a small jitter (under a second) when many waits start at once.
+
     The event payload (see ``PollingTrigger``) also carries ``"check"``: ``failed`` is a terminal
     failure such as a training that ended FAILED; ``error`` means the check could not be made
     (connection, credentials, MLS errors after the retries).
@@ -64,7 +68,10 @@ class MLSCheckTrigger(PollingTrigger):
         return {"check": self.check}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        import asyncio
+
         from airflow_provider_mls.hooks.mls_async import MLSAsyncClient
+        from airflow_provider_mls.triggers._shared import shared_check, start_jitter
 
         try:
             check = check_from_dict(self.check)
@@ -77,6 +84,8 @@ class MLSCheckTrigger(PollingTrigger):
         except Exception as exc:
             yield self._setup_failed(exc)
             return
-        async with client:
-            async for event in self._poll(check.describe(), lambda: client.run_check(check)):
+        # Waits on the same check on this loop share one request per interval (see _shared).
+        async with shared_check(client, check) as waiter:
+            await asyncio.sleep(start_jitter(self.poke_interval))
+            async for event in self._poll(check.describe(), lambda: waiter.check(self.poke_interval)):
                 yield event

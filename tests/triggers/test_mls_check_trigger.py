@@ -19,6 +19,7 @@ from airflow_provider_mls.checks import (
     TableReadyCheck,
     TrainingDoneCheck,
 )
+from airflow_provider_mls.exceptions import TERMINAL_ERRORS, MLSAuthError
 from airflow_provider_mls.hooks._retry import DEFAULT_RETRY_MAX_WAIT, DEFAULT_RETRY_MIN_WAIT
 from airflow_provider_mls.hooks.mls_async import MLSAsyncClient, shared_pool_count
 from airflow_provider_mls.triggers.mls import MLSCheckTrigger
@@ -209,7 +210,9 @@ def test_error_wrong_password(
     monkeypatch.setenv("AIRFLOW_CONN_MLS_WRONG", admin.conn_json(password="not-the-password"))
     trigger = MLSCheckTrigger(check=TableReadyCheck(table=f"tx_{unique}").to_dict(), mls_conn_id="mls_wrong")
     payload = one_event(run_trigger(trigger))
-    assert payload["status"] == "error" and payload["checks"] == 1
+    # Wrong credentials: terminal if the provider says so (TERMINAL_ERRORS), as in poke mode.
+    expected = "failed" if issubclass(MLSAuthError, TERMINAL_ERRORS) else "error"
+    assert payload["status"] == expected and payload["checks"] == 1
     assert "MLSAuthError" in payload["message"] and "401" in payload["message"]
     assert "not-the-password" not in payload["message"]
 

@@ -108,7 +108,7 @@ def test_bad_kind_names_check(data: Any) -> None:
     with pytest.raises(MLSValidationError) as err:
         check_from_dict(data)
     assert err.value.field == "check"
-    assert str(err.value).startswith("[400] check: unknown check")
+    assert "check: unknown check" in str(err.value)
     assert "table_ready" in str(err.value)  # says what is expected
 
 
