@@ -45,6 +45,8 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=3, help="size of the workload (default 3: ~105 runs)")
     parser.add_argument("--delay", type=float, nargs=2, default=(2.0, 5.0), metavar=("MIN", "MAX"),
                         help="seconds of a delay fault (default 2 5)")  # fmt: skip
+    parser.add_argument("--write-settle", type=float, default=None,
+                        help="the connection's write_settle extra (default: the hook's, 1 s)")  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="show the tasks' logs")
     args = parser.parse_args()
 
@@ -67,13 +69,17 @@ def main() -> int:
             )
             with proxy:
                 started = time.monotonic()
-                figures = workload.run_workload(server.url, server.auth, proxy, scale=args.scale)  # type: ignore[attr-defined]
+                figures = workload.run_workload(  # type: ignore[attr-defined]
+                    server.url, server.auth, proxy, scale=args.scale, write_settle=args.write_settle
+                )
                 took = time.monotonic() - started
 
     summary = figures.summary()
     faults = {k: v for k, v in sorted(figures.faults.items()) if k not in ("requests", "forwarded", "faults")}
+    settle = "the hook's default" if args.write_settle is None else f"{args.write_settle:g} s"
     print(
-        f"chaos: {args.fault_rate:.0%} of requests faulted (seed {args.seed}, delays {args.delay[0]:g}-{args.delay[1]:g} s)"
+        f"chaos: {args.fault_rate:.0%} of requests faulted (seed {args.seed}, delays "
+        f"{args.delay[0]:g}-{args.delay[1]:g} s, write_settle {settle})"
     )
     print(f"  requests through the proxy: {figures.faults.get('requests', 0)}, faulted: "
           f"{figures.faults.get('faults', 0)} {json.dumps(faults)}")  # fmt: skip

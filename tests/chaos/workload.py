@@ -100,15 +100,20 @@ class Direct:
         return int(self.call("POST", "/api/v1/models", json={"model_type": "manual", **body})["id"])
 
 
-def connection_env(proxy_url: str, auth: tuple[str, str], *, max_retries: int = 5) -> dict[str, str]:
-    """``AIRFLOW_CONN_MLS_CHAOS``: the MLS connection through the proxy."""
-    conn = {
-        "conn_type": "mls",
-        "host": proxy_url,
-        "login": auth[0],
-        "password": auth[1],
-        "extra": {"env": "local", "runtime_env": "LOCAL", "max_retries": max_retries, "timeout": 30},
+def connection_env(
+    proxy_url: str, auth: tuple[str, str], *, max_retries: int = 5, write_settle: float | None = None
+) -> dict[str, str]:
+    """``AIRFLOW_CONN_MLS_CHAOS``: the MLS connection through the proxy (``write_settle``: the
+    connection extra of that name, the hook's wait before it verifies an update; None: its default)."""
+    extra: dict[str, Any] = {
+        "env": "local",
+        "runtime_env": "LOCAL",
+        "max_retries": max_retries,
+        "timeout": 30,
     }
+    if write_settle is not None:
+        extra["write_settle"] = write_settle
+    conn = {"conn_type": "mls", "host": proxy_url, "login": auth[0], "password": auth[1], "extra": extra}
     return {f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(conn)}
 
 
@@ -244,7 +249,7 @@ def hook_calls(direct: Direct, figures: Figures, *, runs: int, tag: str) -> None
     mid = direct.create(name=f"chaos_{tag}_h", version="v1", model_meta={})
 
     def one(i: int) -> None:
-        hook = MLSHook(mls_conn_id=CONN_ID, retry_min_wait=0.2, retry_max_wait=2)
+        hook = MLSHook(mls_conn_id=CONN_ID, retry_min_wait=0.2, retry_max_wait=2)  # settle: the connection's
         name = f"chaos_{tag}_h{i}"
         ok, model = _run(figures, lambda: hook.create_manual_model(name, "v1", model_meta={"i": i}))
         if ok and (model.get("model_meta") != {"i": i} or len(direct.models(name, "v1")) != 1):
@@ -264,13 +269,15 @@ def run_workload(
     *,
     scale: int = 1,
     tag: str | None = None,
+    write_settle: float | None = None,
 ) -> Figures:
     """All scenarios once; ``scale`` multiplies their sizes. The proxy must be started."""
     tag = tag or uuid.uuid4().hex[:8]
     direct = Direct(server_url, auth)
     figures = Figures()
-    saved = {k: os.environ.get(k) for k in connection_env(proxy.url, auth)}
-    os.environ.update(connection_env(proxy.url, auth))
+    env = connection_env(proxy.url, auth, write_settle=write_settle)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         concurrent_creates(direct, figures, keys=2 * scale, writers=6, tag=tag)
         creates_over_existing(direct, figures, runs=4 * scale, tag=tag)
