@@ -395,6 +395,7 @@ def test_deploy_by_group_and_version_with_an_explicit_mls_version(
         name=model_name,
         version="2024-06",
     ).execute({})
+    model = mls.get_model(model["id"])  # the task returned a summary
     assert model["version"] == "2024-06"
     assert model["model_data"] == artifact(2)
     assert model["model_meta"] == {
@@ -419,7 +420,9 @@ def test_deploy_by_group_alone_takes_the_newest_approved_version(
     registry.update_version(versions[0], approval_status="Approved", approval_description="first")
     registry.update_version(versions[1], approval_status="Approved", approval_description="second")
 
-    model = deploy_op(moto_url, model_package_group=group_name, name=model_name).execute({})
+    model = mls.get_model(
+        deploy_op(moto_url, model_package_group=group_name, name=model_name).execute({})["id"]
+    )
     assert model["version"] == "v2"
     assert model["model_data"] == artifact(2)
     assert model["model_meta"]["n"] == "2"
@@ -477,6 +480,7 @@ def test_if_exists_update_redeploys_in_place(
     ]
     registry.update_version(arn, approval_status="Approved", approval_description="first review")
     created = deploy_op(moto_url, model_package_arn=arn, name=model_name, if_exists="update").execute({})
+    created = mls.get_model(created["id"])
 
     update_op(
         moto_url,
@@ -491,13 +495,14 @@ def test_if_exists_update_redeploys_in_place(
         deploy_op(moto_url, model_package_arn=arn, name=model_name).execute({})
     assert mls.get_manual_model(id=created["id"])["model_meta"] == created["model_meta"]
 
-    updated = deploy_op(moto_url, model_package_arn=arn, name=model_name, if_exists="update").execute({})
+    summary = deploy_op(moto_url, model_package_arn=arn, name=model_name, if_exists="update").execute({})
+    assert "model_meta" not in summary  # a small XCom
+    updated = mls.get_model(summary["id"])
     assert updated["id"] == created["id"]
     assert updated["version"] == "v1"
     assert updated["model_meta"]["auc"] == "0.91"
     assert updated["model_meta"]["model_card"] == NEW_CARD
     assert updated["model_meta"]["model_package"]["approval_description"] == "second review"
-    assert mls.get_manual_model(id=created["id"]) == updated
     assert len(mls.list_all_manual_models(name=model_name)) == 1
 
 

@@ -312,7 +312,7 @@ def test_defers_while_pending(registry: SageMakerModelRegistryHook, moto_url: st
         "deadline": deadline,
     }
     assert deferred.method_name == "execute_complete"
-    assert deferred.kwargs == {"deadline": deadline, "state": {}}
+    assert deferred.kwargs == {"deadline": deadline}
     assert isinstance(deferred.timeout, timedelta)
     assert DEFERRAL_TIMEOUT_GRACE < deferred.timeout.total_seconds() <= 600 + DEFERRAL_TIMEOUT_GRACE
 
@@ -462,7 +462,7 @@ def test_execute_complete_on_each_event(
     arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/1"
     task = sensor(moto_url, model_package_arn=arn, deferrable=True)
     with pytest.raises(raised, match=match):
-        task.execute_complete({}, event, deadline=time.time() + 60, state={})
+        task.execute_complete({}, event, deadline=time.time() + 60)
 
 
 def test_execute_complete_success_makes_no_call(
@@ -473,7 +473,7 @@ def test_execute_complete_success_makes_no_call(
     task = sensor(moto_url, model_package_arn=arn, deferrable=True)
     calls = count_calls(task)
     event = {"status": "success", "message": "ok", "value": value, "checks": 2}
-    assert task.execute_complete({}, event, deadline=time.time() + 60, state={}) == value
+    assert task.execute_complete({}, event, deadline=time.time() + 60) == value
     assert calls.names == []
 
 

@@ -150,6 +150,7 @@ class DeferredRun:
         self.context: dict[str, Any] = context if context is not None else {}
         self.checks: list[dict[str, Any]] = []  # the check of each deferral
         self.events: list[dict[str, Any]] = []  # the payload of each trigger event
+        self.kwargs: list[dict[str, Any]] = []  # the kwargs each deferral hands to execute_complete
 
     @property
     def deferrals(self) -> int:
@@ -169,6 +170,7 @@ class DeferredRun:
             module, _, name = classpath.rpartition(".")
             trigger = getattr(importlib.import_module(module), name)(**kwargs)
             self.checks.append(kwargs["check"])
+            self.kwargs.append(dict(deferred.kwargs or {}))
             event = asyncio.run(_first_event(trigger, event_timeout))
             self.events.append(event.payload)
             next_kwargs = {**(deferred.kwargs or {}), "event": event.payload}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.providers.common.compat.sdk import (
+    AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -65,7 +66,7 @@ def stopping(mls: Mls, model: dict) -> None:
 
 def test_start_stopped_server_and_wait(mls: Mls, model: dict) -> None:
     op = StartAutoMLServerOperator(task_id="start", model_id=model["id"], **FAST)
-    assert op.mode == "poke" and op.deferrable is False
+    assert op.deferrable is False and not hasattr(op, "mode")  # a plain operator, not a sensor
     calls = record_requests(op)
     assert op.execute({}) == {"model_id": model["id"], "status": "RUNNING", "acted": True}
     assert mls.server_status(model["id"]) == "RUNNING"
@@ -326,8 +327,35 @@ def test_deferred_start_while_stopping_defers_twice(mls: Mls, model: dict) -> No
     run = deferred_start(model)
     assert run() == {"model_id": model["id"], "status": "RUNNING", "acted": True}
     assert [c["wait_while"] for c in run.checks] == [["STOPPING"], ["STOPPED", "STARTING"]]
+    # acted travels with the deferral: not yet while STOPPING, then true once this task started it
+    assert [(k["model_id"], k["acted"]) for k in run.kwargs] == [(model["id"], False), (model["id"], True)]
     assert [e["value"]["status"] for e in run.events] == ["STOPPED", "RUNNING"]
     assert mls.server_status(model["id"]) == "RUNNING"
+
+
+def test_deferred_start_while_starting_did_not_act(mls: Mls, model: dict) -> None:
+    mls.call("POST", server_path(model))  # someone else started it
+    run = deferred_start(model)
+    assert run() == {"model_id": model["id"], "status": "RUNNING", "acted": False}
+    assert run.deferrals == 1 and run.kwargs[0]["acted"] is False
+
+
+def test_deferred_stop_while_stopping_did_not_act(mls: Mls, model: dict) -> None:
+    stopping(mls, model)
+    run = DeferredRun(
+        lambda: StopAutoMLServerOperator(
+            task_id="stop", model_id=model["id"], wait_for_completion=True, deferrable=True, **FAST
+        )
+    )
+    assert run() == {"model_id": model["id"], "status": "STOPPED", "acted": False}
+    assert run.deferrals == 1
+
+
+@pytest.mark.parametrize("cls", [StartAutoMLServerOperator, StopAutoMLServerOperator])
+def test_server_operators_have_no_reschedule_mode(cls: type) -> None:
+    """Plain operators that act then wait: a reschedule would act again in a new process."""
+    with pytest.raises((TypeError, AirflowException), match="mode"):
+        cls(task_id="t", model_id=1, mode="reschedule")
 
 
 def test_deferred_start_already_running_does_not_defer(mls: Mls, model: dict) -> None:

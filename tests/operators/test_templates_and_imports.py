@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(60)
 OPERATORS = [getattr(operators, name) for name in operators.__all__]
 # Arguments that are deliberately not templated: sensor knobs of the waiting operators, and handler
 # source, whose braces Jinja would eat (handler_path is templated instead).
-NOT_TEMPLATED = {"timeout", "poke_interval", "deferrable", "handler"}
+NOT_TEMPLATED = {"timeout", "poke_interval", "deferrable", "soft_fail", "handler"}
 
 
 def user_arguments(cls: type) -> set[str]:
@@ -101,7 +101,7 @@ def test_rendered_create_meta_and_delete(mls: Mls) -> None:
     )
     create.render_template_fields(context)
     model = create.execute({})
-    assert (model["name"], model["creator"]) == (f"m-{sfx}", sfx)
+    assert (model["name"], mls.model(model["id"])["creator"]) == (f"m-{sfx}", sfx)
     assert create.execute({})["id"] == model["id"]  # rendered "skip"
     meta = UpdateModelMetaOperator(
         task_id="t",
@@ -113,7 +113,8 @@ def test_rendered_create_meta_and_delete(mls: Mls) -> None:
     )
     meta.render_template_fields(context)
     assert meta.partial_update == "True"
-    assert meta.execute({}) == {"k": sfx}
+    assert meta.execute({})["model_meta_keys"] == ["k"]
+    assert mls.model(model["id"])["model_meta"] == {"k": sfx}
     delete = DeleteModelOperator(
         task_id="t", model_id="{{ params.mid }}", ignore_missing="{{ params.ignore }}"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -48,7 +49,7 @@ def unique() -> str:
 
 
 class Calls:
-    """The MLS calls (``hook.run``) a sensor makes: one entry per logical request."""
+    """The HTTP requests a sensor's hook sends (retries included): one entry per request on the wire."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
@@ -62,18 +63,18 @@ class Calls:
 
 @pytest.fixture
 def count_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Calls]:
-    """``count_calls(sensor)``: wrap the sensor's own hook's ``run`` and record every call."""
+    """``count_calls(sensor)``: record (method, path) of every request the sensor's own hook sends."""
 
     def install(sensor: Any) -> Calls:
         calls = Calls()
-        hook = sensor.hook
-        real = hook.run
+        session = sensor.hook.get_conn()
+        send = session.send
 
-        def counting_run(method: str, path: str, **kwargs: Any) -> Any:
-            calls.calls.append((method.upper(), path))
-            return real(method, path, **kwargs)
+        def counting_send(request: Any, **kwargs: Any) -> Any:
+            calls.calls.append((str(request.method).upper(), urlsplit(str(request.url)).path))
+            return send(request, **kwargs)
 
-        monkeypatch.setattr(hook, "run", counting_run)
+        monkeypatch.setattr(session, "send", counting_send)
         return calls
 
     return install

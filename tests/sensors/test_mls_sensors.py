@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,20 +14,17 @@ import pytest
 from airflow_provider_mls._compat import (
     AIRFLOW_V_3_0_PLUS,
     AirflowFailException,
+    AirflowRescheduleException,
     AirflowSensorTimeout,
     AirflowSkipException,
     PokeReturnValue,
+    wait_memory,
 )
 from airflow_provider_mls.sensors.mls import (
     AutoMLTrainingDoneSensor,
     BatchPredictionReadySensor,
     OnlinePredictionReadySensor,
 )
-
-if AIRFLOW_V_3_0_PLUS:
-    from airflow.sdk.exceptions import AirflowRescheduleException
-else:
-    from airflow.exceptions import AirflowRescheduleException
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -360,7 +359,8 @@ def test_poke_mode_transient_errors_are_retried_by_the_hook(
     sensor.hook.retry_min_wait = sensor.hook.retry_max_wait = 0.001
     calls = count_calls(sensor)
     assert sensor.execute({}) == {"table": table, "model_id": None}
-    assert len(calls) == 2  # the retry happens inside one hook.run
+    # is_active answered 503 once and was retried by the hook, then is_loading: 3 requests on the wire.
+    assert [path.rsplit("/", 1)[-1] for _, path in calls.calls] == ["is_active", "is_active", "is_loading"]
 
 
 # ---- reschedule mode -------------------------------------------------------------------------------
@@ -376,13 +376,15 @@ class RescheduleContext:
     covered by the e2e tests.
     """
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, first: datetime | None) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, first: datetime | None, run_id: str = "run") -> None:
         self.ti = mock.MagicMock(name="ti")
         self.queries: list[dict[str, Any]] = []
+        self.ti.configure_mock(
+            dag_id="dag", task_id="batch", run_id=run_id, map_index=-1, try_number=1, max_tries=0
+        )
         if AIRFLOW_V_3_0_PLUS:
             self.ti.get_first_reschedule_date.side_effect = self._answer
         else:
-            self.ti.configure_mock(dag_id="dag", task_id="batch", run_id="run", map_index=-1, max_tries=0)
             monkeypatch.setattr("airflow.sensors.base._orig_start_date", self._answer_db)
         self.first = first
         self.context: dict[str, Any] = {"ti": self.ti}
@@ -397,8 +399,89 @@ class RescheduleContext:
 
 
 @pytest.fixture
-def reschedule_context(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime | None], RescheduleContext]:
-    return lambda first=None: RescheduleContext(monkeypatch, first)
+def reschedule_context(monkeypatch: pytest.MonkeyPatch) -> Callable[..., RescheduleContext]:
+    return lambda first=None, run_id="run": RescheduleContext(monkeypatch, first, run_id)
+
+
+class VariableStore:
+    """Airflow's Variables, in memory: what ``wait_memory`` keeps between reschedules.
+
+    The unit-test session has neither a metadata DB schema (Airflow 2.11) nor a task supervisor
+    (Airflow 3) behind ``Variable``; the real store is exercised by ``tests/e2e`` on both versions.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.values: dict[str, Any] = {}
+        monkeypatch.setattr(wait_memory, "_get", lambda key: json.loads(json.dumps(self.values.get(key))))
+        monkeypatch.setattr(
+            wait_memory, "_set", lambda key, value, description: self.values.__setitem__(key, value)
+        )
+        monkeypatch.setattr(wait_memory, "_delete", lambda key: self.values.pop(key, None))
+
+
+@pytest.fixture
+def variables(monkeypatch: pytest.MonkeyPatch) -> VariableStore:
+    return VariableStore(monkeypatch)
+
+
+@pytest.mark.parametrize("sensor_cls", ["batch", "online", "automl"])
+def test_reschedule_mode_costs_one_request_per_check(
+    admin: Admin,
+    count_calls: CountCalls,
+    reschedule_context: Any,
+    variables: VariableStore,
+    unique: str,
+    sensor_cls: str,
+) -> None:
+    """Each reschedule is a new task object (a new process): the model resolved by the first check of
+    the try is kept, so every later check that is not ready costs one request."""
+    if sensor_cls == "batch":
+        table = f"rsm_{unique}"
+        model = admin.manual_model(f"rsm-{unique}", table=table)
+        make = lambda: BatchPredictionReadySensor(  # noqa: E731
+            task_id="batch", model_id=model["id"], mode="reschedule", poke_interval=30
+        )
+        ready = lambda: admin.set_table(table, is_active=True, is_loading=False)  # noqa: E731
+        expected = {"table": table, "model_id": model["id"]}
+    elif sensor_cls == "online":
+        model = admin.manual_model(f"rso-{unique}")
+        make = lambda: OnlinePredictionReadySensor(  # noqa: E731
+            task_id="batch", model_id=model["id"], mode="reschedule", poke_interval=30
+        )
+        ready = lambda: admin.set_artifact(model["name"], "v1", {"k": 1})  # noqa: E731
+        expected = {"model_id": model["id"], "name": model["name"], "version": "v1"}
+    else:
+        model = admin.create_automl_model(f"rsa-{unique}")
+        make = lambda: AutoMLTrainingDoneSensor(  # noqa: E731
+            task_id="batch", name=model["name"], version=model["version"], mode="reschedule", poke_interval=30
+        )
+        ready = lambda: admin.finish_training(model["id"], "DONE")  # noqa: E731
+        expected = {"id": model["id"], "status": "DONE"}
+    run_id = f"run-{unique}"
+    per_execution = []
+    for _ in range(3):
+        sensor = make()
+        calls = count_calls(sensor)
+        with pytest.raises(AirflowRescheduleException):
+            sensor.execute(reschedule_context(None, run_id).context)
+        per_execution.append(len(calls))
+    assert per_execution == [2, 1, 1]  # the first check resolves the model, later ones don't
+    assert len(variables.values) == 1
+
+    ready()
+    sensor = make()
+    calls = count_calls(sensor)
+    result = sensor.execute(reschedule_context(None, run_id).context)
+    assert {k: result[k] for k in expected} == expected
+    assert sum(1 for _, path in calls.calls if path.startswith("/api/v1/models?")) == 0
+    assert variables.values == {}  # the try ended: forgotten
+
+    # Another try (here: another run) resolves the model again.
+    other = make()
+    calls = count_calls(other)
+    with contextlib.suppress(AirflowRescheduleException):
+        other.execute(reschedule_context(None, f"{run_id}-2").context)
+    assert calls.calls[0][1].startswith("/api/v1/models")
 
 
 def test_reschedule_mode_reschedules_when_not_ready(

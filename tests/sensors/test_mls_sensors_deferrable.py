@@ -71,7 +71,7 @@ def test_defers_when_not_ready(admin: Admin, count_calls: CountCalls, unique: st
     deadline = kwargs["deadline"]
     assert before + 600 <= deadline <= after + 600
     assert exc.method_name == "execute_complete"
-    assert exc.kwargs == {"deadline": deadline, "state": {}}
+    assert exc.kwargs == {"deadline": deadline}
     assert exc.timeout is not None
     assert DEFERRAL_TIMEOUT_GRACE < exc.timeout.total_seconds() <= 600 + DEFERRAL_TIMEOUT_GRACE
 
@@ -203,7 +203,7 @@ def test_automl_failed_event_from_the_trigger(admin: Admin, run_trigger: RunTrig
     payload = one_event(run_trigger(MLSCheckTrigger(check=TrainingDoneCheck(model_id=model["id"]).to_dict())))
     assert payload["status"] == "failed"
     sensor = AutoMLTrainingDoneSensor(task_id="automl", model_id=model["id"], deferrable=True)
-    kwargs = {"deadline": time.time() + 60, "state": {}}
+    kwargs = {"deadline": time.time() + 60}
     with pytest.raises(AirflowFailException, match=f"bad labels {unique}"):
         sensor.execute_complete({}, payload, **kwargs)
     soft = AutoMLTrainingDoneSensor(task_id="automl", model_id=model["id"], deferrable=True, soft_fail=True)
@@ -260,7 +260,7 @@ def _event(status: str, message: str = "the message") -> dict[str, Any]:
     }
 
 
-RESUME = {"deadline": 1.0, "state": {}}
+RESUME = {"deadline": 1.0}
 
 
 @pytest.mark.parametrize(
