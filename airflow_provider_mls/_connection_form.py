@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow_provider_mls.constants import DEFAULT_ENV, DEFAULT_RUNTIME_ENV, MLSEnv, MLSRuntimeEnv
+from airflow_provider_mls.constants import (
+    DEFAULT_ENV,
+    DEFAULT_RUNTIME_ENV,
+    REGISTRY_BUCKETS,
+    MLSEnv,
+    MLSRuntimeEnv,
+)
 
 HIDDEN_FIELDS: list[str] = ["schema", "port"]
 RELABELING: dict[str, str] = {
@@ -36,7 +42,8 @@ class ExtraField:
     kind: Literal["text", "number", "integer"] = "text"
     choices: tuple[str, ...] = ()
     default: str | None = None
-    placeholder: str | None = None
+    placeholder: str | None = None  # Airflow 2.11's form and the standard fields
+    examples: tuple[str, ...] = ()  # Airflow 3's form: suggestions (a datalist) of a text field
     minimum: int | None = None  # numbers: the smallest accepted value (exclusive for "number")
 
 
@@ -60,6 +67,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "Model registry bucket",
         "The S3 bucket of the MLS model registry (default: the env's, mls-model-registry[-stg|-prd])",
         placeholder="mls-model-registry-stg",
+        examples=tuple(sorted(set(REGISTRY_BUCKETS.values()))),
     ),
     ExtraField(
         "console_url",
@@ -120,6 +128,8 @@ def field_schema(field: ExtraField) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": [field.kind if field.kind != "text" else "string", "null"]}
     if field.choices:
         schema["enum"] = list(field.choices)  # no None: the UI would show a literal "null" choice
+    if field.examples:
+        schema["examples"] = list(field.examples)
     if field.default is not None:
         schema["default"] = field.default
     if field.minimum is not None:

@@ -93,7 +93,10 @@ def test_declarative_form_matches_the_hook_methods() -> None:
         "read_timeout",
         "max_retries",
     }
-    assert fields["registry_bucket"]["schema"] == {"type": ["string", "null"]}  # free text
+    assert fields["registry_bucket"]["schema"] == {  # free text, the env buckets suggested
+        "type": ["string", "null"],
+        "examples": ["mls-model-registry", "mls-model-registry-prd", "mls-model-registry-stg"],
+    }
     assert fields["env"]["schema"]["default"] == "stg"
     assert "dev_land" in fields["env"]["schema"]["enum"]
     assert fields["runtime_env"]["schema"]["default"] == "LOCAL"
