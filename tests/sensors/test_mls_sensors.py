@@ -530,3 +530,25 @@ def test_reschedule_mode_terminal_failure_does_not_reschedule(
     sensor = AutoMLTrainingDoneSensor(task_id="automl", model_id=model["id"], mode="reschedule")
     with pytest.raises(AirflowFailException, match="out of memory"):
         sensor.execute(reschedule_context(None).context)
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize(
+    "cls", [BatchPredictionReadySensor, OnlinePredictionReadySensor, AutoMLTrainingDoneSensor]
+)
+def test_soft_failed_sensor_on_a_missing_model_says_why(
+    mls_conn: Any, record_log: Any, cls: type, deferrable: bool
+) -> None:
+    """Skipped, and both the skip and the log name the missing model (not only "soft_fail")."""
+    log = record_log(cls)
+    sensor = cls(task_id="s", model_id=MISSING_ID, soft_fail=True, deferrable=deferrable, **FAST_WAIT)
+    with pytest.raises(AirflowSkipException) as err:
+        sensor.execute({})
+    assert str(MISSING_ID) in str(err.value)  # the reason, not only "soft_fail"
+    assert any("soft_fail" in m and str(MISSING_ID) in m for m in log.messages), log.messages
+
+
+def test_bad_input_fails_terminally_naming_the_field(mls_conn: Any) -> None:
+    sensor = BatchPredictionReadySensor(task_id="s", model_id="twelve", **FAST_WAIT)
+    with pytest.raises(AirflowFailException, match="model_id"):
+        sensor.execute({})
