@@ -102,7 +102,6 @@ def get_provider_info() -> dict[str, Any]:
         # The mls:// scheme of MLS model assets (Airflow 3) and datasets (Airflow 2.11).
         "asset-uris": [dict(_MLS_URIS)],
         "dataset-uris": [dict(_MLS_URIS)],
-        "hook-class-names": ["airflow_provider_mls.hooks.mls.MLSHook"],
         "connection-types": [
             {
                 "connection-type": "mls",

@@ -52,7 +52,8 @@ def test_every_class_named_in_provider_info_imports() -> None:
     from airflow_provider_mls.get_provider_info import get_provider_info
 
     info = get_provider_info()
-    names = list(info["hook-class-names"]) + [c["hook-class-name"] for c in info["connection-types"]]
+    assert "hook-class-names" not in info  # deprecated by Airflow: connection-types names the hook
+    names = [c["hook-class-name"] for c in info["connection-types"]]
     for dotted in names:
         module, _, cls = dotted.rpartition(".")
         assert hasattr(importlib.import_module(module), cls), dotted
