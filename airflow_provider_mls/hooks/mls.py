@@ -36,6 +36,7 @@ from airflow_provider_mls.hooks._retry import (
     DEFAULT_RETRY_MIN_WAIT,
     IDEMPOTENT_METHODS,
     outcome_unknown,
+    retry_after_of,
     retry_policy,
     retryable_error,
 )
@@ -526,7 +527,7 @@ class MLSHook(BaseHook):
     ) -> MLSConflictError:
         return MLSConflictError(
             f"{conflict.message}; no {kind.value} model holds {name}/{version}: a model of the other "
-            "type does, so if_exists cannot reuse it",
+            "type does (or it was deleted meanwhile), so if_exists cannot reuse it",
             code=conflict.code,
             status=conflict.status,
             method=conflict.method,
@@ -729,9 +730,10 @@ class MLSHook(BaseHook):
             body = self._manual_body(base)
             for unit in active:
                 unit.write(body)
-            if body.get("model_meta") is not None:
+            if any(unit.label.split(".", 1)[0] == "model_meta" for unit in active):
                 check.check_meta(body["model_meta"])  # what a merge adds up to must fit too
             started = time.monotonic()
+            wait_at_least = 0.0
             try:
                 self._request_once("PUT", path, json=body)
             except Exception as exc:
@@ -743,8 +745,9 @@ class MLSHook(BaseHook):
                 self.log.warning(
                     "MLS PUT %s failed (%s: %s); verifying what was stored", path, type(exc).__name__, exc
                 )
+                wait_at_least = min(retry_after_of(exc) or 0.0, self.retry_max_wait)
             slowest = max(slowest, time.monotonic() - started)
-            time.sleep(self._settle(slowest))
+            time.sleep(max(self._settle(slowest), wait_at_least))
             current = self._get_model_by_id(id, ModelType.MANUAL)
             verdicts = {unit.label: unit.verdict(current) for unit in active}
             replaced = [label for label, v in verdicts.items() if v == "replaced"]

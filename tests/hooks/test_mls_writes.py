@@ -16,6 +16,7 @@ from airflow_provider_mls.exceptions import (
     MLSAuthError,
     MLSConflictError,
     MLSNotFoundError,
+    MLSValidationError,
     MLSWriteConflictError,
 )
 from airflow_provider_mls.hooks import mls as mls_module
@@ -429,3 +430,15 @@ def test_unknown_model_id_names_model_id(hook: MLSHook) -> None:
         hook.update_manual_model_meta(987654321, {"a": 1})
     assert err.value.message.startswith("model_id: ") and "987654321" in err.value.message
     assert err.value.status == 404  # a real answer of MLS keeps its status
+
+
+def test_a_merge_that_would_outgrow_the_meta_limit_writes_nothing(
+    hook: MLSHook, counter: RequestLog, admin: Admin, unique: str
+) -> None:
+    model = raw_create(admin, f"big-{unique}", "v1", model_meta={"a": "x" * 600_000})
+    counter.reset()
+    with pytest.raises(MLSValidationError) as err:
+        hook.update_manual_model_meta(model["id"], {"b": "y" * 600_000}, partial_update=True)
+    assert err.value.field == "model_meta" and "bytes" in str(err.value)
+    assert [c[0] for c in counter.calls] == ["GET"]  # read to merge; nothing PUT
+    hook.update_manual_model(model["id"], description="still updatable")  # other fields: fine
