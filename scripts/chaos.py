@@ -88,7 +88,10 @@ def main() -> int:
     print(f"  duplicates      {summary['duplicates']}")
     print(f"  stale adoptions {summary['stale_adoptions']}")
     print(f"  keys lost       {summary['keys_lost']}")
-    print(f"  typed errors    {summary['typed_errors']} {json.dumps(dict(figures.errors))}")
+    print(
+        f"  typed errors    {summary['typed_errors']} {json.dumps(dict(figures.errors))}, of which "
+        f"{summary['conflicts']} are the 409s asked for (if_exists=fail on a key another run holds)"
+    )
     print(f"  untyped errors  {summary['untyped_errors']}")
     print(f"  wall time       {took:.0f} s")
     for line in figures.problems + figures.untyped_errors:

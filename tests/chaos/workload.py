@@ -40,6 +40,7 @@ class Figures:
     stale_adoptions: int = 0
     keys_lost: int = 0
     typed_errors: int = 0
+    conflicts: int = 0  # of the typed errors: the refusals the scenarios ask for (409, if_exists="fail")
     untyped_errors: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what each non-zero invariant counted
     errors: Counter[str] = field(default_factory=Counter)  # typed errors by class
@@ -49,7 +50,7 @@ class Figures:
     def outcome(self, ok: bool, exc: BaseException | None = None) -> None:
         from airflow.exceptions import AirflowException
 
-        from airflow_provider_mls.exceptions import MLSError
+        from airflow_provider_mls.exceptions import MLSConflictError, MLSError
 
         with self._lock:
             self.runs += 1
@@ -58,6 +59,9 @@ class Figures:
             elif isinstance(exc, MLSError | AirflowException):
                 self.typed_errors += 1
                 self.errors[type(exc).__name__] += 1
+                cause = exc if isinstance(exc, MLSError) else exc.__cause__
+                if isinstance(cause, MLSConflictError):
+                    self.conflicts += 1  # if_exists="fail" on a (name, version) someone else holds
             else:
                 self.untyped_errors.append(f"{type(exc).__name__}: {exc}")
 
@@ -74,6 +78,7 @@ class Figures:
             "stale_adoptions": self.stale_adoptions,
             "keys_lost": self.keys_lost,
             "typed_errors": self.typed_errors,
+            "conflicts": self.conflicts,
             "untyped_errors": len(self.untyped_errors),
         }
 
@@ -157,7 +162,9 @@ def concurrent_creates(direct: Direct, figures: Figures, *, keys: int, writers: 
         green = [(w, r) for w, ok, r in results if ok]
         if len(green) > 1:
             figures.problem(
-                "duplicates", f"{name}: {len(green) - 1} extra green creates {[w for w, _ in green]}"
+                "duplicates",
+                f"{name}: {len(green) - 1} extra green creates {[w for w, _ in green]}",
+                len(green) - 1,
             )
         stored = direct.models(name, "v1")
         for w, result in green:
@@ -234,7 +241,7 @@ def concurrent_merges(direct: Direct, figures: Figures, *, models: int, writers:
         lost = [w for w, ok in results if ok and meta.get(f"metric_{w}") != w]
         if lost:
             figures.problem(
-                "keys_lost", f"model {mid}: green merges of {lost} are not stored ({sorted(meta)})"
+                "keys_lost", f"model {mid}: green merges of {lost} are not stored ({sorted(meta)})", len(lost)
             )
         if meta.get("base") is not True:
             figures.problem(
