@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +35,7 @@ def test_example_dags_import_without_errors() -> None:
         "mls_train_to_deploy",
         "mls_batch_prediction_refresh",
         "mls_automl_upgrade",
+        "mls_mapped_deploy",
     } <= set(bag.dag_ids)
 
 
@@ -296,3 +298,24 @@ def test_automl_upgrade_replaces_the_previous_server(
     assert hook_on.get_automl_model_server_status(v2) == "RUNNING"
     assert hook_on.get_automl_model_server_status(v1) == "STOPPED"
     assert _buckets(hook_on, seeded["experiment_id"])["automl"] == v2["id"]
+
+
+@pytest.mark.e2e
+def test_mapped_deploy_deploys_and_awaits_every_segment(
+    tmp_path: Path, mls_server: Any, hook_on: Any, aws_on: None
+) -> None:
+    """Dynamic task mapping end to end: a mapped register, a mapped deploy (expand_kwargs) and a mapped
+    deferred sensor (expand over the deploys' XComs), as many of each as there are segments."""
+    segments = ["north", "south", "east", "west"]
+    prefix = f"mapped_{os.getpid()}"
+    conf = json.dumps({"segments": segments, "prefix": prefix, "version": "v1"})
+    out = _dags_test(_airflow_env(tmp_path / "mapped", mls_server), "mls_mapped_deploy", conf)
+    assert "4 models deployed and serving" in out, out[-4000:]
+    for segment in segments:
+        model = hook_on.get_manual_model(name=f"{prefix}_{segment}", version="v1")
+        assert model["model_meta"]["model_info"] == {"segment": segment}
+        assert model["model_data"].endswith(f"{prefix}_{segment}/v1/model.joblib")
+        assert hook_on.is_online_prediction_ready(model)
+    # a re-run is green and keeps one model per segment
+    _dags_test(_airflow_env(tmp_path / "again", mls_server), "mls_mapped_deploy", conf)
+    assert len(hook_on.list_all_manual_models(name=f"{prefix}_north")) == 1
