@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,9 @@ class PollingTrigger(BaseTrigger):
             if outcome.done or outcome.failed:
                 self.log.info("%s %d of %s: %s", self.label, checks, what, outcome.message)
                 status = SUCCESS if outcome.done else FAILED
-                yield self._event(status, outcome.message, checks, outcome.value if outcome.done else None)
+                # A copy: waits that share a check share its outcome, each event owns its value.
+                value = copy.deepcopy(outcome.value) if outcome.done else None
+                yield self._event(status, outcome.message, checks, value)
                 return
             wait = self.poke_interval
             if self.deadline is not None:
