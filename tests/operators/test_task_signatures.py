@@ -12,6 +12,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -113,3 +114,49 @@ def test_all_template_fields_map_at_once_with_expand_kwargs(cls: type) -> None:
         mapped = cls.partial(task_id="expand_kwargs", **fixed).expand_kwargs([kwargs, kwargs])
         op = mapped.unmap(kwargs)
     assert {field: getattr(op, field) for field in kwargs} == kwargs
+
+
+# ---- docs/tasks.md: the argument reference, generated from the docstrings ----------------------------
+
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "tasks.md"
+
+
+def render_reference() -> str:
+    """``docs/tasks.md``: every public task with its summary line, template fields and ``:param`` lines."""
+    lines = [
+        "# Task reference",
+        "",
+        "Generated from the docstrings by `python tests/operators/test_task_signatures.py`",
+        "(`tests/operators/test_task_signatures.py` fails when it is out of date). Every argument is",
+        "keyword-only; every template field can be mapped with `.partial()`/`.expand()`/`.expand_kwargs()`.",
+        "Airflow's own arguments (`task_id`, `retries`, and a sensor's `poke_interval`, `timeout`,",
+        "`mode`, `soft_fail`, ...) are not repeated here.",
+        "",
+    ]
+    for cls in TASKS:
+        doc = inspect.getdoc(cls) or ""
+        params = re.findall(r"^:param (\w+): (.+(?:\n(?!:param )\S.*|\n {4}.+)*)", doc, re.MULTILINE)
+        lines += [
+            f"## `{cls.__name__}`",
+            "",
+            f"`{cls.__module__}`: {doc.splitlines()[0]}",
+            "",
+            "| argument | template field | |",
+            "|---|---|---|",
+        ]
+        for name, text in params:
+            flat = " ".join(text.split()).replace("|", "\\|")
+            lines.append(f"| `{name}` | {'yes' if name in cls.template_fields else ''} | {flat} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def test_the_task_reference_is_up_to_date() -> None:
+    assert REFERENCE.read_text(encoding="utf-8") == render_reference(), (
+        "docs/tasks.md is out of date: run `python tests/operators/test_task_signatures.py`"
+    )
+
+
+if __name__ == "__main__":
+    REFERENCE.write_text(render_reference(), encoding="utf-8")
+    print(f"wrote {REFERENCE}")
