@@ -132,9 +132,25 @@ def _run(figures: Figures, fn: Callable[[], Any]) -> tuple[bool, Any]:
     return True, result
 
 
+def _thread_ready() -> None:
+    """Airflow 2's ExecutorSafeguard keeps a thread-local set up in the importing thread only: give
+    this worker thread its own (a task runs ``execute`` in its process's main thread)."""
+    try:
+        from airflow.models.baseoperator import ExecutorSafeguard
+    except ImportError:  # pragma: no cover - Airflow 3 has no such guard there
+        return
+    sentinel = getattr(ExecutorSafeguard, "_sentinel", None)
+    if sentinel is not None and not hasattr(sentinel, "callers"):
+        sentinel.callers = {}
+
+
 def _pool(jobs: list[Callable[[], Any]], workers: int) -> list[Any]:
+    def run(job: Callable[[], Any]) -> Any:
+        _thread_ready()
+        return job()
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda job: job(), jobs))
+        return list(pool.map(run, jobs))
 
 
 # ---------------------------------------------------------------------------- scenarios
