@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._compat import BaseOperator, BaseSensorOperator, PokeReturnValue, default_deferrable
+from airflow_provider_mls._integration import lineage_of, persist_aws_links
 from airflow_provider_mls._tasks import coerce_id, defer_wait, event_value, fail_fast, settle
 from airflow_provider_mls.exceptions import MLSValidationError
 
@@ -129,8 +130,14 @@ class MLSAwsBaseOperator(BaseOperator):
         raise NotImplementedError
 
     def persist_links(self, context: Any, **refs: Any) -> None:
-        """Extension point: store what the task acts on (e.g. for extra links) before any wait."""
-        return None
+        """Store what the task acts on for its extra links, before any wait (``_integration``)."""
+        persist_aws_links(self, context, refs)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The OpenLineage datasets this run read and wrote (see ``airflow_provider_mls.lineage``)."""
+        from airflow_provider_mls.lineage import operator_lineage
+
+        return operator_lineage(lineage_of(self))
 
 
 class MLSAwsBaseSensor(BaseSensorOperator):

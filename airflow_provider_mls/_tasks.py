@@ -25,6 +25,7 @@ from airflow_provider_mls._compat import (
     default_deferrable,
     wait_memory,
 )
+from airflow_provider_mls._integration import lineage_of, persist_mls_links
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import (
     TERMINAL_ERRORS,
@@ -33,6 +34,7 @@ from airflow_provider_mls.exceptions import (
     MLSValidationError,
     describe_error,
 )
+from airflow_provider_mls.links import MLSModelLink
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -276,6 +278,7 @@ class MLSBaseOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("mls_conn_id",)
     ui_color = "#d9ecff"
+    operator_extra_links: tuple[Any, ...] = (MLSModelLink(),)
 
     def __init__(self, *, mls_conn_id: str = "mls_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -295,8 +298,14 @@ class MLSBaseOperator(BaseOperator):
         raise NotImplementedError
 
     def persist_links(self, context: Any, **refs: Any) -> None:
-        """Extension point: store what the task acts on (e.g. for extra links) before any wait."""
-        return None
+        """Store what the task acts on for its extra links, before any wait (``_integration``)."""
+        persist_mls_links(self, context, refs)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The OpenLineage datasets this run read and wrote (see ``airflow_provider_mls.lineage``)."""
+        from airflow_provider_mls.lineage import operator_lineage
+
+        return operator_lineage(lineage_of(self))
 
 
 class MLSBaseSensor(BaseSensorOperator):

@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
+from airflow.providers.common.compat.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -93,6 +93,8 @@ class _PersistedLink(BaseOperatorLink):
         return self.key
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from airflow.providers.common.compat.sdk import XCom  # where links are resolved, not at parse time
+
         url = XCom.get_value(ti_key=ti_key, key=self.key)
         return url if isinstance(url, str) else ""
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from airflow_provider_mls._integration import add_model_versions_outlet, record_model_version
 from airflow_provider_mls._tasks import (
     MLSBaseOperator,
     ModelSelector,
@@ -116,6 +117,7 @@ class CreateManualModelOperator(MLSBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(mls_conn_id=mls_conn_id, **kwargs)
+        add_model_versions_outlet(self)
         self.name = name
         self.version = version
         self.if_exists = if_exists
@@ -140,6 +142,8 @@ class CreateManualModelOperator(MLSBaseOperator):
         # The hook decides if_exists: it never returns a model that is not this task's write.
         model = self.hook.create_manual_model(self.name, self.version, if_exists=self.if_exists, **fields)
         self.persist_links(context, model_id=model["id"])
+        # skip may return a version that existed: no event then (the hook does not say which it was)
+        record_model_version(self, context, model, new=self.if_exists != "skip")
         self.log.info(
             "Manual model %s/%s (id %s), if_exists=%s", self.name, self.version, model["id"], self.if_exists
         )
@@ -198,6 +202,7 @@ class UpdateManualModelOperator(MLSBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(mls_conn_id=mls_conn_id, **kwargs)
+        add_model_versions_outlet(self)
         self.model_id = model_id
         self.name = name
         self.version = version
@@ -222,6 +227,7 @@ class UpdateManualModelOperator(MLSBaseOperator):
         target = selector.target(self.hook, ModelType.MANUAL)
         self.persist_links(context, model_id=target if isinstance(target, int) else target["id"])
         model = self.hook.update_manual_model(target, **fields)
+        record_model_version(self, context, model)
         self.log.info("Updated manual model %s: %s", model["id"], ", ".join(sorted(fields)))
         return summary(model)
 

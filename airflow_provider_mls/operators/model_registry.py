@@ -9,9 +9,11 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mls._integration import aws_region, record_lineage
 from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator
 from airflow_provider_mls._tasks import coerce_bool
 from airflow_provider_mls.exceptions import MLSValidationError
+from airflow_provider_mls.links import RegistryArtifactLink
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,6 +80,7 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
     )
     template_fields_renderers = {"model_meta_extra": "json"}
     ui_color = "#e8f5e9"
+    operator_extra_links = (RegistryArtifactLink(),)
 
     def __init__(
         self,
@@ -166,6 +169,17 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
             # The hook checks everything before any call; name the operator's arguments.
             raise _renamed(exc, "model_path" if isinstance(model, str) else "model_bytes") from None
         self.log.info("Model %s/%s is in the registry: %s", self.name, self.version, result["meta_uri"])
+        region = aws_region(self.registry)
+        self.persist_links(
+            context, bucket=result["bucket"], prefix=f"{self.name}/{self.version}", region=region
+        )
+        from airflow_provider_mls import lineage as ol
+
+        record_lineage(
+            self,
+            inputs=[ol.file_or_s3(model) if isinstance(model, str) else None],
+            outputs=[ol.file_or_s3(result["model_uri"])],
+        )
         # Each key as its own XCom too, so ``upload.output["model_meta"]`` hands the dict itself to
         # the next operator (as a TaskFlow task with multiple_outputs does).
         ti = context.get("ti") if hasattr(context, "get") else None

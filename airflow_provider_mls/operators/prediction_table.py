@@ -11,9 +11,11 @@ from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mls._integration import aws_region, record_lineage
 from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator
 from airflow_provider_mls._tasks import coerce_bool
 from airflow_provider_mls.exceptions import MLSValidationError
+from airflow_provider_mls.links import PredictionTableLink
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,6 +64,7 @@ class CreatePredictionTableOperator(_PredictionTableOperator):
         "sort_key_type",
         "if_exists",
     )
+    operator_extra_links = (PredictionTableLink(),)
 
     def __init__(
         self,
@@ -88,6 +91,7 @@ class CreatePredictionTableOperator(_PredictionTableOperator):
         self.if_exists = if_exists
 
     def _execute(self, context: Any) -> dict[str, Any]:
+        self.persist_links(context, table=self.table, region=aws_region(self.tables))
         return self.tables.create_table(
             self.table,
             partition_key=self.partition_key,
@@ -129,6 +133,7 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
         "column_types",
     )
     template_fields_renderers = {"column_types": "json"}
+    operator_extra_links = (PredictionTableLink(),)
 
     def __init__(
         self,
@@ -170,6 +175,8 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
     def _execute(self, context: Any) -> dict[str, Any]:
         if (self.rows is None) == (self.rows_path is None):
             raise MLSValidationError("rows", "give exactly one of rows and rows_path")
+        region = aws_region(self.tables)
+        self.persist_links(context, table=self.table, region=region)
         if self.rows_path is not None:
             if not isinstance(self.rows_path, str) or not self.rows_path.strip():
                 raise MLSValidationError("rows_path", f"expected a file path, got {self.rows_path!r}")
@@ -192,6 +199,11 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
             count = self.tables.load_rows(
                 self.table, self._rows(), batch_size=self.batch_size, max_attempts=self.max_attempts
             )
+        from airflow_provider_mls import lineage as ol
+
+        table = ol.dynamodb_table(self.table, region=region)
+        table.facets["row_count"] = count
+        record_lineage(self, inputs=[ol.file_or_s3(self.rows_path)], outputs=[table])
         return {"table": self.table, "rows": count}
 
 

@@ -22,6 +22,7 @@ from airflow_provider_mls._registry_tasks import (
     registry_hook,
 )
 from airflow_provider_mls.exceptions import MLSValidationError
+from airflow_provider_mls.links import MLSModelLink, SageMakerModelPackageLink
 from airflow_provider_mls.operators.mls import CreateManualModelOperator
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class UpdateModelPackageOperator(MLSAwsBaseOperator):
     )
     template_fields_renderers = {"customer_metadata": "json", "model_card_content": "json"}
     ui_color = "#ffe8cc"
+    operator_extra_links = (SageMakerModelPackageLink(),)
 
     def __init__(
         self,
@@ -202,6 +204,7 @@ class DeployModelPackageToMLSOperator(CreateManualModelOperator):
         *AWS_FIELDS,
     )
     ui_color = "#ffe8cc"
+    operator_extra_links = (MLSModelLink(), SageMakerModelPackageLink())
 
     def __init__(
         self,

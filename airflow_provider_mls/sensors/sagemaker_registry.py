@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._registry_tasks import AWS_FIELDS, PACKAGE_REF_FIELDS, MLSAwsBaseSensor, PackageRef
+from airflow_provider_mls.links import SageMakerModelPackageLink, model_package_url
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,6 +34,7 @@ class ModelPackageApprovedSensor(MLSAwsBaseSensor):
     """
 
     template_fields: Sequence[str] = (*PACKAGE_REF_FIELDS, *AWS_FIELDS)
+    operator_extra_links = (SageMakerModelPackageLink(),)
 
     def __init__(
         self,
@@ -68,7 +70,11 @@ class ModelPackageApprovedSensor(MLSAwsBaseSensor):
     def _outcome(self, context: Any) -> Outcome:
         from airflow_provider_mls.triggers.sagemaker_registry import approval_outcome
 
-        return approval_outcome(self.registry.approval(self._resolved_arn()))
+        arn = self._resolved_arn()
+        if not getattr(self, "_link_persisted", False):  # once, before the wait
+            SageMakerModelPackageLink.persist(context, model_package_url(arn))
+            self._link_persisted = True
+        return approval_outcome(self.registry.approval(arn))
 
     def _describe_wait(self) -> str:
         return f"approval of {self._resolved_arn()}"
