@@ -29,6 +29,9 @@ def test_deferred_sensor_completes_in_real_triggerer(
     run_id = f"e2e__{table}"
     started = time.monotonic()
     automl_id = _trained_automl_model(mls_server, monkeypatch, table)
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    model_id = int(MLSHook().create_manual_model(table, "v1")["id"])  # its artifact comes later
 
     def mark(what: str) -> None:
         print(f"[Airflow {AIRFLOW_VERSION}] {what} after {time.monotonic() - started:.1f}s")
@@ -37,7 +40,9 @@ def test_deferred_sensor_completes_in_real_triggerer(
     with AirflowCluster(tmp_path / "airflow-home", DAGS, extra_env=env) as cluster:
         mark("cluster healthy")
         cluster.unpause_when_parsed(DAG_ID)
-        cluster.trigger(DAG_ID, run_id=run_id, conf={"table": table, "name": table, "automl_id": automl_id})
+        cluster.trigger(
+            DAG_ID, run_id=run_id, conf={"table": table, "model_id": model_id, "automl_id": automl_id}
+        )
 
         # The table does not exist yet: the sensor's first check fails, so it must hand the wait over.
         cluster.wait_for_task_state(DAG_ID, run_id, "wait_table", "deferred", timeout=120)
@@ -60,9 +65,20 @@ def test_deferred_sensor_completes_in_real_triggerer(
         )
         assert resp.status_code == 200, resp.text
 
-        # The reschedule-mode sensor gives its slot back between checks until the artifact appears.
+        # The reschedule-mode sensor gives its slot back between checks until the artifact appears;
+        # from its second execution on it recalls the model its first check read.
         cluster.wait_for_task_state(DAG_ID, run_id, "wait_artifact", "up_for_reschedule", timeout=120)
         mark("wait_artifact up_for_reschedule")
+        cluster.wait_until(
+            lambda: any(
+                "resolved by the first check of this try" in p.read_text(errors="replace")
+                for p in cluster.task_log_files()
+                if "task_id=wait_artifact" in str(p)
+            ),
+            timeout=120,
+            what="a reschedule of wait_artifact that recalls the model",
+        )
+        mark("wait_artifact recalled the model")
         resp = requests.put(
             f"{mls_server.url}/local/artifacts/{table}/v1",  # type: ignore[attr-defined]
             auth=mls_server.auth,  # type: ignore[attr-defined]
@@ -76,7 +92,8 @@ def test_deferred_sensor_completes_in_real_triggerer(
 
         states = cluster.task_states(DAG_ID, run_id)
         expected = {
-            name: "success" for name in ("wait_table", "check_result", "wait_artifact", "start_server")
+            name: "success"
+            for name in ("wait_table", "check_result", "wait_artifact", "start_server", "check_started")
         }
         assert states == expected, f"{states}\n{cluster.logs()}"
         from airflow_provider_mls.hooks.mls import MLSHook
@@ -89,6 +106,11 @@ def test_deferred_sensor_completes_in_real_triggerer(
         # The downstream task got the sensor's return value over XCom and checked it.
         check_logs = [p.read_text() for p in cluster.task_log_files() if "task_id=check_result" in str(p)]
         assert any(f"sensor result OK: {{'table': '{table}'" in log for log in check_logs), cluster.logs()
+        started_logs = [p.read_text() for p in cluster.task_log_files() if "task_id=check_started" in str(p)]
+        assert any("start result OK" in log for log in started_logs), cluster.logs()
+        # The reschedule memory is gone once the sensor's try ended.
+        variables = cluster.cli("variables", "list", "-o", "json").stdout
+        assert "mls_provider_wait_" not in variables, variables
 
 
 def _trained_automl_model(mls_server: object, monkeypatch: pytest.MonkeyPatch, tag: str) -> int:

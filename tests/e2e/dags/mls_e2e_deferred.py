@@ -2,9 +2,11 @@
 
 * ``wait_table``: a deferred ``BatchPredictionReadySensor`` waits in the triggerer for ``conf["table"]``;
 * ``wait_artifact``: an ``OnlinePredictionReadySensor`` in reschedule mode waits for the registry
-  artifact of ``conf["name"]``/``v1``, giving its worker slot back between checks;
-* ``start_server``: a ``StartAutoMLServerOperator`` in reschedule mode starts the server of the
-  AutoML model ``conf["automl_id"]`` and is rescheduled until it is RUNNING.
+  artifact of the manual model ``conf["model_id"]``, giving its worker slot back between checks; the
+  model is read by the first check only (later reschedules recall it from an Airflow Variable);
+* ``start_server``: a deferrable ``StartAutoMLServerOperator`` starts the server of the AutoML model
+  ``conf["automl_id"]`` and waits in the triggerer until it is RUNNING; ``check_started`` checks that
+  it says it acted (``acted`` travels through the deferral).
 
 Run by ``tests/e2e/test_scheduler_triggerer.py`` against a real scheduler and triggerer, with
 ``mls_default`` pointing at the local MLS server.
@@ -50,23 +52,31 @@ def mls_e2e_deferred() -> None:
 
     OnlinePredictionReadySensor(
         task_id="wait_artifact",
-        name="{{ dag_run.conf['name'] }}",
-        version="v1",
+        model_id="{{ dag_run.conf['model_id'] }}",
         mode="reschedule",
         # Not shorter: Airflow 3.3.2 may fail a task rescheduled before the scheduler has processed the
         # executor event of its previous run ("state changed externally", apache/airflow#71580).
         poke_interval=8,
         timeout=300,
     )
-    StartAutoMLServerOperator(
+    start_server = StartAutoMLServerOperator(
         task_id="start_server",
         model_id="{{ dag_run.conf['automl_id'] }}",
-        mode="reschedule",
-        # Not shorter: Airflow 3.3.2 may fail a task rescheduled before the scheduler has processed the
+        deferrable=True,
+        # Not shorter: Airflow 3.3.2 may fail a task resumed before the scheduler has processed the
         # executor event of its previous run ("state changed externally", apache/airflow#71580).
         poke_interval=8,
         timeout=300,
     )
+
+    @task
+    def check_started(result: Any, dag_run: Any = None) -> None:
+        """The operator started the server itself: acted is true after the deferral."""
+        expected = {"model_id": int(dag_run.conf["automl_id"]), "status": "RUNNING", "acted": True}
+        assert result == expected, f"start_server returned {result!r}, expected {expected!r}"
+        print(f"start result OK: {result!r}")
+
+    check_started(start_server.output)
 
 
 mls_e2e_deferred()
