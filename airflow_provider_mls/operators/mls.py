@@ -687,6 +687,8 @@ class _AutoMLServerOperator(MLSBaseOperator):
     template_fields: Sequence[str] = ("mls_conn_id", *_MODEL_REF_FIELDS, "wait_for_completion")
     # Statuses waited out before acting, even without wait_for_completion (a start while STOPPING is a 409).
     _settle_before_acting: tuple[str, ...] = ()
+    # What is waited out once this task has acted (and only then).
+    _after_act: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -736,13 +738,27 @@ class _AutoMLServerOperator(MLSBaseOperator):
         event: Mapping[str, Any] | None = None,
         deadline: float | None = None,
         model_id: int | None = None,
-        acted: bool = False,
+        acted: bool | None = None,
     ) -> dict[str, Any]:
-        """Resume after the trigger: the settled status decides what comes next (done, fail, act, wait)."""
+        """Resume after the trigger: the settled status decides what comes next (done, fail, act, wait).
+
+        ``model_id`` and ``acted`` come with the deferral's kwargs. The trigger's event carries the
+        same facts (its check: the model, and ``wait_while``, which is ``_after_act`` exactly when
+        this task acted), used when the kwargs are missing: ``airflow dags test`` on Airflow 3.3
+        resumes with the event alone.
+        """
         with fail_fast(self):
             value = event_value(self, event)
+            check = (event or {}).get("check") if isinstance(event, dict) else None
+            check = check if isinstance(check, dict) else {}
             if model_id is None:
-                raise MLSValidationError("model_id", "the deferral carried no model_id")
+                model_id = check.get("model_id")
+            if model_id is None:
+                raise MLSValidationError(
+                    "model_id", "neither the deferral nor the trigger's event names the model"
+                )
+            if acted is None:
+                acted = tuple(check.get("wait_while") or ()) == self._after_act
             status = value.get("status") if isinstance(value, dict) else None
             return self._run(
                 context,
@@ -850,6 +866,7 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
     """
 
     _settle_before_acting = (ServerStatus.STOPPING.value,)
+    _after_act = (ServerStatus.STOPPED.value, ServerStatus.STARTING.value)
 
     def __init__(
         self,
@@ -893,11 +910,7 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
             return Step("wait", f"{what} is STOPPING; it starts once STOPPED", (ServerStatus.STOPPING.value,))
         if status in SERVER_START_FAILURE_STATUSES and acted:
             return Step("failed", f"{what} is {status.value} after the start")
-        return Step(
-            "act",
-            f"{what} was {status.value}; start requested",
-            (ServerStatus.STOPPED.value, ServerStatus.STARTING.value),
-        )
+        return Step("act", f"{what} was {status.value}; start requested", self._after_act)
 
 
 class StopAutoMLServerOperator(_AutoMLServerOperator):
@@ -948,12 +961,14 @@ class StopAutoMLServerOperator(_AutoMLServerOperator):
             **kwargs,
         )
 
+    _after_act = (ServerStatus.STOPPING.value, ServerStatus.RUNNING.value, ServerStatus.STARTING.value)
+
     def _act(self, id: int) -> None:
         self.hook.stop_automl_model_server(id)
 
     def _decide(self, id: int, status: ServerStatus, acted: bool) -> Step:
         what = f"server of model {id}"
-        after_stop = (ServerStatus.STOPPING.value, ServerStatus.RUNNING.value, ServerStatus.STARTING.value)
+        after_stop = self._after_act
         if status is ServerStatus.STOPPED:
             return Step("done", f"{what} is STOPPED")
         if status is ServerStatus.STOPPING:

@@ -333,6 +333,37 @@ def test_deferred_start_while_stopping_defers_twice(mls: Mls, model: dict) -> No
     assert mls.server_status(model["id"]) == "RUNNING"
 
 
+@pytest.mark.parametrize(
+    ("before", "acted", "deferrals"), [("STOPPED", True, 1), ("STOPPING", True, 2), ("STARTING", False, 1)]
+)
+def test_deferred_start_resumed_with_the_event_alone(
+    mls: Mls, model: dict, before: str, acted: bool, deferrals: int
+) -> None:
+    """``airflow dags test`` on Airflow 3.3 resumes with the trigger's event only: the event's check still
+    tells which model and whether this task acted."""
+    if before == "STOPPING":
+        stopping(mls, model)
+    elif before == "STARTING":
+        mls.call("POST", server_path(model))
+    run = DeferredRun(
+        lambda: StartAutoMLServerOperator(task_id="start", model_id=model["id"], deferrable=True, **FAST),
+        event_only=True,
+    )
+    assert run() == {"model_id": model["id"], "status": "RUNNING", "acted": acted}
+    assert run.deferrals == deferrals
+
+
+def test_deferred_stop_resumed_with_the_event_alone(mls: Mls, model: dict) -> None:
+    mls.force_server(model["id"], "RUNNING")
+    run = DeferredRun(
+        lambda: StopAutoMLServerOperator(
+            task_id="stop", model_id=model["id"], wait_for_completion=True, deferrable=True, **FAST
+        ),
+        event_only=True,
+    )
+    assert run() == {"model_id": model["id"], "status": "STOPPED", "acted": True}
+
+
 def test_deferred_start_while_starting_did_not_act(mls: Mls, model: dict) -> None:
     mls.call("POST", server_path(model))  # someone else started it
     run = deferred_start(model)
