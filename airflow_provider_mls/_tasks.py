@@ -245,7 +245,7 @@ def event_value(task: Any, event: Mapping[str, Any] | None) -> Any:
     raises ``MLSError`` too.
     """
     if not isinstance(event, dict) or "status" not in event:
-        raise MLSError(f"the trigger sent an unexpected event: {event!r}")
+        raise MLSError(f"MLS trigger sent an unexpected event: {event!r}")
     status, message = event["status"], str(event.get("message") or "")
     if status == "success":
         task.log.info("Trigger: %s (after %s check(s))", message, event.get("checks"))
@@ -255,8 +255,8 @@ def event_value(task: Any, event: Mapping[str, Any] | None) -> Any:
     if status == "timeout":
         time_out(task, message)
     if status == "error":
-        raise MLSError(f"trigger error: {message}")
-    raise MLSError(f"the trigger sent an event with unknown status {status!r}: {event!r}")
+        raise MLSError(f"MLS trigger error: {message}")
+    raise MLSError(f"MLS trigger sent an event with unknown status {status!r}: {event!r}")
 
 
 # ---- the bases ----------------------------------------------------------------------------------------
