@@ -90,7 +90,7 @@ def test_write_invariants_at_20_percent_faults(chaos_server: LocalMLSServer) -> 
         figures = run_workload(chaos_server.url, chaos_server.auth, proxy, scale=1)
     summary = figures.summary()
     print(json.dumps({**summary, "faults": figures.faults, "errors": dict(figures.errors)}, indent=2))
-    assert figures.runs == 35
+    assert figures.runs == 39
     assert figures.faults.get("faults", 0) > 0, figures.faults  # the run did meet faults
     assert figures.problems == [], figures.problems
     assert figures.untyped_errors == [], figures.untyped_errors

@@ -5,8 +5,8 @@ chaos``: more operations, real 2-5 s delays). Every operation runs as a task wou
 operator (or hook) per run, many at once. The server is then read directly (not through the
 proxy) and the invariants are counted:
 
-* **duplicates**: ``if_exists="fail"`` creates of one (name, version) that went green beyond the
-  first (each writer sends its own payload: only one of them made the model);
+* **duplicates**: ``if_exists="fail"`` creates (manual and AutoML) of one (name, version) that went
+  green beyond the first (each writer sends its own payload: only one of them made the model);
 * **stale adoptions**: a green create that returned (or left stored) a model that is not its own
   write: one that existed before it ran, or one holding another writer's payload;
 * **keys lost**: a green partial meta merge whose key is not stored at the end;
@@ -193,6 +193,47 @@ def concurrent_creates(direct: Direct, figures: Figures, *, keys: int, writers: 
                 )
 
 
+def concurrent_automl_creates(direct: Direct, figures: Figures, *, keys: int, writers: int, tag: str) -> None:
+    """The same for ``CreateAutoMLModelOperator`` (it shares the create path): one green at most,
+    holding its own description."""
+    from airflow_provider_mls.operators.mls import CreateAutoMLModelOperator
+
+    dataset = direct.call(
+        "POST",
+        "/api/v1/datasets",
+        json={"name": f"chaos_{tag}_ds", "type": "classification", "base_feature_conf": {"features": ["age"]},
+              "label_data_conf": {"source_type": "s3", "source_path": "s3://bucket/labels.csv"}},
+    )  # fmt: skip
+    for k in range(keys):
+        name = f"chaos_{tag}_a{k}"
+
+        def create(w: int, name: str = name) -> tuple[int, bool, Any]:
+            op = CreateAutoMLModelOperator(
+                task_id=f"automl_{w}",
+                name=name,
+                version="v1",
+                description=f"writer {w}",
+                dataset_id=dataset["id"],
+                if_exists="fail",
+                mls_conn_id=CONN_ID,
+            )
+            ok, result = _run(figures, lambda: op.execute({}))
+            return w, ok, result
+
+        results = _pool([lambda w=w: create(w) for w in range(writers)], writers)
+        green = [(w, r) for w, ok, r in results if ok]
+        if len(green) > 1:
+            figures.problem(
+                "duplicates", f"{name}: {len(green) - 1} extra green AutoML creates", len(green) - 1
+            )
+        stored = direct.models(name, "v1")
+        for w, result in green:
+            if not stored or stored[0]["id"] != result.get("id") or stored[0]["description"] != f"writer {w}":
+                figures.problem(
+                    "stale_adoptions", f"{name}: AutoML writer {w} went green with {result}; stored {stored}"
+                )
+
+
 def creates_over_existing(direct: Direct, figures: Figures, *, runs: int, tag: str) -> None:
     """A model exists before the task: ``fail`` must never go green, ``update`` must store the task's values."""
     from airflow_provider_mls.operators.mls import CreateManualModelOperator
@@ -303,6 +344,7 @@ def run_workload(
     os.environ.update(env)
     try:
         concurrent_creates(direct, figures, keys=2 * scale, writers=6, tag=tag)
+        concurrent_automl_creates(direct, figures, keys=scale, writers=4, tag=tag)
         creates_over_existing(direct, figures, runs=4 * scale, tag=tag)
         concurrent_merges(direct, figures, models=scale, writers=10, tag=tag)
         hook_calls(direct, figures, runs=3 * scale, tag=tag)
