@@ -42,7 +42,7 @@ def main() -> int:
         "--fault-rate", type=float, default=0.2, help="share of requests faulted (default 0.2)"
     )
     parser.add_argument("--seed", type=int, default=2026, help="seed of the proxy's random generator")
-    parser.add_argument("--scale", type=int, default=3, help="size of the workload (default 3: ~105 runs)")
+    parser.add_argument("--scale", type=int, default=3, help="size of the workload (default 3: 117 runs)")
     parser.add_argument("--delay", type=float, nargs=2, default=(2.0, 5.0), metavar=("MIN", "MAX"),
                         help="seconds of a delay fault (default 2 5)")  # fmt: skip
     parser.add_argument("--write-settle", type=float, default=None,
