@@ -796,8 +796,10 @@ class MLSHook(BaseHook):
 
         ``None`` keeps a field; ``""`` clears a string field (sent as null), ``{}`` clears
         ``model_meta``, ``[]`` clears ``components``. ``name`` and ``version`` can be changed but
-        not cleared. Given a model dict: PUT + verifying GET (2 requests), the dict taken as the
-        model's current state; given an id: GET first (3 requests).
+        not cleared. Given a whole model dict as the hook returns it: PUT + verifying GET (2
+        requests), the dict taken as the model's current state (unless this hook has since written
+        a newer state of it); given an id (or a partial dict such as a task's summary): GET first
+        (3 requests).
 
         Guarantee (see the README, "Updates under concurrency"): the fields given here are stored
         when this returns, unless another writer wrote a different value into the same field
