@@ -10,7 +10,8 @@ unattended (``make demo``: the local MLS server and moto's SageMaker), ``play_th
 the decision given by the ``decision`` param (``Approved`` or ``Rejected``; a rejection fails the
 sensor, and nothing is deployed). The model itself goes to the MLS model registry (S3) first:
 ``model.joblib`` and ``model.json`` under ``churn_model/<ts_nodash>/``, the version's
-``ModelDataUrl``.
+``ModelDataUrl``, written by the task that makes the model (no task reads a file another task wrote,
+so any worker can run any task).
 
 AWS: ``aws_default`` through the amazon provider when it is installed, else boto3's default chain
 (``AWS_ENDPOINT_URL`` points it at moto or LocalStack).
@@ -23,7 +24,6 @@ from typing import Any
 import pendulum
 from airflow.providers.common.compat.sdk import dag, task
 
-from airflow_provider_mls.operators.model_registry import UploadModelToRegistryOperator
 from airflow_provider_mls.operators.sagemaker_registry import (
     DeployModelPackageToMLSOperator,
     UpdateModelPackageOperator,
@@ -77,28 +77,26 @@ def model_card(model_uri: str) -> dict[str, Any]:
 )
 def mls_approval_gated_deploy() -> None:
     @task
-    def write_model(run_id: str | None = None) -> str:
-        """The trained model (plain data), written with joblib; returns its path."""
-        import tempfile
-        from pathlib import Path
+    def put_in_mls_registry(ts_nodash: str | None = None) -> dict[str, Any]:
+        """The trained model (plain data), serialized with joblib in memory and put in the MLS registry."""
+        import io
 
         import joblib
 
-        safe = str(run_id or "manual").replace(":", "_").replace("+", "_")
-        path = Path(tempfile.gettempdir()) / "mls_approval_gated_deploy" / safe / "model.joblib"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"kind": "rule", "threshold": {"svc_scrb_period": 24}, "features": FEATURES}, path)
-        return str(path)
+        from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
 
-    upload = UploadModelToRegistryOperator(
-        task_id="put_in_mls_registry",
-        name=MLS_NAME,
-        version="{{ ts_nodash }}",
-        model_path=write_model(),
-        model_lib="sklearn",
-        model_lib_version="1.5.2",
-        features=FEATURES,
-    )
+        buffer = io.BytesIO()
+        joblib.dump({"kind": "rule", "threshold": {"svc_scrb_period": 24}, "features": FEATURES}, buffer)
+        return MLSModelRegistryHook().put_version(
+            MLS_NAME,
+            str(ts_nodash),
+            buffer.getvalue(),
+            model_lib="sklearn",
+            model_lib_version="1.5.2",
+            features=FEATURES,
+        )
+
+    upload = put_in_mls_registry()
 
     @task
     def register_version(uploaded: dict[str, Any], ts_nodash: str | None = None) -> dict[str, Any]:
@@ -117,7 +115,7 @@ def mls_approval_gated_deploy() -> None:
         )
         return {"arn": described["ModelPackageArn"], "version": described["ModelPackageVersion"]}
 
-    registered = register_version(upload.output)
+    registered = register_version(upload)
 
     approver = UpdateModelPackageOperator(
         task_id="play_the_approver",

@@ -2,8 +2,11 @@
 
 1. ``batch_model``: the batch model deployment (created on the first run, reused after).
 2. ``create_table``: a new DynamoDB table for today, ``<table_prefix>_<ds_nodash>``.
-3. ``score`` and ``load_predictions``: today's predictions, written in batches (unprocessed items
-   retried); the table carries the MLS loading marker until the last row is in.
+3. ``load_predictions``: today's predictions, scored and written in the same task, streamed in
+   batches (unprocessed items retried) by ``PredictionTableHook.load_rows``; the table carries the
+   MLS loading marker until the last row is in. The rows never go through XCom (XCom lives in the
+   metadata database and is meant for small values: ids, URIs, counts); a scoring job of yours that
+   runs elsewhere would write its rows to object storage and this task would stream them from there.
 4. ``batch_prediction_ready``: MLS says the table is active and not loading (deferrable).
 5. ``point_model_at_new_table``: the deployment's ``table`` becomes today's table.
 6. ``old_table`` and ``drop_old_table``: yesterday's table is dropped (skipped on the first run
@@ -11,12 +14,13 @@
 
 Re-running a day is safe: the table is reused (``if_exists="skip"``) and rows are overwritten by
 key. Runs green with ``airflow dags test mls_batch_prediction_refresh`` against the local MLS
-server and its AWS endpoint.
+server and its AWS endpoint, and on a CeleryExecutor deployment with two workers
+(``tests/e2e/test_celery_deployment.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.providers.common.compat.sdk import dag, task
@@ -25,9 +29,11 @@ from airflow_provider_mls.operators.mls import CreateManualModelOperator, Update
 from airflow_provider_mls.operators.prediction_table import (
     CreatePredictionTableOperator,
     DropPredictionTableOperator,
-    LoadPredictionTableOperator,
 )
 from airflow_provider_mls.sensors.mls import BatchPredictionReadySensor
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 NEW_TABLE = "{{ params.table_prefix }}_{{ ds_nodash }}"
 WAIT = {"deferrable": True, "poke_interval": 5, "timeout": 3600}
@@ -64,19 +70,29 @@ def mls_batch_prediction_refresh() -> None:
     )
 
     @task
-    def score(ds_nodash: str | None = None, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Today's scores. A stand-in for the batch job that scores your users; rows keyed by user_id."""
+    def load_predictions(
+        table: str, ds_nodash: str | None = None, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Score today's users and stream the rows into the table; returns ``{"table", "rows"}``.
+
+        ``scores()`` stands in for the batch job that scores your users (rows keyed by user_id).
+        """
         import hashlib
 
-        rows = []
-        for i in range(int((params or {}).get("users", 1000))):
-            user = f"u{i:06d}"
-            digest = hashlib.sha256(f"{user}:{ds_nodash}".encode()).digest()
-            churn = round(int.from_bytes(digest[:4], "big") / 2**32, 6)
-            rows.append({"user_id": user, "score": churn, "segment": "high" if churn > 0.8 else "normal"})
-        return rows
+        from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
 
-    load = LoadPredictionTableOperator(task_id="load_predictions", table=NEW_TABLE, rows=score())
+        def scores() -> Iterator[dict[str, Any]]:
+            for i in range(int((params or {}).get("users", 1000))):
+                user = f"u{i:06d}"
+                digest = hashlib.sha256(f"{user}:{ds_nodash}".encode()).digest()
+                churn = round(int.from_bytes(digest[:4], "big") / 2**32, 6)
+                yield {"user_id": user, "score": churn, "segment": "high" if churn > 0.8 else "normal"}
+
+        rows = PredictionTableHook().load_rows(table, scores())
+        print(f"loaded {rows} rows into {table}")
+        return {"table": table, "rows": rows}
+
+    load = load_predictions(NEW_TABLE)
     ready = BatchPredictionReadySensor(task_id="batch_prediction_ready", table=NEW_TABLE, **WAIT)
     switch = UpdateManualModelOperator(
         task_id="point_model_at_new_table",

@@ -1,26 +1,29 @@
 """Training to deployment: train a model, put it in the MLS model registry, deploy it, and move
 the traffic of the previous version to it once it serves.
 
-1. ``train``: a small logistic regression (plain Python, no ML stack) on a synthetic churn
-   dataset, evaluated on a holdout; ``model.joblib`` is written with joblib.
-2. ``put_in_registry``: ``model.joblib`` and ``model.json`` under ``<name>/<version>/`` of the
-   registry bucket of the connection's env (S3).
-3. ``deploy``: the manual model, with the ``model.json`` meta as its ``model_meta``.
-4. ``online_prediction_ready``: the artifact is in the registry (deferrable).
-5. ``record_metrics``: the holdout metrics merged into the meta.
-6. ``find_previous_version`` and ``move_buckets``: every bucket that served the previous version
+1. ``train_and_register``: a small logistic regression (plain Python, no ML stack) on a synthetic
+   churn dataset, evaluated on a holdout, serialized with joblib in memory and put in the MLS model
+   registry (``model.joblib`` and ``model.json`` under ``<name>/<version>/`` of the registry bucket of
+   the connection's env, S3) by ``MLSModelRegistryHook.put_version``, in the same task. Only small
+   values go on: the registry URIs, the ``model.json`` meta and the holdout metrics.
+2. ``deploy``: the manual model, with the ``model.json`` meta as its ``model_meta``.
+3. ``online_prediction_ready``: the artifact is in the registry (deferrable).
+4. ``record_metrics``: the holdout metrics merged into the meta.
+5. ``find_previous_version`` and ``move_buckets``: every bucket that served the previous version
    (the newest other version of the same name, or ``params.previous_version``) now serves this
    one. With no previous version both are skipped.
 
-``params.model_version`` names the version (default: ``v<ds_nodash>``). Runs green with
-``airflow dags test mls_train_to_deploy`` against the local MLS server and its AWS endpoint.
-On several workers, ``params.work_dir`` must be storage that ``train`` and ``put_in_registry``
-share (or upload in the training task with ``MLSModelRegistryHook.put_version``).
+``params.model_version`` names the version (default: ``v<ds_nodash>``). Correct on any number of
+workers: no task reads a file another task wrote (the next task may run on another machine, with
+another temporary directory), and XCom carries no model bytes. Training and upload share a task for
+that reason; if your training writes a file, upload it from the task that wrote it
+(``put_version`` takes a path or bytes), or stage it in object storage, never on a worker's disk.
+Runs green with ``airflow dags test mls_train_to_deploy`` against the local MLS server and its AWS
+endpoint, and on a CeleryExecutor deployment with two workers (``tests/e2e/test_celery_deployment.py``).
 """
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 
 import pendulum
@@ -31,7 +34,6 @@ from airflow_provider_mls.operators.mls import (
     MigrateBucketsOperator,
     UpdateModelMetaOperator,
 )
-from airflow_provider_mls.operators.model_registry import UploadModelToRegistryOperator
 from airflow_provider_mls.sensors.mls import OnlinePredictionReadySensor
 
 FEATURES = ["age", "monthly_charge", "tenure_months", "support_calls"]
@@ -114,37 +116,42 @@ def _evaluate(model: dict[str, Any], rows: list[list[float]], labels: list[int])
     catchup=False,
     tags=["mls", "example", "pipeline"],
     default_args={"retries": 0},
-    params={"model_name": "churn_lr", "model_version": "", "previous_version": "", "work_dir": ""},
+    params={"model_name": "churn_lr", "model_version": "", "previous_version": ""},
 )
 def mls_train_to_deploy() -> None:
     @task
-    def train(params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
-        """Fit on 1,500 customers, evaluate on 500 others, write model.joblib."""
-        from pathlib import Path
+    def train_and_register(name: str, version: str) -> dict[str, Any]:
+        """Fit on 1,500 customers, evaluate on 500 others, put model.joblib + model.json in the registry."""
+        import io
 
         import joblib
+
+        from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
 
         rows, labels = _synthetic_churn(2000, seed=7)
         model = _fit(rows[:1500], labels[:1500])
         metrics = _evaluate(model, rows[1500:], labels[1500:])
-        base = Path((params or {}).get("work_dir") or tempfile.gettempdir()) / "mls_train_to_deploy"
-        path = base / str(run_id or "manual").replace(":", "_").replace("+", "_") / "model.joblib"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(model, path)
         print(f"trained {model['kind']} on {len(FEATURES)} features: holdout {metrics}")
-        return {"model_path": str(path), "performance": metrics}
+        buffer = io.BytesIO()
+        joblib.dump(model, buffer)
+        put = MLSModelRegistryHook().put_version(
+            name,
+            version,
+            buffer.getvalue(),
+            model_lib="etc",
+            model_lib_version="joblib-1",
+            features=FEATURES,
+            extra={"class": "churn", "model_info": {"trainer": "mls_train_to_deploy"}},
+        )
+        print(f"{name}/{version} is in the registry: {put['meta_uri']}")
+        return {
+            "model_uri": put["model_uri"],
+            "model_data": put["model_data"],
+            "model_meta": put["model_meta"],
+            "performance": metrics,
+        }
 
-    trained = train()
-    registered = UploadModelToRegistryOperator(
-        task_id="put_in_registry",
-        name="{{ params.model_name }}",
-        version=VERSION,
-        model_path=trained["model_path"],
-        model_lib="etc",
-        model_lib_version="joblib-1",
-        features=FEATURES,
-        model_meta_extra={"class": "churn", "model_info": {"trainer": "mls_train_to_deploy"}},
-    )
+    trained = train_and_register(name="{{ params.model_name }}", version=VERSION)
     deploy = CreateManualModelOperator(
         task_id="deploy",
         name="{{ params.model_name }}",
@@ -152,8 +159,8 @@ def mls_train_to_deploy() -> None:
         description="churn model trained and deployed by Airflow",
         creator="airflow",
         model_lib="etc",
-        model_data=registered.output["model_data"],
-        model_meta=registered.output["model_meta"],
+        model_data=trained["model_data"],
+        model_meta=trained["model_meta"],
         features=FEATURES,
         if_exists="fail",
     )
@@ -190,7 +197,7 @@ def mls_train_to_deploy() -> None:
     move = MigrateBucketsOperator(
         task_id="move_buckets", from_model_id=previous, to_model_id=deploy.output, prediction_type="online"
     )
-    registered >> deploy >> online_ready >> record_metrics >> previous >> move
+    trained >> deploy >> online_ready >> record_metrics >> previous >> move
 
 
 mls_train_to_deploy()
