@@ -135,7 +135,10 @@ def record_model_version(task: Any, context: Any, model: Mapping[str, Any], *, n
     arn = getattr(task, "_mls_model_package_arn", None)
     record_lineage(
         task,
-        inputs=[ol.file_or_s3(model.get("model_data")), ol.model_package(arn) if arn else None],
+        inputs=[
+            ol.mls_model_data(model.get("model_data"), p.registry_bucket),
+            ol.model_package(arn) if arn else None,
+        ],
         outputs=[ol.mls_model_version(p.env, name, version, features=features or None)],
     )
     if model.get("id") is not None:

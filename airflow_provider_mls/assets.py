@@ -102,10 +102,11 @@ def convert_asset_to_openlineage(asset: Any, lineage_context: Any = None) -> Any
 
 @dataclass(frozen=True)
 class MLSProfile:
-    """What the links, assets and lineage need of an MLS connection: its env and console URL."""
+    """What the links, assets and lineage need of an MLS connection: env, console URL, registry bucket."""
 
     env: str
     console_url: str | None = None
+    registry_bucket: str | None = None
 
     @classmethod
     def of(cls, mls_conn_id: str | None) -> MLSProfile:
@@ -117,8 +118,12 @@ class MLSProfile:
             from airflow_provider_mls._compat import BaseHook
 
             extras = BaseHook.get_connection(mls_conn_id).extra_dejson or {}
+        from airflow_provider_mls.constants import REGISTRY_BUCKETS, MLSEnv
+
+        env = _env_value(get_extra(extras, "env"))
         console_url = get_extra(extras, "console_url")
-        return cls(_env_value(get_extra(extras, "env")), str(console_url) if console_url else None)
+        bucket = get_extra(extras, "registry_bucket") or REGISTRY_BUCKETS[MLSEnv(env)]
+        return cls(env, str(console_url) if console_url else None, str(bucket))
 
 
 def record_model_version(context: Mapping[str, Any] | Any, model: Mapping[str, Any], env: str) -> bool:

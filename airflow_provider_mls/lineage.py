@@ -9,7 +9,7 @@ Names follow the OpenLineage naming spec where it has an entry and its AWS patte
 =========================  ======================================  ===============================
 what                       namespace                               name
 =========================  ======================================  ===============================
-S3 object (artifact, data) ``s3://<bucket>``                       ``<key>``
+S3 object (artifact, data) ``s3://<bucket>``                       ``<key>`` (``/models/...``: the registry's)
 local file                 ``file``                                ``<absolute path>``
 DynamoDB table             ``arn:aws:dynamodb:<region>:<account>``  ``table/<table>``
 SageMaker model package    ``arn:aws:sagemaker:<region>:<account>`` ``model-package/<group>/<n>``
@@ -30,6 +30,7 @@ __all__ = [
     "Lineage",
     "dynamodb_table",
     "file_or_s3",
+    "mls_model_data",
     "mls_model_version",
     "model_package",
     "operator_lineage",
@@ -70,6 +71,13 @@ def file_or_s3(location: str | None) -> Ref | None:
     if "://" in location:
         return None
     return Ref("file", os.path.abspath(location))
+
+
+def mls_model_data(model_data: str | None, registry_bucket: str | None) -> Ref | None:
+    """An MLS ``model_data``: ``/models/<name>/<version>/model.joblib`` is that object of the registry bucket."""
+    if isinstance(model_data, str) and model_data.startswith("/models/") and registry_bucket:
+        return s3_object(registry_bucket, model_data.removeprefix("/models/"))
+    return file_or_s3(model_data)
 
 
 def dynamodb_table(table: str, *, table_arn: str | None = None, region: str | None = None) -> Ref:

@@ -144,3 +144,20 @@ def test_a_failed_deploy_adds_no_event(mls_conn: Any) -> None:
     with pytest.raises(AirflowFailException):
         dup.execute(context)
     assert alias_events(context["outlet_events"]) == []
+
+
+def test_an_update_of_the_table_or_meta_is_no_new_version(mls_conn: Any) -> None:
+    """A DAG scheduled on a model that repoints the model's table must not trigger itself."""
+    from airflow_provider_mls.operators.mls import CreateManualModelOperator, UpdateManualModelOperator
+
+    name = f"asset_{uuid.uuid4().hex[:8]}"
+    model = CreateManualModelOperator(task_id="a", name=name, version="v1").execute(_context(None))
+    for kwargs in ({"table": f"{name}_20260101"}, {"description": "refreshed"}):
+        update = UpdateManualModelOperator(task_id="u", model_id=model["id"], **kwargs)
+        context = _context(update)
+        update.execute(context)
+        assert alias_events(context["outlet_events"]) == [], kwargs
+    update = UpdateManualModelOperator(task_id="u", model_id=model["id"], model_data="s3://b/new.joblib")
+    context = _context(update)
+    update.execute(context)
+    assert [extra["version"] for _, extra in alias_events(context["outlet_events"])] == ["v1"]

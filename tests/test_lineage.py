@@ -35,6 +35,10 @@ def test_dataset_names() -> None:
         "arn:aws:sagemaker:eu-west-1:123456789012", "model-package/churn-models/3"
     )
     assert ol.mls_model_version("PRD", "churn", "v2") == ol.Ref("mls://prd", "churn/v2")
+    # MLS names a registry artifact /models/<name>/<version>/model.joblib: that object of the bucket.
+    registry = ol.mls_model_data("/models/churn/v2/model.joblib", "mls-model-registry-prd")
+    assert registry == ol.Ref("s3://mls-model-registry-prd", "churn/v2/model.joblib")
+    assert ol.mls_model_data("/data/m.joblib", "mls-model-registry") == ol.Ref("file", "/data/m.joblib")
 
 
 def extract(task: Any) -> Any:

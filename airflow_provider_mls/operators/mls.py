@@ -227,7 +227,10 @@ class UpdateManualModelOperator(MLSBaseOperator):
         target = selector.target(self.hook, ModelType.MANUAL)
         self.persist_links(context, model_id=target if isinstance(target, int) else target["id"])
         model = self.hook.update_manual_model(target, **fields)
-        record_model_version(self, context, model)
+        # A new version (or its artifact) is news for the model's asset; a new table or meta is not.
+        record_model_version(
+            self, context, model, new=any(f in fields for f in ("name", "version", "model_data"))
+        )
         self.log.info("Updated manual model %s: %s", model["id"], ", ".join(sorted(fields)))
         return summary(model)
 
