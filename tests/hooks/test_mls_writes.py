@@ -4,8 +4,9 @@ with its own hook and connection, against the server process)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -442,3 +443,35 @@ def test_a_merge_that_would_outgrow_the_meta_limit_writes_nothing(
     assert err.value.field == "model_meta" and "bytes" in str(err.value)
     assert [c[0] for c in counter.calls] == ["GET"]  # read to merge; nothing PUT
     hook.update_manual_model(model["id"], description="still updatable")  # other fields: fine
+
+
+_START: Any = None
+
+
+def _join_start(barrier: Any) -> None:
+    global _START
+    _START = barrier
+
+
+def _merge_in_a_process(model_id: int, i: int) -> int:
+    hook = MLSHook(retry_min_wait=0.01, retry_max_wait=0.05)
+    try:
+        _START.wait()  # every process reads, writes and verifies at the same time
+        meta = hook.update_manual_model_meta(model_id, {f"p_{i}": i}, partial_update=True)["model_meta"]
+        return int(meta[f"p_{i}"])
+    finally:
+        hook.close()
+
+
+def test_concurrent_merges_from_processes_lose_no_key(mls_conn: Any, admin: Admin, unique: str) -> None:
+    """As Airflow runs tasks: each writer its own process (fork), its own hook and connection."""
+    n = 8
+    model = raw_create(admin, f"pm-{unique}", "v1")
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(n)
+    with ProcessPoolExecutor(
+        max_workers=n, mp_context=context, initializer=_join_start, initargs=(start,)
+    ) as pool:
+        results = list(pool.map(_merge_in_a_process, [model["id"]] * n, range(n)))
+    assert results == list(range(n))
+    assert stored(admin, model["id"])["model_meta"] == {f"p_{i}": i for i in range(n)}
