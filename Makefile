@@ -35,9 +35,16 @@ chaos: venv
 	-$(VENV)/bin/python scripts/chaos.py
 	$(VENV)/bin/python scripts/chaos.py --write-settle 6
 
-# Numbers, not assertions: many deferred sensors sharing one triggerer loop.
-bench: venv
-	$(VENV)/bin/python scripts/bench_triggers.py
+# Numbers, not assertions: many deferred waits on one triggerer loop, MLSCheckTrigger vs the http
+# provider's HttpSensorTrigger on a stub server (N = 200, 1000, 5000), then a real `airflow triggerer`
+# (Airflow 2.11) holding 1000 deferred task instances. Smaller runs:
+#   make bench BENCH_ARGS="--n 200 --repeats 1" BENCH_TRIGGERER_N=200
+BENCH_ARGS ?=
+BENCH_TRIGGERER_N ?= 1000
+bench: venv venv-af2
+	$(VENV)/bin/python scripts/bench_triggers.py $(BENCH_ARGS)
+	$(VENV_AF2)/bin/python scripts/bench_triggerer.py --n $(BENCH_TRIGGERER_N) --trigger mls
+	$(VENV_AF2)/bin/python scripts/bench_triggerer.py --n $(BENCH_TRIGGERER_N) --trigger http
 
 lint: venv
 	$(VENV)/bin/ruff check .
