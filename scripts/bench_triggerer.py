@@ -185,6 +185,8 @@ def main() -> None:
                 break
         stats = _stats(port, run)
         checks = max(1, stats["checks"])
+        gaps = sorted(g - 1.0 for g in stats["gaps"]) or [float("nan")]
+        p50, p99 = gaps[len(gaps) // 2], gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))]
         print(
             f"airflow triggerer (Airflow {_airflow_version()}), {args.trigger}: {args.n - left}/{args.n} fired"
             + (
@@ -195,6 +197,7 @@ def main() -> None:
             + f"; first check after {first_request or float('nan'):.1f} s; triggerer CPU {cpu:.1f} s "
             f"({1000 * cpu / checks:.2f} ms per check, start-up included); peak RSS {own_rss:.0f} MiB "
             f"(with its log-server children {peak_rss:.0f} MiB); "
+            f"delay past the interval p50 {p50:.2f} s, p99 {p99:.2f} s; "
             f"{stats['requests']} requests, {stats['checks']} checks at the stub; logs in {home}",
             flush=True,
         )

@@ -206,7 +206,7 @@ def one_run(
 ) -> dict[str, Any]:
     out = workdir / f"{kind}-{n}-{tables}-{uuid.uuid4().hex[:6]}.json"
     log = workdir / f"{out.stem}.log"
-    limit = args.limit or (15 * args.interval + n / 250)
+    limit = args.limit or (15 * args.interval + n / 40)
     _get(port, "/_reset_connections")
     cmd = [sys.executable, __file__, "--child", kind, "--port", str(port), "--out", str(out)]
     cmd += ["--n", str(n), "--tables", str(tables), "--interval", str(args.interval)]
@@ -260,6 +260,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[200, 1000, 5000], help="waits per run")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per trigger and N (median)")
+    parser.add_argument("--large-repeats", type=int, default=1, help="the same for N >= 5000 (slow runs)")
     parser.add_argument("--interval", type=float, default=1.0, help="poke interval, seconds")
     parser.add_argument("--spread", type=float, default=1.0, help="starts spread over this many seconds")
     parser.add_argument(
@@ -289,14 +290,15 @@ def main() -> None:
         port = int(stub.stdout.readline().split()[1])
         print(
             f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; poke interval {args.interval} s, starts "
-            f"spread over {args.spread} s, 5 'not ready' answers per table; median of {args.repeats} run(s); "
+            f"spread over {args.spread} s, 5 'not ready' answers per table; median of {args.repeats} run(s) "
+            f"({args.large_repeats} for N >= 5000); "
             f"logs in {workdir}",
             flush=True,
         )
         print(HEADER, flush=True)
         for n in args.n:
             results: dict[str, list[dict[str, Any]]] = {"mls": [], "http": [], "shared": []}
-            for rep in range(args.repeats):
+            for rep in range(args.repeats if n < 5000 else args.large_repeats):
                 order = KINDS if rep % 2 == 0 else KINDS[::-1]
                 for kind in order:
                     results[kind].append(one_run(kind, n, n, port, args, workdir))
