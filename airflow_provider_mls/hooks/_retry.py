@@ -10,6 +10,7 @@ look-up-before-retry loop in the hook.
 from __future__ import annotations
 
 import email.utils
+import inspect
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,13 @@ import requests
 from tenacity import retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from airflow_provider_mls.exceptions import MLSError, MLSValidationError
+
+# tenacity 9 renamed the first wait of wait_exponential_jitter ("initial" warns); 8.2 knows only "initial".
+_JITTER_START = (
+    "multiplier"
+    if "multiplier" in inspect.signature(wait_exponential_jitter.__init__).parameters
+    else "initial"
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -149,7 +157,7 @@ def retry_policy(
         "retry": retry_if_exception(retryable_error),
         "stop": stop_after_attempt(max_retries + 1),
         "wait": WaitRetryAfter(
-            wait_exponential_jitter(initial=min_wait, max=max_wait, jitter=min_wait), max_wait
+            wait_exponential_jitter(**{_JITTER_START: min_wait}, max=max_wait, jitter=min_wait), max_wait
         ),
         "reraise": True,
     }
