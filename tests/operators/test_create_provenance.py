@@ -1,0 +1,101 @@
+"""The create operators return only their own write: the issue's sequences, through the operators,
+against the local server with its fault injection (and a rival writer between look-up and POST)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
+
+from airflow_provider_mls.exceptions import MLSConflictError
+from airflow_provider_mls.operators.mls import CreateAutoMLModelOperator, CreateManualModelOperator
+
+from ._support import uniq
+
+if TYPE_CHECKING:
+    import requests
+
+    from ._support import Mls
+
+pytestmark = pytest.mark.timeout(60)
+MODELS = "/api/v1/models"
+
+
+@pytest.mark.parametrize("if_exists", ["fail", "skip", "update"])
+def test_a_model_from_before_the_task_is_never_returned_as_created(mls: Mls, if_exists: str) -> None:
+    """churn/v-update exists with old values; the next POST would answer 503."""
+    name = uniq("churn")
+    old = mls.manual(name, "v-update", model_data="/old/model.joblib")
+    mls.add_fault("POST", MODELS, status=503)
+    op = CreateManualModelOperator(
+        task_id="deploy",
+        name=name,
+        version="v-update",
+        model_data="/new/model.joblib",
+        model_meta={"gen": "new"},
+        if_exists=if_exists,
+    )
+    if if_exists == "fail":
+        with pytest.raises(AirflowFailException, match="MLSConflictError") as err:
+            op.execute({})
+        assert isinstance(err.value.__cause__, MLSConflictError)
+        assert mls.model(old["id"]) == old
+        return
+    result = op.execute({})
+    stored = mls.model(old["id"])
+    assert result["id"] == old["id"]
+    if if_exists == "skip":
+        assert stored == old
+    else:
+        assert (stored["model_data"], stored["model_meta"]) == ("/new/model.joblib", {"gen": "new"})
+    assert [m["id"] for m in mls.models(name)] == [old["id"]]
+
+
+def _rival_before_the_post(op: Any, mls: Mls, name: str) -> dict[str, Any]:
+    """Another writer creates (name, v1) with other values just before the task's POST, which then gets a 503."""
+    rival: dict[str, Any] = {}
+    session = op.hook.get_conn()
+    send = session.send
+
+    def intercepted(request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if request.method == "POST" and not rival:
+            rival.update(mls.manual(name, "v1", description="rival"))
+            mls.add_fault("POST", MODELS, status=503)
+        return send(request, **kwargs)
+
+    session.send = intercepted  # type: ignore[method-assign]
+    return rival
+
+
+def test_a_rivals_model_after_an_ambiguous_create_fails_the_task(mls: Mls) -> None:
+    name = uniq("rival")
+    op = CreateManualModelOperator(task_id="t", name=name, version="v1", description="mine")
+    rival = _rival_before_the_post(op, mls, name)
+    with pytest.raises(AirflowFailException, match="not this task's write"):
+        op.execute({})
+    assert mls.model(rival["id"])["description"] == "rival"
+
+
+def test_a_rivals_model_after_an_ambiguous_create_is_updated_with_if_exists_update(mls: Mls) -> None:
+    name = uniq("rival-upd")
+    op = CreateManualModelOperator(
+        task_id="t", name=name, version="v1", description="mine", if_exists="update"
+    )
+    rival = _rival_before_the_post(op, mls, name)
+    assert op.execute({})["id"] == rival["id"]
+    assert mls.model(rival["id"])["description"] == "mine"
+
+
+def test_a_lost_answer_is_this_tasks_own_model(mls: Mls) -> None:
+    name = uniq("lost")
+    mls.add_fault("POST", MODELS, status=502, after=True)
+    result = CreateManualModelOperator(task_id="t", name=name, version="v1", description="mine").execute({})
+    assert [m["id"] for m in mls.models(name)] == [result["id"]]
+
+
+def test_automl_create_fails_on_a_model_from_before(mls: Mls) -> None:
+    old = mls.automl(uniq("am"), trained=False)
+    op = CreateAutoMLModelOperator(task_id="t", name=old["name"], version="v1", dataset_id=old["dataset_id"])
+    with pytest.raises(AirflowFailException, match="MLSConflictError"):
+        op.execute({})
