@@ -178,7 +178,7 @@ def meta_key_unit(key: str, value: Any, base: Mapping[str, Any]) -> Unit:
         return (model.get("model_meta") or {}).get(key, MISSING)
 
     def write(body: dict[str, Any]) -> None:
-        meta = body.setdefault("model_meta", {})
+        meta = body["model_meta"] = body.get("model_meta") or {}
         if value is MISSING:
             meta.pop(key, None)
         else:

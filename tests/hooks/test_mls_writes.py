@@ -475,3 +475,12 @@ def test_concurrent_merges_from_processes_lose_no_key(mls_conn: Any, admin: Admi
         results = list(pool.map(_merge_in_a_process, [model["id"]] * n, range(n)))
     assert results == list(range(n))
     assert stored(admin, model["id"])["model_meta"] == {f"p_{i}": i for i in range(n)}
+
+
+def test_a_merge_into_a_dict_without_meta(
+    hook: MLSHook, counter: RequestLog, admin: Admin, unique: str
+) -> None:
+    model = {**raw_create(admin, f"nm-{unique}", "v1"), "model_meta": None}  # a caller's dict, meta null
+    counter.reset()
+    assert hook.update_manual_model_meta(model, {"a": 1}, partial_update=True)["model_meta"] == {"a": 1}
+    assert [c[0] for c in counter.calls] == ["PUT", "GET"]
