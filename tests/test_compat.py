@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import airflow
+import pytest
 
 from airflow_provider_mls import _compat
 
@@ -10,3 +11,51 @@ def test_compat_resolves_to_the_running_airflow() -> None:
     assert _compat.AIRFLOW_V_3_0_PLUS is (major >= 3)
     expected = "airflow.sdk" if major >= 3 else "airflow.hooks.base"
     assert _compat.BaseHook.__module__.startswith(expected)
+
+
+def test_reschedule_exception_is_the_one_the_sensors_raise() -> None:
+    import inspect
+
+    import airflow_provider_mls._compat as compat
+
+    sensor_module = inspect.getmodule(compat.BaseSensorOperator)
+    assert sensor_module.AirflowRescheduleException is compat.AirflowRescheduleException
+    # no private Airflow import is left in the compat module
+    assert "_orig_start_date" not in inspect.getsource(compat)
+
+
+class _Ti:
+    def __init__(self, run_id: str = "r", try_number: int = 1) -> None:
+        self.dag_id, self.task_id, self.run_id, self.map_index, self.try_number = (
+            "d",
+            "t",
+            run_id,
+            -1,
+            try_number,
+        )
+
+
+def test_wait_memory_is_per_try_and_per_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    store: dict[str, object] = {}
+    memory = _compat.WaitMemory()
+    monkeypatch.setattr(memory, "_get", lambda key: store.get(key))
+    monkeypatch.setattr(memory, "_set", lambda key, value, description: store.__setitem__(key, value))
+    monkeypatch.setattr(memory, "_delete", lambda key: store.pop(key, None))
+    ctx = {"ti": _Ti()}
+    check = {"kind": "artifact_ready", "name": "n", "version": "v"}
+    memory.remember(ctx, {"model_id": 12}, check)
+    assert memory.recall({"ti": _Ti()}, {"model_id": 12}) == check
+    assert memory.recall({"ti": _Ti()}, {"model_id": 13}) is None  # other inputs: resolve again
+    assert memory.recall({"ti": _Ti(try_number=2)}, {"model_id": 12}) is None  # another try
+    assert memory.recall({}, {"model_id": 12}) is None  # no task instance: nothing kept
+    memory.forget(ctx)
+    assert store == {}
+
+
+def test_wait_memory_never_fails_the_task() -> None:
+    """Without a metadata DB (2.11) or a task supervisor (3.x), Variables fail: the sensor resolves again."""
+    memory = _compat.WaitMemory()
+    ctx = {"ti": _Ti(run_id="no-store")}
+    memory.remember(ctx, {"a": 1}, {"kind": "x"})
+    assert memory.recall(ctx, {"a": 1}) is None
+    memory.forget(ctx)
