@@ -11,8 +11,12 @@ LOCK_AF2 := requirements/airflow-2.11.txt
 VENV_SKTMLS := .venv-sktmls
 LOCK_SKTMLS := requirements/sktmls-client.txt
 PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist) on the 2-core machine. tests/conftest.py keeps the tests of a module on
+# one worker (fixtures are per worker: each has its own local MLS server, AIRFLOW_HOME and ports) unless the
+# module is listed there as safe to split; `make test PYTEST_XDIST=` runs in one process.
+PYTEST_XDIST ?= -n 2 --dist loadgroup
 
-.PHONY: demo test lint test-af3 test-af2 venv venv-af2 venv-sktmls lock clean bench chaos
+.PHONY: demo test lint test-af3 test-af2 e2e-services venv venv-af2 venv-sktmls lock clean bench chaos
 
 venv:
 	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV) $(LOCK_AF3)
@@ -51,15 +55,31 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test-af3: venv venv-sktmls
+# PostgreSQL and Redis server binaries for the deployment test (installed with apt-get when root).
+e2e-services:
+	@scripts/e2e-services.sh
+
+test-af3: venv venv-sktmls e2e-services
 	@echo "== tests on Airflow $$($(VENV)/bin/python -c 'import importlib.metadata as m; print(m.version("apache-airflow"))')"
-	MLS_SKTMLS_PYTHON=$(CURDIR)/$(VENV_SKTMLS)/bin/python $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	MLS_SKTMLS_PYTHON=$(CURDIR)/$(VENV_SKTMLS)/bin/python $(VENV)/bin/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 test-af2: venv-af2 venv-sktmls
 	@echo "== tests on Airflow $$($(VENV_AF2)/bin/python -c 'import importlib.metadata as m; print(m.version("apache-airflow"))')"
-	MLS_SKTMLS_PYTHON=$(CURDIR)/$(VENV_SKTMLS)/bin/python $(VENV_AF2)/bin/python -m pytest $(PYTEST_ARGS)
+	MLS_SKTMLS_PYTHON=$(CURDIR)/$(VENV_SKTMLS)/bin/python $(VENV_AF2)/bin/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
-test: lint test-af3 test-af2
+# lint, then the tests on Airflow 3.3 (with the deployment test) and on Airflow 2.11; one line per stage
+# with its wall time (the venv stages install the lock files on a fresh clone, and are no-ops after).
+TEST_STAGES := venv venv-af2 venv-sktmls e2e-services lint test-af3 test-af2
+test:
+	@total=$$(date +%s); \
+	for stage in $(TEST_STAGES); do \
+	  start=$$(date +%s); \
+	  if ! $(MAKE) --no-print-directory $$stage; then \
+	    echo "== stage $$stage FAILED after $$(( $$(date +%s) - start ))s"; exit 1; \
+	  fi; \
+	  echo "== stage $$stage: $$(( $$(date +%s) - start ))s"; \
+	done; \
+	echo "== make test: all stages passed in $$(( $$(date +%s) - total ))s"
 
 # Re-resolve the pinned lock files (needs the index; commit the result).
 lock: venv

@@ -53,7 +53,7 @@ TRIGGERED = {
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.xdist_group("deployment"),
+    pytest.mark.xdist_group("airflow-clusters"),  # see tests/conftest.py
     pytest.mark.skipif(not AIRFLOW_V3, reason="the deployment test runs on Airflow 3 (api-server, task SDK)"),
 ]
 
