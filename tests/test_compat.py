@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import airflow
-import pytest
 
 from airflow_provider_mls import _compat
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def test_compat_resolves_to_the_running_airflow() -> None:
