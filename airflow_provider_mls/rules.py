@@ -62,8 +62,10 @@ TABLE_MIN_LENGTH = 3  # DynamoDB: 3 to 255 of [a-zA-Z0-9_.-]
 TABLE_MAX_LENGTH = 255
 META_MAX_BYTES = 1024 * 1024  # 1 MiB of compact UTF-8 JSON
 META_MAX_DEPTH = 32
-# mls-local's bound on any request body: a model of the largest meta plus its other fields.
-REQUEST_MAX_BYTES = 2 * 1024 * 1024
+# mls-local's bound on any request body: a model of the largest meta plus its other fields, as a
+# client sends it: JSON encoders escape non-ASCII text by default (up to 6 bytes a character, e.g.
+# ``\u0001``; Korean text doubles), so the body of a meta within META_MAX_BYTES can be several times it.
+REQUEST_MAX_BYTES = 8 * 1024 * 1024
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_.\-]+")
 _NAME_CHARS = "letters A-Z a-z, digits, '_', '-' and '.'"

@@ -236,3 +236,17 @@ def test_server_refuses_bodies_over_the_limit(api: Api) -> None:
     assert api.ok("GET", "/api/v1/models", params={"name": "chunked"}) == []
     # the server is fine afterwards
     assert api.ok("GET", "/local/health") == {"status": "ok"}
+
+
+def test_a_meta_within_the_limit_is_accepted_whatever_its_text(api: Api) -> None:
+    """The provider's meta limit is measured as compact UTF-8 JSON; a client's encoder may escape
+    non-ASCII text (requests does): the server's body limit leaves room for that."""
+    overhead = rules.json_size({"x": ""})
+    for char, wire in (("\N{GRINNING FACE}", 12), ("가", 6)):
+        meta = {"x": char * ((rules.META_MAX_BYTES - overhead) // len(char.encode()))}
+        assert rules.check_meta(meta) is meta
+        body = json.dumps({"model_type": "manual", "name": uniq("big"), "version": "v1", "model_meta": meta})
+        assert len(body) > rules.META_MAX_BYTES * wire // 4  # several times the meta's own size
+        status, answer = api.call("POST", "/api/v1/models", data=body)
+        assert status == 200, answer
+        assert api.ok("GET", f"/api/v1/models/{answer['results']['id']}")["model_meta"] == meta
