@@ -45,10 +45,9 @@ chaos: venv
 #   make bench BENCH_ARGS="--n 200 --repeats 1" BENCH_TRIGGERER_N=200
 BENCH_ARGS ?=
 BENCH_TRIGGERER_N ?= 1000
-bench: venv venv-af2
+bench: venv
 	$(VENV)/bin/python scripts/bench_triggers.py $(BENCH_ARGS)
-	$(VENV_AF2)/bin/python scripts/bench_triggerer.py --n $(BENCH_TRIGGERER_N) --trigger mls
-	$(VENV_AF2)/bin/python scripts/bench_triggerer.py --n $(BENCH_TRIGGERER_N) --trigger http
+	$(VENV)/bin/python scripts/bench_triggerer.py --n $(BENCH_TRIGGERER_N)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,22 +1,21 @@
-"""Benchmark: a real ``airflow triggerer`` process holding N deferred task instances (Airflow 2.11).
+"""Benchmark: a real ``airflow triggerer`` process holding N deferred task instances.
 
-Sets up a throw-away ``AIRFLOW_HOME`` (SQLite), a DAG with a mapped deferrable sensor, one DAG run
-whose N mapped task instances are put straight into the ``deferred`` state with their ``Trigger``
-rows (as N workers that each checked once and deferred would leave them), then starts
-``airflow triggerer`` and measures until every trigger has fired (its task instance left
-``deferred``): wall time, the triggerer's CPU and peak RSS, the stub's requests. The waits are
-``MLSCheckTrigger`` (``--trigger mls``) or ``HttpSensorTrigger`` (``--trigger http``) on the stub
-of ``bench_stub.py`` (5 "not ready" answers per table, poke interval 1 s).
+Sets up a throw-away ``AIRFLOW_HOME`` (SQLite), a DAG with a mapped deferrable sensor, and per
+trigger kind one DAG run whose N mapped task instances are put straight into the ``deferred``
+state with their ``Trigger`` rows (as N workers that each checked once and deferred would leave
+them); then starts ``airflow triggerer`` and measures until every trigger has fired (its task
+instance left ``deferred``): time, the CPU and peak RSS of the triggerer's processes, the delays
+of the checks past the poke interval and the requests at the stub. The waits are
+``MLSCheckTrigger`` (``mls``) and the http provider's ``HttpSensorTrigger`` (``http``) on the stub
+of ``bench_stub.py`` (5 "not ready" answers per table, poke interval 1 s). Airflow 3.x and 2.11.
 
-Airflow 2.11 only (``.venv-af2``): its triggerer runs the triggers in its own process, and its
-metadata DB takes hand-made task instances; Airflow 3's triggerer needs the task SDK's workloads.
-
-    .venv-af2/bin/python scripts/bench_triggerer.py --n 1000 --trigger mls
+    .venv/bin/python scripts/bench_triggerer.py --n 1000 [--trigger mls http]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -28,12 +27,30 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+AIRFLOW_BIN = str(Path(sys.executable).parent / "airflow")
+
+
+def _airflow_version() -> str:
+    from importlib.metadata import version
+
+    return version("apache-airflow")
+
+
+AIRFLOW_V3 = int(_airflow_version().split(".")[0]) >= 3
+
+
+def airflow_cli(*args: str) -> None:
+    done = subprocess.run([AIRFLOW_BIN, *args], capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
 DAG_ID = "mls_bench_triggerer"
 
 DAG_FILE = textwrap.dedent(
     """
     import pendulum
-    from airflow import DAG
+    from airflow.providers.common.compat.sdk import DAG
     from airflow_provider_mls.sensors.mls import BatchPredictionReadySensor
 
     with DAG("mls_bench_triggerer", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False):
@@ -52,48 +69,86 @@ def _stats(port: int, run: str) -> dict[str, Any]:
         return result
 
 
-def setup(home: Path, n: int, kind: str, run: str) -> None:
-    """The DAG, its run and N deferred task instances with their triggers (in this process)."""
-    from airflow.models import DagBag, TaskInstance, Trigger
-    from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState, TaskInstanceState
+def _trigger(kind: str, table: str) -> Any:
+    if kind == "mls":
+        from airflow_provider_mls.checks import TableReadyCheck
+        from airflow_provider_mls.triggers.mls import MLSCheckTrigger
+
+        return MLSCheckTrigger(
+            check=TableReadyCheck(table=table).to_dict(),
+            mls_conn_id="mls_bench",
+            poke_interval=1.0,
+            deadline=time.time() + 3600,
+        )
+    from airflow.providers.http.triggers.http import HttpSensorTrigger
+
+    return HttpSensorTrigger(
+        endpoint=f"http/{table}", http_conn_id="http_bench", method="GET", poke_interval=1.0
+    )
+
+
+def _dag_and_run(home: Path, run: str) -> tuple[Any, Any, Any]:
+    """(the DAG, its new run, the dag_version_id of its task instances or None) in the metadata DB."""
+    from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunType
+
+    if AIRFLOW_V3:
+        from airflow.models.dag_version import DagVersion
+        from airflow.models.serialized_dag import SerializedDagModel
+        from airflow.utils import timezone
+        from airflow.utils.session import create_session
+        from airflow.utils.types import DagRunTriggeredByType
+
+        if DagVersion.get_latest_version(DAG_ID) is None:
+            airflow_cli("dags", "reserialize")
+        with create_session() as session:
+            dag = SerializedDagModel.get_dag(DAG_ID, session=session)
+            assert dag is not None, "the benchmark DAG was not serialized"
+            version = DagVersion.get_latest_version(DAG_ID, session=session)
+            dag_run = dag.create_dagrun(
+                run_id=f"bench_{run}",
+                run_after=timezone.utcnow(),
+                run_type=DagRunType.MANUAL,
+                triggered_by=DagRunTriggeredByType.TEST,
+                state=DagRunState.RUNNING,
+                session=session,
+            )
+            return dag, dag_run.run_id, version.id
+    from airflow.models import DagBag
+    from airflow.models.serialized_dag import SerializedDagModel
 
     dag = DagBag(str(home / "dags"), include_examples=False).get_dag(DAG_ID)
     assert dag is not None, "the benchmark DAG did not load"
     dag.sync_to_db()
     SerializedDagModel.write_dag(dag)
-    task = dag.get_task("wait")
     dag_run = dag.create_dagrun(
         run_id=f"bench_{run}", run_type=DagRunType.MANUAL, state=DagRunState.RUNNING, execution_date=None
     )
+    return dag, dag_run.run_id, None
+
+
+def setup(home: Path, n: int, kind: str, run: str) -> None:
+    """The DAG, its run and N deferred task instances with their triggers (in this process)."""
+    from airflow.models import TaskInstance, Trigger
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    dag, run_id, version_id = _dag_and_run(home, run)
+    task = dag.get_task("wait")
     with create_session() as session:
-        session.query(TaskInstance).filter_by(dag_id=DAG_ID, run_id=dag_run.run_id).delete()
+        session.query(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run_id).delete()
         for i in range(n):
-            table = f"{run}-{i}"
-            if kind == "mls":
-                from airflow_provider_mls.checks import TableReadyCheck
-                from airflow_provider_mls.triggers.mls import MLSCheckTrigger
-
-                trigger: Any = MLSCheckTrigger(
-                    check=TableReadyCheck(table=table).to_dict(),
-                    mls_conn_id="mls_bench",
-                    poke_interval=1.0,
-                    deadline=time.time() + 3600,
-                )
-            else:
-                from airflow.providers.http.triggers.http import HttpSensorTrigger
-
-                trigger = HttpSensorTrigger(
-                    endpoint=f"http/{table}", http_conn_id="http_bench", method="GET", poke_interval=1.0
-                )
-            row = Trigger.from_object(trigger)
+            row = Trigger.from_object(_trigger(kind, f"{run}-{i}"))
             session.add(row)
             session.flush()
-            ti = TaskInstance(task, run_id=dag_run.run_id, map_index=i, state=TaskInstanceState.DEFERRED)
+            if AIRFLOW_V3:
+                ti = TaskInstance(task, dag_version_id=version_id, run_id=run_id, map_index=i)
+            else:
+                ti = TaskInstance(task, run_id=run_id, map_index=i)
+            ti.state = TaskInstanceState.DEFERRED
             ti.trigger_id = row.id
             ti.next_method = "execute_complete"
+            ti.try_number = 1
             session.add(ti)
         session.commit()
 
@@ -111,14 +166,76 @@ def deferred(run: str) -> int:
         )
 
 
+def measure(home: Path, env: dict[str, str], port: int, n: int, kind: str, limit: float) -> None:
+    """Defer N task instances on ``kind`` triggers, run ``airflow triggerer`` until all fired, print."""
+    import psutil
+
+    run = f"{kind}{os.getpid()}"
+    setup(home, n, kind, run)
+    print(
+        f"{deferred(run)} task instances deferred on {kind} triggers; starting airflow triggerer", flush=True
+    )
+    triggerer = None
+    try:
+        with (home / f"triggerer-{kind}.log").open("w") as log:
+            started = time.monotonic()
+            triggerer = subprocess.Popen(
+                [AIRFLOW_BIN, "triggerer"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            proc = psutil.Process(triggerer.pid)
+            rss: dict[int, tuple[float, str]] = {}  # pid -> (peak RSS in MiB, name)
+            left, cpu, fired_at, first_request = n, 0.0, None, None
+            while time.monotonic() - started < limit:
+                time.sleep(0.5)
+                try:
+                    procs = [proc, *proc.children(recursive=True)]
+                    for p in procs:
+                        with contextlib.suppress(psutil.Error):
+                            peak = max(rss.get(p.pid, (0.0, ""))[0], p.memory_info().rss / 2**20)
+                            rss[p.pid] = (peak, " ".join(p.cmdline()[1:3])[:40])
+                    cpu = sum(sum(p.cpu_times()[:2]) for p in procs)
+                except psutil.Error:
+                    break
+                if first_request is None and _stats(port, run)["requests"]:
+                    first_request = time.monotonic() - started
+                left = deferred(run)
+                if left == 0:
+                    fired_at = time.monotonic() - started
+                    break
+    finally:
+        if triggerer is not None:
+            triggerer.terminate()
+            try:
+                triggerer.wait(30)
+            except subprocess.TimeoutExpired:
+                triggerer.kill()
+    stats = _stats(port, run)
+    checks = max(1, stats["checks"])
+    gaps = sorted(g - 1.0 for g in stats["gaps"]) or [float("nan")]
+    p50, p99 = gaps[len(gaps) // 2], gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))]
+    biggest = max(rss.values(), default=(float("nan"), "?"))
+    print(
+        f"airflow triggerer (Airflow {_airflow_version()}), {kind}: {n - left}/{n} fired"
+        + (f" {fired_at:.1f} s after the triggerer started" if fired_at is not None else " (limit reached)")
+        + f"; first check after {first_request or float('nan'):.1f} s; CPU of the triggerer's processes "
+        f"{cpu:.1f} s ({1000 * cpu / checks:.2f} ms per check, start-up included); peak RSS of its biggest "
+        f"process {biggest[0]:.0f} MiB ({biggest[1]}), of all {sum(v for v, _ in rss.values()):.0f} MiB; "
+        f"delay past the interval p50 {p50:.2f} s, p99 {p99:.2f} s; "
+        f"{stats['requests']} requests, {stats['checks']} checks at the stub",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--trigger", choices=("mls", "http"), default="mls")
+    parser.add_argument("--trigger", choices=("mls", "http"), nargs="+", default=["mls", "http"])
     parser.add_argument("--limit", type=float, default=180.0, help="seconds to wait for every trigger")
     args = parser.parse_args()
-
-    import psutil
 
     home = Path(tempfile.mkdtemp(prefix="mls-bench-triggerer-"))
     (home / "dags").mkdir()
@@ -145,77 +262,14 @@ def main() -> None:
         ),
     }
     os.environ.update(env)
-    triggerer = None
+    print(f"AIRFLOW_HOME {home} (logs of the triggerer and the tasks)", flush=True)
     try:
-        subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        run = f"r{os.getpid()}"
-        setup(home, args.n, args.trigger, run)
-        print(f"{deferred(run)} task instances deferred; starting airflow triggerer", flush=True)
-        log = (home / "triggerer.log").open("w")
-        started = time.monotonic()
-        triggerer = subprocess.Popen(
-            [str(Path(sys.executable).parent / "airflow"), "triggerer"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        proc = psutil.Process(triggerer.pid)
-        peak_rss, own_rss, left, cpu, fired_at = 0.0, 0.0, args.n, 0.0, None
-        first_request = None
-        while time.monotonic() - started < args.limit:
-            time.sleep(0.5)
-            try:
-                procs = [proc, *proc.children(recursive=True)]
-                peak_rss = max(peak_rss, sum(p.memory_info().rss for p in procs) / 2**20)
-                own_rss = max(own_rss, proc.memory_info().rss / 2**20)
-                cpu = sum(sum(p.cpu_times()[:2]) for p in procs)
-            except psutil.Error:
-                break
-            if first_request is None and _stats(port, run)["requests"]:
-                first_request = time.monotonic() - started
-            left = deferred(run)
-            if left == 0:
-                fired_at = time.monotonic() - started
-                break
-        stats = _stats(port, run)
-        checks = max(1, stats["checks"])
-        gaps = sorted(g - 1.0 for g in stats["gaps"]) or [float("nan")]
-        p50, p99 = gaps[len(gaps) // 2], gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))]
-        print(
-            f"airflow triggerer (Airflow {_airflow_version()}), {args.trigger}: {args.n - left}/{args.n} fired"
-            + (
-                f" {fired_at:.1f} s after the triggerer started"
-                if fired_at is not None
-                else " (limit reached)"
-            )
-            + f"; first check after {first_request or float('nan'):.1f} s; triggerer CPU {cpu:.1f} s "
-            f"({1000 * cpu / checks:.2f} ms per check, start-up included); peak RSS {own_rss:.0f} MiB "
-            f"(with its log-server children {peak_rss:.0f} MiB); "
-            f"delay past the interval p50 {p50:.2f} s, p99 {p99:.2f} s; "
-            f"{stats['requests']} requests, {stats['checks']} checks at the stub; logs in {home}",
-            flush=True,
-        )
+        airflow_cli("db", "migrate")
+        for kind in args.trigger:
+            measure(home, env, port, args.n, kind, args.limit)
     finally:
-        if triggerer is not None:
-            triggerer.terminate()
-            try:
-                triggerer.wait(30)
-            except subprocess.TimeoutExpired:
-                triggerer.kill()
         stub.terminate()
         stub.wait(10)
-
-
-def _airflow_version() -> str:
-    from importlib.metadata import version
-
-    return version("apache-airflow")
 
 
 if __name__ == "__main__":
