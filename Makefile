@@ -41,7 +41,7 @@ chaos: venv
 
 # Numbers, not assertions: many deferred waits on one triggerer loop, MLSCheckTrigger vs the http
 # provider's HttpSensorTrigger on a stub server (N = 200, 1000, 5000), then a real `airflow triggerer`
-# (Airflow 2.11) holding 1000 deferred task instances. Smaller runs:
+# holding 1000 deferred task instances of each (about 10 minutes in all). Smaller runs:
 #   make bench BENCH_ARGS="--n 200 --repeats 1" BENCH_TRIGGERER_N=200
 BENCH_ARGS ?=
 BENCH_TRIGGERER_N ?= 1000
