@@ -43,7 +43,9 @@ DAGS = REPO / "dags_examples"
 # processed the deferring attempt's executor event (apache/airflow#71580).
 TRAINING_SECONDS = 30  # even when a loaded machine is slow to start the sensor after the create
 SERVER_START_SECONDS = 6
-DEADLINE = 420  # seconds for the runs, once the deployment is up
+# The whole test is bounded: every wait gets what is left of BUDGET seconds and fails with the process logs
+# when it runs out, before pytest-timeout (which could only dump stacks) would stop it.
+BUDGET = 420
 BATCH = "mls_batch_prediction_refresh"
 TRIGGERED = {
     "mls_train_to_deploy": {"model_version": "v2"},
@@ -71,7 +73,7 @@ def deployment_root() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.timeout(DEADLINE + 300)
+@pytest.mark.timeout(BUDGET + 60)
 def test_pipelines_run_green_on_celery_workers_postgres_redis(
     deployment_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,6 +84,9 @@ def test_pipelines_run_green_on_celery_workers_postgres_redis(
     from airflow_provider_mls.testing.pytest_plugin import AWS_VARIABLES
 
     started = time.monotonic()
+
+    def left(at_most: float) -> float:
+        return max(1.0, min(at_most, BUDGET - (time.monotonic() - started)))
 
     def mark(what: str) -> None:
         print(f"[deployment] {what} after {time.monotonic() - started:.1f}s", flush=True)
@@ -120,11 +125,18 @@ def test_pipelines_run_green_on_celery_workers_postgres_redis(
             "AWS_SHARED_CREDENTIALS_FILE": str(deployment_root / "no-aws-credentials"),
         }
         cluster = stack.enter_context(
-            CeleryDeployment(deployment_root / "airflow", DAGS, postgres=postgres, redis=redis, extra_env=env)
+            CeleryDeployment(
+                deployment_root / "airflow",
+                DAGS,
+                postgres=postgres,
+                redis=redis,
+                extra_env=env,
+                startup_timeout=left(240),
+            )
         )
         mark("deployment healthy (2 Celery workers, scheduler, dag-processor, triggerer, api-server)")
         try:
-            _run_and_check(cluster, mls, seeded, mark)
+            _run_and_check(cluster, mls, seeded, mark, left)
         except BaseException:
             print(f"MLS server log:\n{mls.log_path.read_text('utf-8', 'replace')[-4000:]}")
             raise
@@ -141,11 +153,11 @@ def _seed(mls: Any) -> dict[str, Any]:
     return result
 
 
-def _run_and_check(cluster: CeleryDeployment, mls: Any, seeded: dict[str, Any], mark: Any) -> None:
+def _run_and_check(cluster: CeleryDeployment, mls: Any, seeded: dict[str, Any], mark: Any, left: Any) -> None:
     dag_ids = [BATCH, *TRIGGERED]
     cluster.wait_until(
         lambda: _parsed(cluster, dag_ids),
-        180,
+        left(180),
         lambda: f"DAGs parsed: {dag_ids}; {_import_errors(cluster)}",
         2,
     )
@@ -153,7 +165,7 @@ def _run_and_check(cluster: CeleryDeployment, mls: Any, seeded: dict[str, Any], 
     for dag_id in dag_ids:
         _unpause(cluster, dag_id)
     # The @daily batch refresh: unpaused, the scheduler makes its latest run by itself.
-    cluster.wait_until(lambda: bool(_runs(cluster, BATCH)), 120, f"the scheduled run of {BATCH}", 2)
+    cluster.wait_until(lambda: bool(_runs(cluster, BATCH)), left(120), f"the scheduled run of {BATCH}", 2)
     scheduled = _runs(cluster, BATCH)[0]
     assert scheduled["run_type"] == "scheduled", scheduled
     day = scheduled["logical_date"][:10].replace("-", "")
@@ -197,7 +209,7 @@ def _run_and_check(cluster: CeleryDeployment, mls: Any, seeded: dict[str, Any], 
                 mark(f"{dag_id}/{run_id} success")
         return not pending
 
-    cluster.wait_until(all_green, DEADLINE, lambda: f"runs green, still pending: {sorted(pending)}", 3)
+    cluster.wait_until(all_green, left(BUDGET), lambda: f"runs green, still pending: {sorted(pending)}", 3)
 
     # Every task green, each on the worker of its queue, both workers used.
     tasks: dict[tuple[str, str], list[dict[str, Any]]] = {}
