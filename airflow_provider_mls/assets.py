@@ -44,9 +44,16 @@ MODEL_VERSIONS_ALIAS = "mls_model_versions"
 
 
 def _env_value(env: object) -> str:
-    from airflow_provider_mls.hooks._config import parse_env
+    """The MLS env as the hook reads it (no hook import: DAG files call this at parse time)."""
+    from airflow_provider_mls.constants import DEFAULT_ENV, MLSEnv
 
-    return parse_env(env).value
+    if env is None or env == "":
+        return DEFAULT_ENV.value
+    try:
+        return MLSEnv(str(env).strip().lower()).value
+    except ValueError:
+        allowed = ", ".join(e.value for e in MLSEnv)
+        raise ValueError(f"env: unknown MLS env {env!r}; expected one of {allowed}") from None
 
 
 def model_uri(name: str, env: str = "stg") -> str:
@@ -111,7 +118,7 @@ class MLSProfile:
     @classmethod
     def of(cls, mls_conn_id: str | None) -> MLSProfile:
         """Read from the connection (the default env when there is no connection id)."""
-        from airflow_provider_mls.hooks._config import get_extra
+        from airflow_provider_mls.hooks._config import get_extra  # when a task runs
 
         extras: Mapping[str, Any] = {}
         if mls_conn_id:

@@ -4,7 +4,9 @@
 decides, which can take days. Here nothing waits: the asset ``sagemaker_approvals_churn_model`` is
 watched by ``ModelPackageApprovedEventTrigger`` in the triggerer, which lists the group's approved
 versions every minute and fires once per newly approved version; each event starts a run of this
-DAG, which deploys that version to MLS and waits until it serves online.
+DAG, which deploys that version to MLS and waits until it serves online (its artifact in the MLS
+registry, ``<MLS_NAME>/v<version number>/model.joblib``, as ``mls_approval_gated_deploy`` puts it
+there before it registers the version).
 
 The event's extra is ``{"from_trigger": true, "payload": {"group", "arn", "version",
 "approval_description", "model_data_url"}}``. A manual run (``airflow dags test``) deploys
