@@ -14,6 +14,7 @@ is a DynamoDB table created and filled here, and its artifact is uploaded to the
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pendulum
@@ -54,6 +55,10 @@ def handler(request, model):
     return {"items": [{"id": request.get("id"), "score": float(model.predict(request)[0])}]}
 '''
 WAIT = {"deferrable": True, "poke_interval": 2, "timeout": 600}
+# The trained v2, a rule model as plain data, pickled as joblib would (no arrays). Small enough to build when
+# the file is parsed, so it travels with the task to whichever worker runs it: a task never reads a local
+# file another task wrote (on several workers it is not there).
+MODEL_V2 = pickle.dumps({"kind": "rule", "threshold": {"svc_scrb_period": 24}, "features": FEATURES})
 
 
 def _meta(version: str) -> dict[str, Any]:
@@ -144,20 +149,6 @@ def mls_model_lifecycle() -> None:
             hook.run("POST", path, json=body)
         return {"experiment_id": experiment["id"], "model_id": model["id"]}
 
-    @task
-    def write_model_v2(run_id: str | None = None) -> str:
-        """The trained v2 (a rule model as plain data), written with joblib; returns its path."""
-        import tempfile
-        from pathlib import Path
-
-        import joblib
-
-        safe = str(run_id or "manual").replace(":", "_").replace("+", "_")
-        path = Path(tempfile.gettempdir()) / "mls_model_lifecycle" / safe / "model.joblib"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"kind": "rule", "threshold": {"svc_scrb_period": 24}, "features": FEATURES}, path)
-        return str(path)
-
     deploy_v1 = _deploy("v1")
     deploy_v2 = _deploy("v2")
     ready = prepare()
@@ -175,7 +166,7 @@ def mls_model_lifecycle() -> None:
         task_id="upload_v2",
         name=NAME,
         version="v2",
-        model_path=write_model_v2(),
+        model_bytes=MODEL_V2,
         model_lib="sklearn",
         model_lib_version="1.5.2",
         features=FEATURES,
