@@ -124,6 +124,8 @@ class SharedPool:
             raise
 
     def _give(self, lane: httpx.AsyncHTTPTransport) -> None:
+        if self.closed:
+            return  # aclose() closed every lane, busy ones included
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
@@ -170,6 +172,10 @@ class SharedPool:
 
     async def aclose(self) -> None:
         self.closed = True
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(RuntimeError("the shared MLS HTTP pool was closed"))
         lanes, self._lanes, self._idle = self._lanes, [], []
         for lane in lanes:
             await lane.aclose()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 import random
 import weakref
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from airflow_provider_mls.checks import Check, Outcome
     from airflow_provider_mls.hooks._config import MLSSettings
 
-log = logging.getLogger(__name__)
 
 _Key = tuple["MLSSettings", float, float, str]
 
@@ -122,7 +120,7 @@ async def shared_check(client: MLSAsyncClient, check: Check) -> AsyncIterator[Wa
             client.settings,
             retry_min_wait=client.retry_min_wait,
             retry_max_wait=client.retry_max_wait,
-            logger=log,
+            logger=client.log,  # retries are logged by the wait that opened the entry
         )
         await own.__aenter__()
         shared = entries[key] = SharedCheck(check, own)
