@@ -4,7 +4,10 @@
 * Redis as the Celery broker (``Redis``);
 * the CeleryExecutor with two Celery workers that share no temporary directory, no HOME and no
   AIRFLOW_HOME, so they behave like two machines (``CeleryDeployment``), next to the api-server,
-  the dag-processor, the scheduler and the triggerer of ``tests/e2e/_cluster.py``.
+  the dag-processor, the scheduler and the triggerer of ``tests/e2e/_cluster.py``. As root (CI), each
+  worker runs in its own mount namespace with a private tmpfs at the same TMPDIR and HOME paths: a
+  path one worker wrote names nothing on the other, as on two machines. Otherwise they get separate
+  directories.
 
 Every server listens on loopback, on a free port, with its data in a temporary directory, as a child
 process of the test, and is stopped by it. PostgreSQL refuses to run as root: as root it runs as the
@@ -59,6 +62,24 @@ def dag_policy(dag):
     for task in dag.tasks:
         task.queue = QUEUES[depth_of(task) % 2]
 '''
+
+
+# A worker's own "disk": a private tmpfs over TMPDIR and HOME in its own mount namespace. Both workers use the
+# same paths, as two machines do, and neither sees what the other wrote there.
+PRIVATE_MOUNTS = (
+    'mount -t tmpfs -o mode=1777,size=1g mls-e2e-tmp "$TMPDIR" && '
+    'mount -t tmpfs -o mode=0755,size=64m mls-e2e-home "$HOME" && cd "$HOME" && exec "$@"'
+)
+
+
+def private_mounts_supported() -> bool:
+    """Can we give each worker its own mount namespace (root with ``unshare``, as on CI)?"""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, timeout=30
+    )
+    return probe.returncode == 0
 
 
 class ServiceUnavailable(RuntimeError):
@@ -328,6 +349,8 @@ class CeleryDeployment(AirflowCluster):
         self.redis = redis
         self.worker_concurrency = worker_concurrency
         self.settings_dir = self.root / "cluster-policy"
+        # As root, each worker gets its own tmpfs at the same TMPDIR and HOME paths; else separate directories.
+        self.private_mounts = private_mounts_supported()
         super().__init__(
             self.root / "control-plane", dags_folder, extra_env=extra_env, startup_timeout=startup_timeout
         )
@@ -377,15 +400,37 @@ class CeleryDeployment(AirflowCluster):
     def process_env(self, name: str) -> dict[str, str]:
         """The environment of one process: its machine's HOME, TMPDIR and AIRFLOW_HOME."""
         machine = self.machine_dir(name)
+        scratch = self.root / "worker-scratch" if name in WORKERS and self.private_mounts else machine
         env = dict(self.env)
         env.update(
             {
                 "AIRFLOW_HOME": str(machine if name not in WORKERS else machine / "airflow"),
-                "HOME": str(machine / "home"),
-                "TMPDIR": str(machine / "tmp"),
+                "HOME": str(scratch / "home"),
+                "TMPDIR": str(scratch / "tmp"),
             }
         )
         return env
+
+    def command(self, name: str, args: Sequence[str]) -> list[str]:
+        """How a process is started: a worker with private mounts in its own mount namespace."""
+        if name in WORKERS and self.private_mounts:
+            return [
+                "unshare", "--mount", "--propagation", "private", "--",
+                "/bin/sh", "-c", PRIVATE_MOUNTS, "sh", AIRFLOW_BIN, *args,
+            ]  # fmt: skip
+        return [AIRFLOW_BIN, *args]
+
+    def private_mount_points(self, name: str) -> set[str]:
+        """The tmpfs mount points a running process sees that this test process does not."""
+
+        def tmpfs(pid: int | str) -> set[str]:
+            try:
+                lines = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+            except OSError:
+                return set()
+            return {line.split()[4] for line in lines if " - tmpfs " in line}
+
+        return tmpfs(self.procs[name].pid) - tmpfs("self")
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -402,9 +447,9 @@ class CeleryDeployment(AirflowCluster):
             self._log_files.append(log)
             env = self.process_env(name)
             self.procs[name] = subprocess.Popen(
-                [AIRFLOW_BIN, *args],
+                self.command(name, args),
                 env=env,
-                cwd=env["HOME"],
+                cwd=self.root if name in WORKERS and self.private_mounts else env["HOME"],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -64,7 +65,6 @@ pytestmark = [
 def deployment_root() -> Iterator[Path]:
     """Outside pytest's root-only temp dirs: the PostgreSQL user must enter it. Removed afterwards
     (the logs are in the failure message) unless ``MLS_E2E_KEEP`` is set."""
-    import os
     import shutil
 
     root = temp_root("mls-e2e-deployment-")
@@ -135,6 +135,12 @@ def test_pipelines_run_green_on_celery_workers_postgres_redis(
             )
         )
         mark("deployment healthy (2 Celery workers, scheduler, dag-processor, triggerer, api-server)")
+        if os.geteuid() == 0:  # as on CI: each worker has its own TMPDIR and HOME at the same paths
+            assert cluster.private_mounts, "root, but the workers could not get mount namespaces (unshare)"
+            for worker in WORKERS:
+                env = cluster.process_env(worker)
+                mounts = cluster.private_mount_points(worker)
+                assert {env["TMPDIR"], env["HOME"]} <= mounts, f"{worker}: {mounts}"
         try:
             _run_and_check(cluster, mls, seeded, mark, left)
         except BaseException:
