@@ -18,8 +18,11 @@ from airflow.providers.common.compat.sdk import (
     AirflowNotFoundException,
     AirflowSensorTimeout,
     AirflowSkipException,
+    Asset,  # Dataset on Airflow 2.11
+    AssetAlias,  # DatasetAlias on Airflow 2.11
     BaseHook,
     BaseOperator,
+    BaseOperatorLink,
     BaseSensorOperator,
     PokeReturnValue,
     Variable,
@@ -35,8 +38,12 @@ AIRFLOW_V_3_0_PLUS = int(AIRFLOW_VERSION_STRING.split(".")[0]) >= 3
 
 if AIRFLOW_V_3_0_PLUS:
     from airflow.sdk.exceptions import AirflowRescheduleException
+    from airflow.triggers.base import BaseEventTrigger
 else:
     from airflow.exceptions import AirflowRescheduleException
+
+    # No event-driven scheduling on Airflow 2.11: event triggers still import (provider discovery).
+    BaseEventTrigger = BaseTrigger  # type: ignore[misc,assignment]
 
 
 def default_deferrable() -> bool:
@@ -146,8 +153,12 @@ __all__ = [
     "AirflowRescheduleException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "Asset",
+    "AssetAlias",
+    "BaseEventTrigger",
     "BaseHook",
     "BaseOperator",
+    "BaseOperatorLink",
     "BaseSensorOperator",
     "BaseTrigger",
     "PokeReturnValue",

@@ -76,14 +76,14 @@ def parse_model_uri(uri: str) -> tuple[str, str]:
 
 def model_asset(name: str, env: str = "stg") -> Any:
     """The asset of an MLS model (a ``Dataset`` on Airflow 2.11), for a consumer's ``schedule``."""
-    from airflow.providers.common.compat.sdk import Asset
+    from airflow_provider_mls._compat import Asset
 
     return Asset(uri=model_uri(name, env))
 
 
 def model_versions_alias() -> Any:
     """The outlet alias the deploy and update tasks add their model version events to."""
-    from airflow.providers.common.compat.sdk import AssetAlias
+    from airflow_provider_mls._compat import AssetAlias
 
     return AssetAlias(name=MODEL_VERSIONS_ALIAS)
 
@@ -146,7 +146,7 @@ def record_model_version(context: Mapping[str, Any] | Any, model: Mapping[str, A
         return False
     if not any(getattr(o, "name", None) == MODEL_VERSIONS_ALIAS and _is_alias(o) for o in task.outlets or ()):
         return False
-    from airflow.providers.common.compat.sdk import Asset
+    from airflow_provider_mls._compat import Asset
 
     name, version = model.get("name"), model.get("version")
     extra = {"name": name, "version": version, "model_id": model.get("id"), "env": _env_value(env)}
@@ -155,6 +155,6 @@ def record_model_version(context: Mapping[str, Any] | Any, model: Mapping[str, A
 
 
 def _is_alias(outlet: Any) -> bool:
-    from airflow.providers.common.compat.sdk import AssetAlias
+    from airflow_provider_mls._compat import AssetAlias
 
     return isinstance(outlet, AssetAlias)

@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from airflow.providers.common.compat.sdk import BaseOperatorLink
+from airflow_provider_mls._compat import BaseOperatorLink
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

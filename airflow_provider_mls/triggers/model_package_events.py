@@ -27,13 +27,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._compat import AIRFLOW_V_3_0_PLUS, TriggerEvent
+from airflow_provider_mls._compat import BaseEventTrigger, TriggerEvent
 from airflow_provider_mls.exceptions import describe_error
-
-if AIRFLOW_V_3_0_PLUS:
-    from airflow.triggers.base import BaseEventTrigger
-else:  # Airflow 2.11 has no event-driven scheduling; the module still imports (provider discovery).
-    from airflow.triggers.base import BaseTrigger as BaseEventTrigger  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -70,30 +70,27 @@ def approve(registry: SageMakerModelRegistryHook, arn: str, why: str) -> Callabl
     return lambda: registry.update_version(arn, approval_status="Approved", approval_description=why)
 
 
-def test_fires_once_per_version_approved_after_the_watch_started(
+def test_fires_once_per_newly_approved_version_oldest_first(
     registry: SageMakerModelRegistryHook, group_name: str, moto_url: str
 ) -> None:
     before = register(registry, group_name, 1, status="Approved")
     pending = register(registry, group_name, 2)
     rejected = register(registry, group_name, 3)
     later = register(registry, group_name, 4)
+    store = StateStore()
+    store.values[STATE_KEY] = [before]  # what the watch saved when it started: v1 was approved then
+    registry.update_version(rejected, approval_status="Rejected")
+    approve(registry, later, "v4 passed review")()
+    approve(registry, pending, "v2 passed review")()
 
     async def scenario() -> list[dict[str, Any]]:
-        store = StateStore()
         events = make(moto_url, group_name, store).run()
-        first = asyncio.ensure_future(next_event(events))
-        await asyncio.wait_for(store.saved.wait(), 60)  # the baseline: v1 only
-        assert store.values[STATE_KEY] == [before]
-        await asyncio.to_thread(registry.update_version, rejected, approval_status="Rejected")
-        await asyncio.to_thread(approve(registry, later, "v4 passed review"))
-        await asyncio.to_thread(approve(registry, pending, "v2 passed review"))
-        got = [await first, await next_event(events)]
+        got = [await next_event(events), await next_event(events)]
         await events.aclose()
-        assert sorted(store.values[STATE_KEY]) == sorted([before, pending, later])
         return got
 
     got = asyncio.run(scenario())
-    # Oldest first, each once; the version approved before the watch and the rejected one never.
+    # One listing saw both: oldest first, each once; neither v1 (reported before) nor the rejected v3.
     assert [p["arn"] for p in got] == [pending, later]
     assert got[0] == {
         "group": group_name,
@@ -102,6 +99,29 @@ def test_fires_once_per_version_approved_after_the_watch_started(
         "approval_description": "v2 passed review",
         "model_data_url": ARTIFACT.format(n=2),
     }
+    assert sorted(store.values[STATE_KEY]) == sorted([before, pending, later])
+
+
+def test_the_first_watch_takes_the_approved_versions_as_its_baseline(
+    registry: SageMakerModelRegistryHook, group_name: str, moto_url: str
+) -> None:
+    before = register(registry, group_name, 1, status="Approved")
+    fresh = register(registry, group_name, 2)
+
+    async def scenario() -> tuple[list[Any], dict[str, Any]]:
+        store = StateStore()
+        events = make(moto_url, group_name, store).run()
+        first = asyncio.ensure_future(next_event(events))
+        await asyncio.wait_for(store.saved.wait(), 60)  # the baseline is saved
+        baseline = list(store.values[STATE_KEY])
+        await asyncio.to_thread(approve(registry, fresh, "ok"))
+        payload = await first
+        await events.aclose()
+        return baseline, payload
+
+    baseline, payload = asyncio.run(scenario())
+    assert baseline == [before]
+    assert payload["arn"] == fresh
 
 
 def test_a_restart_neither_repeats_nor_loses_an_approval(
