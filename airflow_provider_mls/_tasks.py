@@ -352,13 +352,18 @@ class MLSBaseSensor(BaseSensorOperator):
     def _inputs(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _looks_up(self) -> bool:
+        """Does ``_resolve`` send a request (a model lookup)? Only then is the check kept across reschedules."""
+        return True
+
     def check(self, context: Any) -> Check:
         """The check of this wait, resolved once (in reschedule mode, once per try)."""
         if self._check is None:
             from airflow_provider_mls.checks import check_from_dict
 
             inputs = self._inputs()
-            stored = wait_memory.recall(context, inputs) if self.reschedule else None
+            remember = self.reschedule and self._looks_up()
+            stored = wait_memory.recall(context, inputs) if remember else None
             if stored is not None:
                 self._check = check_from_dict(stored)
                 self.log.info(
@@ -367,7 +372,7 @@ class MLSBaseSensor(BaseSensorOperator):
             else:
                 self._check = self._resolve()
                 self.log.info("Waiting for %s", self._check.describe())
-                if self.reschedule:
+                if remember:
                     wait_memory.remember(context, inputs, self._check.to_dict())
         return self._check
 
@@ -397,7 +402,7 @@ class MLSBaseSensor(BaseSensorOperator):
         return result
 
     def _forget(self, context: Any) -> None:
-        if self.reschedule:
+        if self.reschedule and self._looks_up():
             wait_memory.forget(context)
 
     def _check_then_defer(self, context: Any) -> Any:

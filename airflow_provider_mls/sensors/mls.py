@@ -60,6 +60,9 @@ class BatchPredictionReadySensor(MLSBaseSensor):
     def _inputs(self) -> dict[str, Any]:
         return {"table": self.table, "model_id": self.model_id, "name": self.name, "version": self.version}
 
+    def _looks_up(self) -> bool:
+        return self.table is None
+
     def _resolve(self) -> Check:
         selector = ModelSelector(self.model_id, self.name, self.version)
         if self.table is not None:
@@ -117,6 +120,9 @@ class OnlinePredictionReadySensor(MLSBaseSensor):
     def _inputs(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "name": self.name, "version": self.version}
 
+    def _looks_up(self) -> bool:
+        return self.model_id is not None
+
     def _resolve(self) -> Check:
         id, name, version = ModelSelector(self.model_id, self.name, self.version).validate()
         if id is None:
@@ -160,6 +166,9 @@ class AutoMLTrainingDoneSensor(MLSBaseSensor):
 
     def _inputs(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "name": self.name, "version": self.version}
+
+    def _looks_up(self) -> bool:
+        return self.model_id is None
 
     def _resolve(self) -> Check:
         selector = ModelSelector(self.model_id, self.name, self.version)

@@ -552,3 +552,18 @@ def test_bad_input_fails_terminally_naming_the_field(mls_conn: Any) -> None:
     sensor = BatchPredictionReadySensor(task_id="s", model_id="twelve", **FAST_WAIT)
     with pytest.raises(AirflowFailException, match="model_id"):
         sensor.execute({})
+
+
+def test_reschedule_mode_keeps_nothing_when_nothing_is_looked_up(
+    admin: Admin, count_calls: CountCalls, reschedule_context: Any, variables: VariableStore, unique: str
+) -> None:
+    """A table by name, or a model by name and version for the artifact: nothing to remember."""
+    for sensor in (
+        BatchPredictionReadySensor(task_id="batch", table=f"nk_{unique}", mode="reschedule"),
+        OnlinePredictionReadySensor(task_id="batch", name=f"nk-{unique}", version="v1", mode="reschedule"),
+    ):
+        calls = count_calls(sensor)
+        with pytest.raises(AirflowRescheduleException):
+            sensor.execute(reschedule_context(None, f"run-{unique}").context)
+        assert len(calls) == 1
+    assert variables.values == {}
