@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 # the trigger's clearer "timeout" event normally wins.
 DEFERRAL_TIMEOUT_GRACE = 60.0
 
+# The largest id MLS can hold (a signed 64-bit integer), as the hook's own check.
+MAX_ID = 2**63 - 1
+
 # The fields of a model summary, the XCom value of the create/update operators (see ``summary``).
 SUMMARY_FIELDS = (
     "id",
@@ -113,6 +116,8 @@ def coerce_id(value: object, field: str) -> int:
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MLSValidationError(field, f"expected a model id (a non-negative integer), got {value!r}")
+    if value > MAX_ID:
+        raise MLSValidationError(field, f"{value} is beyond the largest id ({MAX_ID}, 2**63 - 1)")
     return value
 
 

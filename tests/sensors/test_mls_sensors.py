@@ -567,3 +567,16 @@ def test_reschedule_mode_keeps_nothing_when_nothing_is_looked_up(
             sensor.execute(reschedule_context(None, f"run-{unique}").context)
         assert len(calls) == 1
     assert variables.values == {}
+
+
+@pytest.mark.parametrize(
+    "cls", [BatchPredictionReadySensor, OnlinePredictionReadySensor, AutoMLTrainingDoneSensor]
+)
+def test_an_id_beyond_the_largest_fails_before_any_request(
+    mls_conn: Any, count_calls: CountCalls, cls: type
+) -> None:
+    sensor = cls(task_id="s", model_id=2**63, **FAST_WAIT)
+    calls = count_calls(sensor)
+    with pytest.raises(AirflowFailException, match="model_id: .*beyond the largest id"):
+        sensor.execute({})
+    assert calls.calls == []
