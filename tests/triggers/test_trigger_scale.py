@@ -333,3 +333,40 @@ def test_start_jitter_grows_with_the_burst_and_stays_bounded() -> None:
     assert all(0 <= j <= JITTER_MAX for j in burst)
     assert max(burst[-1000:]) > 0.5  # a burst of thousands is spread over about a second
     assert short <= 0.05  # never more than the wait's own interval
+
+
+def test_a_quiet_pool_keeps_one_connection(admin: Admin, unique: str) -> None:
+    """Requests one after another reuse the most recently used connection: no churn, no extra lanes."""
+    table = f"tk_{unique}"
+    admin.set_table(table)
+
+    async def scenario() -> dict[str, int]:
+        async with await MLSAsyncClient.from_connection("mls_default", **FAST_RETRIES) as client:
+            for _ in range(20):
+                assert (await client.run_check(TableReadyCheck(table=table))).done
+            (stats,) = shared_pool_stats()
+            return stats
+
+    stats = run(scenario())
+    assert stats["requests"] == 40 and stats["connections"] == 1 and stats["in_flight"] == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "expected"),
+    [
+        ({"HTTPS_PROXY": "proxy.example:3128"}, "https://mls.example.com", "http://proxy.example:3128"),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "mls.example.com"}, "https://mls.example.com", None),
+        ({"HTTP_PROXY": "http://p:1"}, "https://mls.example.com", None),
+        ({"ALL_PROXY": "socks5://p:1"}, "http://mls.example.com", "socks5://p:1"),
+        ({}, "https://mls.example.com", None),
+    ],
+)
+def test_the_pool_takes_the_proxy_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], url: str, expected: str | None
+) -> None:
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+        for variant in (name, name.lower()):
+            monkeypatch.delenv(variant, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert mls_async.environment_proxy(url) == expected
