@@ -47,5 +47,6 @@ if [ "$(id -u)" -eq 0 ] && ! id -u "$PG_USER" >/dev/null 2>&1; then
     useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$PG_USER"
 fi
 
-echo "e2e-services: postgres $("$(find_pg_bin)/postgres" --version | awk '{print $NF}') in $(find_pg_bin)," \
-    "redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), postgres runs as ${PG_USER}"
+runs_as=$([ "$(id -u)" -eq 0 ] && echo "$PG_USER" || id -un)
+echo "e2e-services: postgres $("$(find_pg_bin)/postgres" --version | awk '{print $3}') in $(find_pg_bin)," \
+    "redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), postgres runs as ${runs_as}"
