@@ -115,6 +115,15 @@ def missing_services() -> list[str]:
             pwd.getpwnam(PG_USER)
         except KeyError:
             missing.append(f"the system user {PG_USER!r} that runs PostgreSQL (it refuses root)")
+    # Python packages of the lock file (requirements/airflow-3.3.in).
+    try:
+        import asyncpg  # noqa: F401  (Airflow 3 derives postgresql+asyncpg from the sync URL)
+    except ImportError:
+        missing.append("asyncpg, Airflow 3's async PostgreSQL driver (requirements/airflow-3.3.in)")
+    try:
+        from airflow.providers.celery.executors import celery_executor_utils  # noqa: F401
+    except ImportError as err:
+        missing.append(f"a celery the Celery provider can import (celery 5.7 cannot be: {err})")
     return missing
 
 
