@@ -36,7 +36,16 @@ __all__ = [
 
 
 def add_model_versions_outlet(task: Any) -> None:
-    """Declare the ``mls_model_versions`` alias among the task's outlets (parse time; no I/O)."""
+    """Declare the ``mls_model_versions`` alias among the task's outlets (parse time; no I/O).
+
+    Airflow 3 only. Airflow 2.11's ``DatasetAlias`` events fail a run whose DAG the scheduler has
+    not synced yet (``airflow dags test`` on a fresh DB: "Can't flush None value found in collection
+    DatasetModel.aliases"), so there the tasks declare nothing and send no dataset events.
+    """
+    from airflow_provider_mls._compat import AIRFLOW_V_3_0_PLUS
+
+    if not AIRFLOW_V_3_0_PLUS:
+        return
     from airflow_provider_mls.assets import MODEL_VERSIONS_ALIAS, model_versions_alias
 
     outlets = list(task.outlets or [])

@@ -13,8 +13,9 @@ A second variant of ``mls_batch_prediction_refresh``: scheduled on the asset of 
 5. ``point_version_at_table``: the new version's ``table`` becomes this table. (A new table is not
    a new version: this update sends no asset event, so the DAG does not trigger itself.)
 
-Airflow 3: assets. Airflow 2.11: the same file, scheduled on the dataset of the same URI (datasets
-and dataset aliases, 2.10+). ``ENV`` is the ``env`` of your ``mls_default`` connection.
+Airflow 3 (assets). On Airflow 2.11 the file parses (a dataset schedule), but the provider's tasks
+send no dataset events there, so it runs only when triggered by hand. ``ENV`` is the ``env`` of
+your ``mls_default`` connection.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ if AIRFLOW_V_3_0_PLUS:
             name=MLS_NAME,
             version=approved["version"],
             model_lib="sklearn",
-            if_exists="skip",  # a re-run of the same approval deploys nothing twice
+            if_exists="update",  # a re-run of the same approval updates the version in place
         )
         ready = OnlinePredictionReadySensor(
             task_id="online_ready",

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_mls._compat import AIRFLOW_V_3_0_PLUS
 from airflow_provider_mls.testing.dag_run import dag_run_state
 
 REPO = Path(__file__).resolve().parent.parent
@@ -186,6 +187,9 @@ def test_the_deploy_announces_the_version_and_queues_the_dag_scheduled_on_the_mo
     produced: dict[str, Any],
 ) -> None:
     events = [e for e in produced["probe"]["events"] if e["uri"] == "mls://local/churn_lr"]
+    if not AIRFLOW_V_3_0_PLUS:  # Airflow 2.11: no dataset events (see airflow_provider_mls.assets)
+        assert events == [] and produced["probe"]["queued"] == []
+        return
     assert [e["extra"]["version"] for e in events] == [produced["version"]]
     assert events[0]["extra"]["name"] == "churn_lr" and events[0]["extra"]["env"] == "local"
     assert produced["probe"]["queued"] == ["mls_batch_prediction_on_new_version"]
