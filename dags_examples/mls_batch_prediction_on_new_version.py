@@ -65,7 +65,11 @@ def mls_batch_prediction_on_new_version() -> None:
         else:
             raise AirflowFailException("no triggering model version event and no params.model_version")
         safe = re.sub(r"[^a-zA-Z0-9_.-]", "_", version)
-        table = f"{(params or {})['table_prefix']}_{safe}_{ds_nodash}"
+        # An asset-triggered run on Airflow 3 has no logical date (so no ds_nodash): date it by run_after.
+        dag_run = context.get("dag_run")
+        when = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
+        day = ds_nodash or (when.strftime("%Y%m%d") if when else "manual")
+        table = f"{(params or {})['table_prefix']}_{safe}_{day}"
         return {"name": name, "version": version, "table": table}
 
     @task
