@@ -367,7 +367,7 @@ class MLSBaseSensor(BaseSensorOperator):
             from airflow_provider_mls.checks import check_from_dict
 
             inputs = self._inputs()
-            remember = self.reschedule and self._looks_up()
+            remember = self._remembers()
             stored = wait_memory.recall(context, inputs) if remember else None
             if stored is not None:
                 self._check = check_from_dict(stored)
@@ -406,8 +406,12 @@ class MLSBaseSensor(BaseSensorOperator):
         self._forget(context)
         return result
 
+    def _remembers(self) -> bool:
+        """Is the check kept across reschedules? Only a rescheduled poke (a deferrable wait resolves once)."""
+        return self.reschedule and not self.deferrable and self._looks_up()
+
     def _forget(self, context: Any) -> None:
-        if self.reschedule and self._looks_up():
+        if self._remembers():
             wait_memory.forget(context)
 
     def _check_then_defer(self, context: Any) -> Any:
@@ -436,4 +440,6 @@ class MLSBaseSensor(BaseSensorOperator):
         self, context: Any, event: Mapping[str, Any] | None = None, deadline: float | None = None
     ) -> Any:
         """Resume after the trigger: its one event decides (see ``event_value``)."""
+        if self.reschedule and self._looks_up():
+            wait_memory.forget(context)  # one an older version kept for a deferrable reschedule-mode wait
         return event_value(self, event)

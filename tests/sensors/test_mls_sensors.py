@@ -569,6 +569,33 @@ def test_reschedule_mode_keeps_nothing_when_nothing_is_looked_up(
     assert variables.values == {}
 
 
+def test_deferrable_reschedule_mode_leaves_no_variable(
+    admin: Admin, reschedule_context: Any, variables: VariableStore, unique: str
+) -> None:
+    """``deferrable=True`` with ``mode="reschedule"``: the triggerer waits, the check is resolved once,
+    so nothing goes into a Variable; the resume also deletes one an older version may have left."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    table = f"drs_{unique}"
+    model = admin.manual_model(f"drs-{unique}", table=table)
+    make = lambda: BatchPredictionReadySensor(  # noqa: E731
+        task_id="batch", model_id=model["id"], mode="reschedule", deferrable=True, poke_interval=30
+    )
+    context = reschedule_context(None, f"run-{unique}").context
+    with pytest.raises(TaskDeferred) as deferred:
+        make().execute(context)
+    assert variables.values == {}
+
+    key = wait_memory.key(context)
+    assert key is not None
+    variables.values[key] = {"inputs": {}, "value": {}}  # as an older version left it
+    admin.set_table(table, is_active=True, is_loading=False)
+    value = {"table": table, "model_id": model["id"]}
+    event = {"status": "success", "message": "ready", "value": value, "checks": 1}
+    assert make().execute_complete(context, event=event, **(deferred.value.kwargs or {})) == value
+    assert variables.values == {}
+
+
 @pytest.mark.parametrize(
     "cls", [BatchPredictionReadySensor, OnlinePredictionReadySensor, AutoMLTrainingDoneSensor]
 )
