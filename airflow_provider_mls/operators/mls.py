@@ -682,9 +682,10 @@ class _AutoMLServerOperator(MLSBaseOperator):
     may; with ``wait_for_completion`` it then polls every ``poke_interval`` (in the worker) or,
     with ``deferrable``, defers to ``MLSCheckTrigger`` with a ``ServerStatusCheck``; the trigger's
     event brings the settled status back to ``execute_complete``, which decides again (e.g.
-    starts a server that was STOPPING). ``acted`` travels in the deferral's kwargs, so it is true
-    exactly when this task sent the start or stop, in every mode. The deadline is wall-clock:
-    ``timeout`` seconds from the start of ``execute``, across deferrals.
+    starts a server that was STOPPING). ``acted`` and the deadline travel in the deferral's kwargs
+    and in the trigger's event (``carry``), so ``acted`` is true exactly when this task sent the
+    start or stop, in every mode. The deadline is wall-clock: ``timeout`` seconds from the start of
+    ``execute``, across deferrals.
     """
 
     template_fields: Sequence[str] = ("mls_conn_id", *_MODEL_REF_FIELDS, "wait_for_completion")
@@ -745,30 +746,27 @@ class _AutoMLServerOperator(MLSBaseOperator):
     ) -> dict[str, Any]:
         """Resume after the trigger: the settled status decides what comes next (done, fail, act, wait).
 
-        ``model_id`` and ``acted`` come with the deferral's kwargs. The trigger's event carries the
-        same facts (its check: the model, and ``wait_while``, which is ``_after_act`` exactly when
-        this task acted), used when the kwargs are missing: ``airflow dags test`` on Airflow 3.3
-        resumes with the event alone.
+        ``model_id``, ``acted`` and ``deadline`` come with the deferral's kwargs and, the same, in
+        the trigger's event (``event["carry"]``), used when the kwargs are missing: ``airflow dags
+        test`` on Airflow 3.3 resumes with the event alone. Nothing is inferred: without either the
+        task fails naming what is missing.
         """
         with fail_fast(self):
             value = event_value(self, event)
-            check = (event or {}).get("check") if isinstance(event, dict) else None
-            check = check if isinstance(check, dict) else {}
-            if model_id is None:
-                model_id = check.get("model_id")
-            if model_id is None:
-                raise MLSValidationError(
-                    "model_id", "neither the deferral nor the trigger's event names the model"
-                )
-            if acted is None:
-                acted = tuple(check.get("wait_while") or ()) == self._after_act
+            carry = event.get("carry") if isinstance(event, dict) else None
+            carry = carry if isinstance(carry, dict) else {}
+            given = {"model_id": model_id, "acted": acted, "deadline": deadline}
+            facts = {k: v if v is not None else carry.get(k) for k, v in given.items()}
+            for field, fact in facts.items():
+                if fact is None:
+                    raise MLSValidationError(field, "neither the deferral nor the trigger's event carries it")
             status = value.get("status") if isinstance(value, dict) else None
             return self._run(
                 context,
-                int(model_id),
-                acted=bool(acted),
+                int(facts["model_id"]),
+                acted=bool(facts["acted"]),
                 wait=True,
-                deadline=deadline if deadline is not None else time.time() + float(self.timeout),
+                deadline=float(facts["deadline"]),
                 status=ServerStatus.parse(status) if status is not None else None,
             )
 
@@ -831,6 +829,7 @@ class _AutoMLServerOperator(MLSBaseOperator):
         from airflow_provider_mls.triggers.mls import MLSCheckTrigger
 
         check = ServerStatusCheck(model_id=id, wait_while=step.wait_while)
+        carry = {"model_id": id, "acted": acted, "deadline": deadline}
         defer_wait(
             self,
             trigger=MLSCheckTrigger(
@@ -838,6 +837,7 @@ class _AutoMLServerOperator(MLSBaseOperator):
                 mls_conn_id=self.mls_conn_id,
                 poke_interval=float(self.poke_interval),
                 deadline=deadline,
+                carry=carry,
             ),
             waiting=step.message,
             what=check.describe(),

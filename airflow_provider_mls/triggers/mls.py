@@ -23,15 +23,18 @@ class MLSCheckTrigger(PollingTrigger):
     request per interval; each keeps its own deadline, check count, log line and event. The
     first check is delayed by a small jitter (under a second) when many waits start at once.
 
-    The event payload (see ``PollingTrigger``) also carries ``"check"``: ``failed`` is a terminal
-    failure such as a training that ended FAILED; ``error`` means the check could not be made
-    (connection, credentials, MLS errors after the retries).
+    The event payload (see ``PollingTrigger``) also carries ``"check"`` (and ``"carry"`` when
+    given): ``failed`` is a terminal failure such as a training that ended FAILED; ``error`` means
+    the check could not be made (connection, credentials, MLS errors after the retries).
 
     :param check: ``Check.to_dict()`` of the check (see ``airflow_provider_mls.checks``).
     :param mls_conn_id: the MLS connection, read asynchronously once per run.
     :param poke_interval: seconds between checks.
     :param deadline: Unix time after which the trigger reports ``timeout`` (None: no deadline).
         Absolute, so a triggerer restart does not extend the wait.
+    :param carry: JSON facts the deferring task needs when it resumes (e.g. whether it acted, its
+        deadline), returned unchanged in every event as ``"carry"``, so a resume that lost the
+        deferral's kwargs still has them. Serialized only when given (older kwargs stay valid).
     """
 
     def __init__(
@@ -42,29 +45,33 @@ class MLSCheckTrigger(PollingTrigger):
         deadline: float | None = None,
         retry_min_wait: float = DEFAULT_RETRY_MIN_WAIT,
         retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT,
+        carry: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(poke_interval=poke_interval, deadline=deadline)
         self.check = check
+        self.carry = carry
         self.mls_conn_id = mls_conn_id
         self.retry_min_wait = float(retry_min_wait)
         self.retry_max_wait = float(retry_max_wait)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "check": self.check,
-                "mls_conn_id": self.mls_conn_id,
-                "poke_interval": self.poke_interval,
-                "deadline": self.deadline,
-                "retry_min_wait": self.retry_min_wait,
-                "retry_max_wait": self.retry_max_wait,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "check": self.check,
+            "mls_conn_id": self.mls_conn_id,
+            "poke_interval": self.poke_interval,
+            "deadline": self.deadline,
+            "retry_min_wait": self.retry_min_wait,
+            "retry_max_wait": self.retry_max_wait,
+        }
+        if self.carry is not None:
+            kwargs["carry"] = self.carry
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     label = "MLS check"
 
     def _event_extra(self) -> dict[str, Any]:
+        if self.carry is not None:
+            return {"check": self.check, "carry": self.carry}
         return {"check": self.check}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

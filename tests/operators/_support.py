@@ -146,9 +146,16 @@ class DeferredRun:
     """
 
     def __init__(
-        self, make_op: Callable[[], Any], context: dict[str, Any] | None = None, *, event_only: bool = False
+        self,
+        make_op: Callable[[], Any],
+        context: dict[str, Any] | None = None,
+        *,
+        event_only: bool = False,
+        before_trigger: Callable[[int], None] | None = None,
     ) -> None:
         self.make_op = make_op
+        # Called with the deferral's index (0, 1, ...) before its trigger runs: the world moving on.
+        self.before_trigger = before_trigger
         # Resume with the event alone, as ``airflow dags test`` does on Airflow 3.3 (it drops the kwargs).
         self.event_only = event_only
         self.context: dict[str, Any] = context if context is not None else {}
@@ -175,6 +182,8 @@ class DeferredRun:
             trigger = getattr(importlib.import_module(module), name)(**kwargs)
             self.checks.append(kwargs["check"])
             self.kwargs.append(dict(deferred.kwargs or {}))
+            if self.before_trigger is not None:
+                self.before_trigger(self.deferrals - 1)
             event = asyncio.run(_first_event(trigger, event_timeout))
             self.events.append(event.payload)
             next_kwargs = {**({} if self.event_only else deferred.kwargs or {}), "event": event.payload}

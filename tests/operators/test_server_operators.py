@@ -353,6 +353,49 @@ def test_deferred_start_resumed_with_the_event_alone(
     assert run.deferrals == deferrals
 
 
+@pytest.mark.parametrize("event_only", [False, True])
+def test_deferred_start_keeps_acted_and_deadline_across_two_deferrals(
+    mls: Mls, model: dict, event_only: bool
+) -> None:
+    """This task starts the server (deferral 1, acted); someone stops it (STOPPING: deferral 2, a wait that
+    is not the after-start one); then it ends FAILED. Both resumes, with the kwargs or with the event
+    alone, know this task acted: the task fails, no second start; the deadline is the first one."""
+
+    def world(deferral: int) -> None:
+        mls.force_server(model["id"], "STOPPING" if deferral == 0 else "FAILED")
+
+    run = DeferredRun(
+        lambda: StartAutoMLServerOperator(task_id="start", model_id=model["id"], deferrable=True, **FAST),
+        event_only=event_only,
+        before_trigger=world,
+    )
+    with pytest.raises(AirflowFailException, match="FAILED after the start"):
+        run()
+    assert [c["wait_while"] for c in run.checks] == [["STOPPED", "STARTING"], ["STOPPING"]]
+    assert [k["acted"] for k in run.kwargs] == [True, True]
+    assert [e["carry"]["acted"] for e in run.events] == [True, True]
+    deadlines = [k["deadline"] for k in run.kwargs] + [e["carry"]["deadline"] for e in run.events]
+    assert len(set(deadlines)) == 1  # not extended by a resume
+    assert run.deferrals == 2
+    assert mls.server_status(model["id"]) == "FAILED"  # not started a second time
+
+
+@pytest.mark.parametrize("missing", ["model_id", "acted", "deadline"])
+def test_resume_without_the_facts_fails_naming_them(missing: str) -> None:
+    """Neither the kwargs nor the event carry them (an event of an older trigger): no guessing."""
+    carry = {"model_id": 1, "acted": True, "deadline": time.time() + 60}
+    del carry[missing]
+    event = {
+        "status": "success",
+        "message": "m",
+        "value": {"model_id": 1, "status": "FAILED"},
+        "carry": carry,
+    }
+    op = StartAutoMLServerOperator(task_id="start", model_id=1, deferrable=True, **FAST)
+    with pytest.raises(AirflowFailException, match=missing):
+        op.execute_complete({}, event=event)
+
+
 def test_deferred_stop_resumed_with_the_event_alone(mls: Mls, model: dict) -> None:
     mls.force_server(model["id"], "RUNNING")
     run = DeferredRun(

@@ -65,6 +65,7 @@ def table_trigger(table: str, **kwargs: Any) -> MLSCheckTrigger:
         },
         {"check": ArtifactReadyCheck(name="m", version="v1").to_dict(), "deadline": None},
         {"check": TrainingDoneCheck(model_id=5).to_dict(), "poke_interval": "30"},
+        {"check": ServerStatusCheck(model_id=6).to_dict(), "carry": {"acted": True, "deadline": 1.5}},
     ],
 )
 def test_serialize_round_trip(kwargs: dict[str, Any]) -> None:
