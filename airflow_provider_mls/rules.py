@@ -39,6 +39,9 @@ from airflow_provider_mls.exceptions import MLSValidationError
 
 __all__ = [
     "COMPONENT_MAX_LENGTH",
+    "IF_EXISTS",
+    "MANUAL_FIELDS",
+    "MAX_ID",
     "META_MAX_BYTES",
     "META_MAX_DEPTH",
     "NAME_MAX_LENGTH",
@@ -47,6 +50,8 @@ __all__ = [
     "TABLE_MIN_LENGTH",
     "VERSION_MAX_LENGTH",
     "check_component",
+    "check_id",
+    "check_if_exists",
     "check_json",
     "check_meta",
     "check_name",
@@ -66,6 +71,22 @@ META_MAX_DEPTH = 32
 # client sends it: JSON encoders escape non-ASCII text by default (up to 6 bytes a character, e.g.
 # ``\u0001``; Korean text doubles), so the body of a meta within META_MAX_BYTES can be several times it.
 REQUEST_MAX_BYTES = 8 * 1024 * 1024
+# Ids are 64-bit signed integers in MLS; a larger one can only be a mistake.
+MAX_ID = 2**63 - 1
+# What a create does with a (name, version) held by a model it did not write.
+IF_EXISTS = ("fail", "skip", "update")
+# The fields of a manual model besides model_type, name and version: what a create sends, what
+# a PUT carries (the whole model), what the create/update operators take.
+MANUAL_FIELDS = (
+    "description",
+    "creator",
+    "model_lib",
+    "model_data",
+    "model_meta",
+    "features",
+    "table",
+    "components",
+)
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_.\-]+")
 _NAME_CHARS = "letters A-Z a-z, digits, '_', '-' and '.'"
@@ -210,4 +231,22 @@ def check_meta(value: Any, field: str = "model_meta") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise MLSValidationError(field, f"expected a JSON object (dict), got {type(value).__name__}")
     check_json(value, field, max_bytes=META_MAX_BYTES)
+    return value
+
+
+def check_id(value: object, field: str = "model_id") -> int:
+    """A model (or dataset, component) id: an int from 0 to ``MAX_ID`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MLSValidationError(field, f"expected an integer id, got {value!r}")
+    if value < 0:
+        raise MLSValidationError(field, f"expected a non-negative id, got {value!r}")
+    if value > MAX_ID:
+        raise MLSValidationError(field, f"{value} is beyond the largest id ({MAX_ID}, 2**63 - 1)")
+    return value
+
+
+def check_if_exists(value: object, allowed: tuple[str, ...] = IF_EXISTS, field: str = "if_exists") -> str:
+    """An ``if_exists`` choice among ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise MLSValidationError(field, f"expected one of {', '.join(allowed)}, got {value!r}")
     return value

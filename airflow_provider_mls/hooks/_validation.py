@@ -10,14 +10,14 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_mls import rules
 from airflow_provider_mls.constants import MODEL_LIBS, PREDICTION_TYPES
 from airflow_provider_mls.exceptions import MLSValidationError
 
-# Ids are 64-bit signed integers in MLS; a larger one can only be a mistake.
-MAX_ID = 2**63 - 1
+MAX_ID = rules.MAX_ID
 
 
 def check_str(value: object, field: str) -> str:
@@ -34,13 +34,15 @@ def check_optional_str(value: object, field: str) -> str | None:
     return value
 
 
-def check_id(value: object, field: str = "model_id") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MLSValidationError(field, f"expected an integer id, got {value!r}")
-    if value < 0:
-        raise MLSValidationError(field, f"expected a non-negative id, got {value!r}")
-    if value > MAX_ID:
-        raise MLSValidationError(field, f"{value} is beyond the largest id (2**63 - 1)")
+check_id = rules.check_id
+
+
+def check_not_before(value: object, field: str = "not_before") -> datetime | None:
+    """A create's ``not_before``: None or an aware datetime."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise MLSValidationError(field, f"expected a timezone-aware datetime, got {value!r}")
     return value
 
 

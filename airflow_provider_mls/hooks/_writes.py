@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from airflow_provider_mls.rules import MANUAL_FIELDS
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -36,9 +38,6 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
-
-# The fields of a manual model that a PUT carries (the whole object, as the reference client sends it).
-MANUAL_FIELDS = ("description", "creator", "model_lib", "model_data", "model_meta", "features", "table")
 
 
 def component_names_of(value: Any) -> list[str]:
@@ -89,12 +88,6 @@ def parse_timestamp(value: Any) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def newer(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Was model state ``a`` written after model state ``b`` (by ``updated_at``)? False when unknown."""
-    ta, tb = parse_timestamp(a.get("updated_at")), parse_timestamp(b.get("updated_at"))
-    return ta is not None and tb is not None and ta > tb
-
-
 def payload_mismatches(model: Mapping[str, Any], payload: Mapping[str, Any]) -> list[str]:
     """The fields in which ``model`` differs from the create ``payload`` (empty: same content)."""
     wrong: list[str] = []
@@ -107,7 +100,7 @@ def payload_mismatches(model: Mapping[str, Any], payload: Mapping[str, Any]) -> 
         if model.get("dataset_id") != payload.get("dataset_id"):
             wrong.append("dataset_id")
         return wrong
-    for field in (*MANUAL_FIELDS, "components"):
+    for field in MANUAL_FIELDS:
         if field == "creator" and payload.get("creator") is None:
             continue  # the service fills in its user
         if normalize_field(field, model.get(field)) != normalize_field(field, payload.get(field)):

@@ -41,15 +41,15 @@ from airflow_provider_mls.hooks._retry import (
     retryable_error,
 )
 from airflow_provider_mls.hooks._writes import (
-    MANUAL_FIELDS,
     MISSING,
     Unit,
     create_is_ours,
     field_unit,
     meta_key_unit,
-    newer,
     parse_http_date,
+    parse_timestamp,
 )
+from airflow_provider_mls.rules import MANUAL_FIELDS, check_if_exists
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,7 +64,6 @@ ModelRef = int | Mapping[str, Any]
 
 MODELS_PATH = "/api/v1/models"
 DEFAULT_MAX_PAGES = 1000
-IF_EXISTS = ("fail", "skip", "update")
 # Updates: how many write-verify rounds, and the backoff between them.
 MAX_WRITE_ROUNDS = 8
 WRITE_BACKOFF = 0.25  # first re-write waits up to this (jittered), doubling per round
@@ -94,9 +93,10 @@ class MLSHook(BaseHook):
     ``update_manual_model``).
 
     Wherever a model is needed, an int id or a model dict as returned by the hook is accepted.
-    From a dict the hook takes what it needs and saves a request: an update takes the dict as
-    the model's current state (pass the id when the dict may be old: the model is then read
-    first); training info and the AutoML error are always read fresh.
+    From a dict the hook takes what it needs and may save a request. An update (whose PUT is the
+    whole model) takes a dict as the model's current state only when it is this hook's own last
+    written state of that model (as its last create or update returned it); any other dict is
+    read fresh first, as are training info and the AutoML error.
 
     :param mls_conn_id: the MLS connection.
     :param timeout: (connect, read) seconds, or one number for both (default (10, 60)).
@@ -459,7 +459,12 @@ class MLSHook(BaseHook):
     # ---- models: create ---------------------------------------------------------------------
 
     def _create_model(
-        self, payload: dict[str, Any], *, if_exists: str, update: Mapping[str, Any] | None = None
+        self,
+        payload: dict[str, Any],
+        *,
+        if_exists: str,
+        update: Mapping[str, Any] | None = None,
+        not_before: datetime | None = None,
     ) -> dict[str, Any]:
         """Create a model; never return or change a model that is not this call's own write.
 
@@ -470,12 +475,29 @@ class MLSHook(BaseHook):
            before any new POST; a 409 looks too.
         3. A model found after an ambiguous failure is adopted only when ``create_is_ours``
            (same payload, created after step 1). Anything else is a conflict for ``if_exists``.
+
+        With ``not_before`` (a retry of the task: when its first try began), a model found in
+        step 1 is adopted as an earlier try's create when it holds the payload and its
+        ``created_at`` is known and not before ``not_before``.
         """
         kind = ModelType(payload["model_type"])
         name, version = payload["name"], payload["version"]
         existing, not_there_at = self._find_model_dated(kind, name, version)
         if existing is not None:
-            return self._on_conflict(kind, existing, if_exists, update, "it existed before this create began")
+            why = "it existed before this create began"
+            if not_before is not None:
+                ours, why = self._earlier_try(existing, payload, not_before)
+                if ours:
+                    self.log.info(
+                        "MLS %s model %s/%s (id %s) is an earlier try's create of this task (%s)",
+                        kind.value,
+                        name,
+                        version,
+                        existing.get("id"),
+                        why,
+                    )
+                    return self._remember(existing)
+            return self._on_conflict(kind, existing, if_exists, update, why)
         unknown = False  # has an attempt failed in a way that may have created the model?
 
         def attempt(_n: int) -> tuple[str, Any]:
@@ -504,7 +526,7 @@ class MLSHook(BaseHook):
         outcome, value = self._call(f"POST {MODELS_PATH}", attempt, retry_safe=True)
         if outcome == "created":
             self.log.info("Created MLS %s model %s/%s (id %s)", kind.value, name, version, value)
-            return self._get_model_by_id(value)
+            return self._remember(self._get_model_by_id(value))
         found: dict[str, Any] = value
         if unknown:
             ours, why = create_is_ours(found, payload, not_there_at)
@@ -518,9 +540,28 @@ class MLSHook(BaseHook):
                     found.get("id"),
                     why,
                 )
-                return found
+                return self._remember(found)
             return self._on_conflict(kind, found, if_exists, update, f"it is not this task's write: {why}")
         return self._on_conflict(kind, found, if_exists, update, "another writer created it meanwhile")
+
+    @staticmethod
+    def _earlier_try(
+        model: Mapping[str, Any], payload: Mapping[str, Any], not_before: datetime
+    ) -> tuple[bool, str]:
+        """Is ``model``, found before this call's first POST, an earlier try's create? (and why not)."""
+        if parse_timestamp(model.get("created_at")) is None:
+            return False, "it existed before this create began and has no created_at to date it"
+        ours, why = create_is_ours(model, payload, not_before)
+        if not ours:
+            return False, f"it existed before this create began and is not an earlier try's: {why}"
+        return True, f"same payload, created at {model.get('created_at')}, not before the first try began"
+
+    def _remember(self, model: dict[str, Any]) -> dict[str, Any]:
+        """Record ``model`` as this hook's own last written state of it (see ``_base_state``)."""
+        id = model.get("id")
+        if isinstance(id, int) and not isinstance(id, bool):
+            self._written[id] = copy.deepcopy(model)
+        return model
 
     def _other_type_conflict(
         self, kind: ModelType, name: str, version: str, conflict: MLSConflictError
@@ -576,12 +617,6 @@ class MLSHook(BaseHook):
             url=self._url(MODELS_PATH),
         )
 
-    @staticmethod
-    def _check_if_exists(if_exists: object, allowed: Sequence[str]) -> str:
-        if if_exists not in allowed:
-            raise MLSValidationError("if_exists", f"expected one of {', '.join(allowed)}, got {if_exists!r}")
-        return str(if_exists)
-
     def create_manual_model(
         self,
         name: str,
@@ -596,6 +631,7 @@ class MLSHook(BaseHook):
         table: str | None = None,
         components: Sequence[str | Mapping[str, Any]] | None = None,
         if_exists: str = "fail",
+        not_before: datetime | None = None,
     ) -> dict[str, Any]:
         """Create (deploy) a manual model; returns the created model (3 requests: look-up, POST, GET).
 
@@ -608,8 +644,16 @@ class MLSHook(BaseHook):
         fields are kept). A model is this call's own only when it provably is: created by one of
         its attempts (after an ambiguous failure: the same content, created after the call began,
         by the server's clock).
+
+        ``not_before``: for a retry of a task whose earlier try may have created the model but
+        lost the answer (the Airflow task retry after the hook's own retries ran out): when the
+        first try began (an aware datetime). A model already holding the (name, version) is then
+        this task's own when it holds exactly this call's values and its ``created_at`` is not
+        before ``not_before``. That time comes from Airflow, not from MLS: the two clocks' skew
+        moves the window by as much (see the README, "Creates and updates").
         """
-        if_exists = self._check_if_exists(if_exists, IF_EXISTS)
+        if_exists = check_if_exists(if_exists)
+        not_before = check.check_not_before(not_before)
         payload: dict[str, Any] = {
             "model_type": ModelType.MANUAL.value,
             "name": check.check_name(name, "name"),
@@ -624,8 +668,8 @@ class MLSHook(BaseHook):
             "components": check.check_components(components),
         }
         payload = {k: v for k, v in payload.items() if v is not None}
-        update = {k: v for k, v in payload.items() if k in (*MANUAL_FIELDS, "components")}
-        return self._create_model(payload, if_exists=if_exists, update=update)
+        update = {k: v for k, v in payload.items() if k in MANUAL_FIELDS}
+        return self._create_model(payload, if_exists=if_exists, update=update, not_before=not_before)
 
     create_model_deployment = create_manual_model
 
@@ -638,13 +682,15 @@ class MLSHook(BaseHook):
         dataset_id: int | None = None,
         dataset_name: str | None = None,
         if_exists: str = "fail",
+        not_before: datetime | None = None,
     ) -> dict[str, Any]:
         """Create an AutoML model (training starts) from a dataset given by id or by name (exactly one).
 
         ``if_exists``: ``fail`` (``MLSConflictError``) or ``skip`` (return the model that holds the
-        (name, version)), with the provenance rule of ``create_manual_model``.
+        (name, version)), with the provenance rule of ``create_manual_model`` (and its ``not_before``).
         """
-        if_exists = self._check_if_exists(if_exists, ("fail", "skip"))
+        if_exists = check_if_exists(if_exists, ("fail", "skip"))
+        not_before = check.check_not_before(not_before)
         name, version = check.check_name(name, "name"), check.check_version(version, "version")
         description = check.check_optional_str(description, "description") or ""
         if (dataset_id is None) == (dataset_name is None):
@@ -660,20 +706,23 @@ class MLSHook(BaseHook):
             "description": description,
             "dataset_id": check.check_id(dataset_id, "dataset_id"),
         }
-        return self._create_model(payload, if_exists=if_exists)
+        return self._create_model(payload, if_exists=if_exists, not_before=not_before)
 
     # ---- models: update ---------------------------------------------------------------------
 
     def _base_state(self, model: ModelRef) -> dict[str, Any]:
-        """The state an update starts from: the caller's dict (unless this hook wrote a newer one), else a read."""
+        """The state an update starts from (its PUT carries the whole model built from it).
+
+        The caller's dict only when it is this hook's own last written state of that model (what
+        its last create or verified update read back, unchanged): chained writes save a read.
+        Any other dict may be stale (another writer may have changed the model since it was read)
+        and a PUT built from it would silently undo that change, so the model is read first.
+        """
         id = check.model_id(model)
-        if isinstance(model, Mapping) and all(
-            k in model for k in ("model_type", "name", "version", *MANUAL_FIELDS)
-        ):
+        if isinstance(model, Mapping):
             written = self._written.get(id)
-            if written is not None and newer(written, model):
+            if written is not None and dict(model) == written:
                 return copy.deepcopy(written)
-            return copy.deepcopy(dict(model))
         return self._get_model_by_id(id, ModelType.MANUAL)
 
     @staticmethod
@@ -759,7 +808,7 @@ class MLSHook(BaseHook):
                 )
             lost = [unit for unit in active if verdicts[unit.label] == "lost"]
             if not lost:
-                self._written[id] = copy.deepcopy(current)
+                self._remember(current)
                 self.log.info("MLS model %s: %s stored and verified (round %s)", id, what, round_)
                 return current
             self.log.warning(
@@ -796,10 +845,10 @@ class MLSHook(BaseHook):
 
         ``None`` keeps a field; ``""`` clears a string field (sent as null), ``{}`` clears
         ``model_meta``, ``[]`` clears ``components``. ``name`` and ``version`` can be changed but
-        not cleared. Given a whole model dict as the hook returns it: PUT + verifying GET (2
-        requests), the dict taken as the model's current state (unless this hook has since written
-        a newer state of it); given an id (or a partial dict such as a task's summary): GET first
-        (3 requests).
+        not cleared. Requests: GET (the current state), PUT, verifying GET (3). The read is saved
+        (2 requests) only when the dict given is this hook's own last written state of the model,
+        exactly as its last create or update of it returned it (chained writes); any other dict
+        may be stale and a PUT built from it would silently undo another writer's change.
 
         Guarantee (see the README, "Updates under concurrency"): the fields given here are stored
         when this returns, unless another writer wrote a different value into the same field

@@ -126,7 +126,7 @@ def test_update_manual_model_keeps_and_clears(
     )
     counter.reset()
     updated = hook.update_manual_model(model, description="new", table="", features=["x", "y"])
-    # Given the model dict: PUT, then the verifying GET; nothing read before.
+    # Given the dict this hook's create returned (its own last write): PUT, verifying GET.
     assert [c[0] for c in counter.calls] == ["PUT", "GET"]
     assert updated["description"] == "new"
     assert updated["table"] is None

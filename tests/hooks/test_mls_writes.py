@@ -162,6 +162,36 @@ def test_a_model_created_before_the_create_began_is_never_adopted(
         hook.create_manual_model(name, "v1", model_data="/same/model.joblib")
 
 
+@pytest.mark.parametrize("kind", ["manual", "automl"])
+def test_a_retry_adopts_its_earlier_trys_create_only(
+    hook: MLSHook, counter: RequestLog, admin: Admin, unique: str, kind: str
+) -> None:
+    """The task's first try created the model but lost the answer; the task retry passes not_before."""
+    name = f"nb-{kind}-{unique}"
+    first_try = datetime.now(UTC) - timedelta(seconds=1)
+    if kind == "manual":
+        create = lambda **kw: hook.create_manual_model(name, "v1", model_data="/m/1.joblib", **kw)  # noqa: E731
+        other = lambda **kw: hook.create_manual_model(name, "v1", model_data="/m/2.joblib", **kw)  # noqa: E731
+    else:
+        dataset = admin.create_dataset(f"ds-{unique}")
+        create = lambda **kw: hook.create_automl_model(name, "v1", "d", dataset_id=dataset["id"], **kw)  # noqa: E731
+        other = lambda **kw: hook.create_automl_model(name, "v1", "other", dataset_id=dataset["id"], **kw)  # noqa: E731
+    model = create()
+    with pytest.raises(MLSConflictError, match="existed before this create began"):
+        create()  # no not_before: a first try never adopts
+    counter.reset()
+    assert create(not_before=first_try)["id"] == model["id"]
+    assert [c[0] for c in counter.calls] == ["GET"]  # the look-up; nothing written
+    with pytest.raises(MLSConflictError, match="differs from this task's payload"):
+        other(not_before=first_try)
+    later = datetime.fromisoformat(model["created_at"]) + timedelta(seconds=5)
+    with pytest.raises(MLSConflictError, match="before this task's create began"):
+        create(not_before=later)  # the model is older than the first try: not this task's
+    assert [m["id"] for m in admin.models(kind, name)] == [model["id"]]
+    with pytest.raises(MLSValidationError, match="not_before"):
+        create(not_before=datetime.now())  # naive: no clock to compare with
+
+
 def test_create_is_ours_rules() -> None:
     payload = {"model_type": "manual", "name": "n", "version": "v", "model_meta": {"a": 1}, "features": "x,y"}
     model = {
@@ -238,17 +268,20 @@ def test_update_survives_a_stale_write_before_its_verification(
     updated = hook.update_manual_model_meta(model, {"a": 1}, partial_update=True)
     assert updated["model_meta"] == {"base": 0, "a": 1, "b": 2}
     assert stored(admin, model["id"])["model_meta"] == {"base": 0, "a": 1, "b": 2}
-    # PUT, verify (lost), fresh read, PUT again, verify
-    assert [c[0] for c in counter.calls] == ["PUT", "GET", "GET", "PUT", "GET"]
+    # read (a dict this hook did not write), PUT, verify (lost), fresh read, PUT again, verify
+    assert [c[0] for c in counter.calls] == ["GET", "PUT", "GET", "GET", "PUT", "GET"]
 
 
 def test_same_key_last_writer_wins_without_a_fight(
     hook: MLSHook, counter: RequestLog, admin: Admin, unique: str
 ) -> None:
     model = raw_create(admin, f"lww-{unique}", "v1", model_meta={"k": 0})
+    puts: list[str] = []
 
     def later_writer(request: requests.PreparedRequest) -> None:
-        if request.method == "GET":  # after our PUT: another writer sets the same key, later
+        if request.method == "PUT":
+            puts.append("PUT")
+        elif request.method == "GET" and puts:  # after our PUT: another writer sets the same key, later
             admin.call(
                 "PUT",
                 f"{MODELS}/{model['id']}",
@@ -258,7 +291,7 @@ def test_same_key_last_writer_wins_without_a_fight(
     before_send(hook, later_writer)
     updated = hook.update_manual_model_meta(model, {"k": 1}, partial_update=True)
     assert updated["model_meta"] == {"k": 2}
-    assert [c[0] for c in counter.calls] == ["PUT", "GET"]  # accepted: not rewritten
+    assert [c[0] for c in counter.calls] == ["GET", "PUT", "GET"]  # accepted: not rewritten
 
 
 def test_ambiguous_put_is_verified_not_resent(
@@ -268,10 +301,11 @@ def test_ambiguous_put_is_verified_not_resent(
     admin.add_fault("PUT", f"{MODELS}/{model['id']}", status=502, after=True)  # stored, answer lost
     updated = hook.update_manual_model(model, description="new", table="t_ap_new")
     assert (updated["description"], updated["table"]) == ("new", "t_ap_new")
-    assert [c[0] for c in counter.calls] == ["PUT", "GET"]
+    assert [c[0] for c in counter.calls] == ["GET", "PUT", "GET"]
+    component = admin.component(f"apc-{unique}")
     counter.reset()
     admin.add_fault("PUT", f"{MODELS}/{model['id']}", status=503)  # not stored
-    updated = hook.update_manual_model_components(updated, [admin.component(f"apc-{unique}")])
+    updated = hook.update_manual_model_components(updated, [component])  # chained: no read first
     assert [c["name"] for c in updated["components"]] == [f"apc-{unique}"]
     assert [c[0] for c in counter.calls] == ["PUT", "GET", "GET", "PUT", "GET"]
 
@@ -299,15 +333,41 @@ def test_endless_undoing_ends_in_a_typed_error(
     assert puts == 3
 
 
-def test_an_older_dict_of_a_model_this_hook_wrote_is_not_its_current_state(
+def test_chained_writes_save_the_read_and_an_older_dict_is_read_fresh(
     hook: MLSHook, counter: RequestLog, unique: str
 ) -> None:
     model = hook.create_manual_model(f"od-{unique}", "v1", model_meta={"base": 0})
-    hook.update_manual_model_meta(model, {"a": 1}, partial_update=True)
+    counter.reset()
+    first = hook.update_manual_model_meta(model, {"a": 1}, partial_update=True)  # the create's own result
+    assert [c[0] for c in counter.calls] == ["PUT", "GET"]
+    counter.reset()
+    second = hook.update_manual_model(first, description="d")  # the last update's own result
+    assert [c[0] for c in counter.calls] == ["PUT", "GET"]
+    assert second["model_meta"] == {"base": 0, "a": 1} and second["description"] == "d"
     counter.reset()
     after = hook.update_manual_model_meta(model, {"b": 2}, partial_update=True)  # the same, older dict
-    assert after["model_meta"] == {"base": 0, "a": 1, "b": 2}
-    assert [c[0] for c in counter.calls] == ["PUT", "GET"]
+    assert after["model_meta"] == {"base": 0, "a": 1, "b": 2} and after["description"] == "d"
+    assert [c[0] for c in counter.calls] == ["GET", "PUT", "GET"]
+    counter.reset()
+    edited = {**after, "description": "edited by the caller"}  # not the state the hook wrote
+    hook.update_manual_model_meta(edited, {"c": 3}, partial_update=True)
+    assert [c[0] for c in counter.calls] == ["GET", "PUT", "GET"]
+
+
+def test_a_stale_dict_never_reverts_a_concurrent_change(
+    hook: MLSHook, counter: RequestLog, admin: Admin, unique: str
+) -> None:
+    """A dict read before another writer changed the model: updating from it keeps that change."""
+    created = raw_create(admin, f"sd-{unique}", "v1", description="old", model_meta={"base": 0})
+    held = hook.get_manual_model(id=created["id"])  # the caller's copy, read now
+    other = MLSHook(hook.mls_conn_id, retry_min_wait=0.01, retry_max_wait=0.05, write_settle=0.1)
+    other.update_manual_model(held["id"], description="changed meanwhile", table=f"t_sd_{unique}")
+    counter.reset()
+    updated = hook.update_manual_model_meta(held, {"a": 1}, partial_update=True)  # held is stale now
+    assert [c[0] for c in counter.calls] == ["GET", "PUT", "GET"]
+    for model in (updated, stored(admin, created["id"])):
+        assert model["description"] == "changed meanwhile" and model["table"] == f"t_sd_{unique}"
+        assert model["model_meta"] == {"base": 0, "a": 1}
 
 
 # ---- real concurrency ----------------------------------------------------------------------------
@@ -483,4 +543,4 @@ def test_a_merge_into_a_dict_without_meta(
     model = {**raw_create(admin, f"nm-{unique}", "v1"), "model_meta": None}  # a caller's dict, meta null
     counter.reset()
     assert hook.update_manual_model_meta(model, {"a": 1}, partial_update=True)["model_meta"] == {"a": 1}
-    assert [c[0] for c in counter.calls] == ["PUT", "GET"]
+    assert [c[0] for c in counter.calls] == ["GET", "PUT", "GET"]  # not this hook's write: read first
