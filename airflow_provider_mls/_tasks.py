@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -35,6 +35,7 @@ from airflow_provider_mls.exceptions import (
     describe_error,
 )
 from airflow_provider_mls.links import MLSModelLink
+from airflow_provider_mls.rules import check_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -46,9 +47,6 @@ if TYPE_CHECKING:
 # Extra seconds Airflow's own deferral timeout adds on top of the trigger's deadline, so that
 # the trigger's clearer "timeout" event normally wins.
 DEFERRAL_TIMEOUT_GRACE = 60.0
-
-# The largest id MLS can hold (a signed 64-bit integer), as the hook's own check.
-MAX_ID = 2**63 - 1
 
 # The fields of a model summary, the XCom value of the create/update operators (see ``summary``).
 SUMMARY_FIELDS = (
@@ -114,11 +112,24 @@ def coerce_id(value: object, field: str) -> int:
         value = value["id"]
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MLSValidationError(field, f"expected a model id (a non-negative integer), got {value!r}")
-    if value > MAX_ID:
-        raise MLSValidationError(field, f"{value} is beyond the largest id ({MAX_ID}, 2**63 - 1)")
-    return value
+    return check_id(value, field)
+
+
+def retry_not_before(context: Any) -> datetime | None:
+    """For a create on a retry of its task (try 2 or later): the earliest its first try began.
+
+    The DAG run's start, by Airflow's clock: a model an earlier try created (its answer lost) is
+    not older than it. Clearing a finished run restarts the run (its start moves): a model of the
+    earlier run is then not adopted. None on a first try, or when the run has no start.
+    """
+    try_number = getattr(context.get("ti"), "try_number", None)
+    if isinstance(try_number, bool) or not isinstance(try_number, int) or try_number <= 1:
+        return None
+    dag_run = context.get("dag_run")
+    start = getattr(dag_run, "start_date", None)
+    if isinstance(start, datetime) and start.tzinfo is not None:
+        return start
+    return None
 
 
 def coerce_bool(value: object, field: str) -> bool:

@@ -24,6 +24,7 @@ from airflow_provider_mls._tasks import (
     event_value,
     fail,
     fail_fast,
+    retry_not_before,
     summary,
     time_out,
 )
@@ -35,6 +36,7 @@ from airflow_provider_mls.constants import (
     ServerStatus,
 )
 from airflow_provider_mls.exceptions import MLSNotFoundError, MLSValidationError
+from airflow_provider_mls.rules import MANUAL_FIELDS, check_if_exists
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -52,18 +54,6 @@ __all__ = [
     "UpdateModelMetaOperator",
 ]
 
-IF_EXISTS = ("fail", "skip", "update")
-# The fields of a manual model that the create/update operators carry.
-MANUAL_FIELDS = (
-    "description",
-    "creator",
-    "model_lib",
-    "model_data",
-    "model_meta",
-    "features",
-    "table",
-    "components",
-)
 _MODEL_REF_FIELDS = ("model_id", "name", "version")
 
 
@@ -134,13 +124,17 @@ class CreateManualModelOperator(MLSBaseOperator):
         return {field: getattr(self, field) for field in MANUAL_FIELDS if getattr(self, field) is not None}
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        if self.if_exists not in IF_EXISTS:
-            raise MLSValidationError(
-                "if_exists", f"expected one of {', '.join(IF_EXISTS)}, got {self.if_exists!r}"
-            )
+        check_if_exists(self.if_exists)
         fields = self._manual_fields()
-        # The hook decides if_exists: it never returns a model that is not this task's write.
-        model = self.hook.create_manual_model(self.name, self.version, if_exists=self.if_exists, **fields)
+        # The hook decides if_exists: it never returns a model that is not this task's write
+        # (on a retry, one that an earlier try created is: not_before).
+        model = self.hook.create_manual_model(
+            self.name,
+            self.version,
+            if_exists=self.if_exists,
+            not_before=retry_not_before(context),
+            **fields,
+        )
         self.persist_links(context, model_id=model["id"])
         # skip may return a version that existed: no event then (the hook does not say which it was)
         record_model_version(self, context, model, new=self.if_exists != "skip")
@@ -440,8 +434,7 @@ class CreateAutoMLModelOperator(MLSBaseOperator):
         self.if_exists = if_exists
 
     def _execute(self, context: Any) -> dict[str, Any]:
-        if self.if_exists not in ("fail", "skip"):
-            raise MLSValidationError("if_exists", f"expected fail or skip, got {self.if_exists!r}")
+        check_if_exists(self.if_exists, ("fail", "skip"))
         dataset_id = coerce_id(self.dataset_id, "dataset_id") if self.dataset_id is not None else None
         model = self.hook.create_automl_model(
             self.name,
@@ -450,6 +443,7 @@ class CreateAutoMLModelOperator(MLSBaseOperator):
             dataset_id=dataset_id,
             dataset_name=self.dataset_name,
             if_exists=self.if_exists,
+            not_before=retry_not_before(context),
         )
         self.persist_links(context, model_id=model["id"])
         self.log.info(

@@ -3,6 +3,8 @@ against the local server with its fault injection (and a rival writer between lo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -99,3 +101,27 @@ def test_automl_create_fails_on_a_model_from_before(mls: Mls) -> None:
     op = CreateAutoMLModelOperator(task_id="t", name=old["name"], version="v1", dataset_id=old["dataset_id"])
     with pytest.raises(AirflowFailException, match="MLSConflictError"):
         op.execute({})
+
+
+def _retry_context(try_number: int, run_start: datetime) -> dict[str, Any]:
+    """What a task retry's context holds of its try and its run (Airflow 3 and 2.11 alike)."""
+    return {"ti": SimpleNamespace(try_number=try_number), "dag_run": SimpleNamespace(start_date=run_start)}
+
+
+def test_a_retry_takes_the_model_its_first_try_created_but_lost(mls: Mls) -> None:
+    """Try 1 created the model and lost the answer on its last attempt; try 2 looks it up first."""
+    name = uniq("retry")
+    run_start = datetime.now(UTC) - timedelta(seconds=2)
+    fields = {"model_data": "/m/model.joblib", "model_meta": {"gen": 1}}
+    first = mls.manual(name, "v1", **fields)  # what try 1 stored before its answer was lost
+    op = CreateManualModelOperator(task_id="t", name=name, version="v1", if_exists="fail", **fields)
+    assert op.execute(_retry_context(2, run_start))["id"] == first["id"]
+    with pytest.raises(AirflowFailException, match="existed before this create began"):
+        op.execute(_retry_context(1, run_start))  # a first try never adopts
+    other = CreateManualModelOperator(task_id="t", name=name, version="v1", model_data="/m/other.joblib")
+    with pytest.raises(AirflowFailException, match="differs from this task's payload"):
+        other.execute(_retry_context(2, run_start))
+    later_run = datetime.fromisoformat(first["created_at"]) + timedelta(seconds=5)
+    with pytest.raises(AirflowFailException, match="before this task's create began"):
+        op.execute(_retry_context(2, later_run))  # a model from before this run: not the task's
+    assert [m["id"] for m in mls.models(name)] == [first["id"]]
