@@ -119,9 +119,6 @@ class MLSAwsBaseOperator(BaseOperator):
         self.region_name = region_name
         self.endpoint_url = endpoint_url
 
-    def aws_hook_kwargs(self) -> dict[str, Any]:
-        return aws_hook_kwargs(self)
-
     def execute(self, context: Any) -> Any:
         with fail_fast(self):
             return self._execute(context)
@@ -171,9 +168,6 @@ class MLSAwsBaseSensor(BaseSensorOperator):
         self.region_name = region_name
         self.endpoint_url = endpoint_url
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-
-    def aws_hook_kwargs(self) -> dict[str, Any]:
-        return aws_hook_kwargs(self)
 
     @cached_property
     def registry(self) -> SageMakerModelRegistryHook:

@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._integration import aws_region, record_lineage
-from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator
+from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator, aws_hook_kwargs
 from airflow_provider_mls._tasks import coerce_bool
 from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.links import RegistryArtifactLink
@@ -123,7 +123,7 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
         return MLSModelRegistryHook(
             mls_conn_id=self.mls_conn_id,
             bucket=self.bucket or None,
-            **self.aws_hook_kwargs(),
+            **aws_hook_kwargs(self),
         )
 
     def _model(self) -> str | bytes:

@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._integration import aws_region, record_lineage
-from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator
+from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator, aws_hook_kwargs
 from airflow_provider_mls._tasks import coerce_bool
 from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.links import PredictionTableLink
@@ -34,7 +34,7 @@ class _PredictionTableOperator(MLSAwsBaseOperator):
     def tables(self) -> PredictionTableHook:
         from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
 
-        return PredictionTableHook(**self.aws_hook_kwargs())
+        return PredictionTableHook(**aws_hook_kwargs(self))
 
 
 class CreatePredictionTableOperator(_PredictionTableOperator):

@@ -18,7 +18,6 @@ from airflow_provider_mls._registry_tasks import (
     PACKAGE_REF_FIELDS,
     MLSAwsBaseOperator,
     PackageRef,
-    aws_hook_kwargs,
     registry_hook,
 )
 from airflow_provider_mls.exceptions import MLSValidationError
@@ -250,9 +249,6 @@ class DeployModelPackageToMLSOperator(CreateManualModelOperator):
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.endpoint_url = endpoint_url
-
-    def aws_hook_kwargs(self) -> dict[str, Any]:
-        return aws_hook_kwargs(self)
 
     @cached_property
     def registry(self) -> SageMakerModelRegistryHook:

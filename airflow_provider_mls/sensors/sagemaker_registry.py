@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._registry_tasks import AWS_FIELDS, PACKAGE_REF_FIELDS, MLSAwsBaseSensor, PackageRef
+from airflow_provider_mls._registry_tasks import (
+    AWS_FIELDS,
+    PACKAGE_REF_FIELDS,
+    MLSAwsBaseSensor,
+    PackageRef,
+    aws_hook_kwargs,
+)
 from airflow_provider_mls.links import SageMakerModelPackageLink, model_package_url
 
 if TYPE_CHECKING:
@@ -84,7 +90,7 @@ class ModelPackageApprovedSensor(MLSAwsBaseSensor):
 
         return ModelPackageApprovalTrigger(
             model_package_arn=self._resolved_arn(),
-            **self.aws_hook_kwargs(),
+            **aws_hook_kwargs(self),
             poke_interval=float(self.poke_interval),
             deadline=deadline,
         )
