@@ -3,10 +3,12 @@
 ``mls_approval_gated_deploy`` holds a DAG run in ``ModelPackageApprovedSensor`` until a reviewer
 decides, which can take days. Here nothing waits: the asset ``sagemaker_approvals_churn_model`` is
 watched by ``ModelPackageApprovedEventTrigger`` in the triggerer, which lists the group's approved
-versions every minute and fires once per newly approved version; each event starts a run of this
-DAG, which deploys that version to MLS and waits until it serves online (its artifact in the MLS
-registry, ``<MLS_NAME>/v<version number>/model.joblib``, as ``mls_approval_gated_deploy`` puts it
-there before it registers the version).
+versions every minute and fires once per newly approved version; the events start runs of this
+DAG. One run may carry several events (two approvals seen in one listing, or events queued while a
+run was going): the run deploys *every* approved version it carries, one mapped ``deploy_to_mls``
+and ``online_ready`` per version (``expand_kwargs``), and waits until each serves online (its
+artifact in the MLS registry, ``<MLS_NAME>/v<version number>/model.joblib``, as
+``mls_approval_gated_deploy`` puts it there before it registers the version).
 
 The event's extra is ``{"from_trigger": true, "payload": {"group", "arn", "version",
 "approval_description", "model_data_url"}}``. A manual run (``airflow dags test``) deploys
@@ -53,38 +55,36 @@ if AIRFLOW_V_3_0_PLUS:
         params={"model_package_arn": ""},
     )
     def mls_deploy_on_approval() -> None:
-        @task(multiple_outputs=True)
-        def approved_version(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
-            """The approved version of the triggering event (the newest), else ``params.model_package_arn``."""
+        @task
+        def approved_versions(params: dict[str, Any] | None = None, **context: Any) -> list[dict[str, Any]]:
+            """Every approved version the run's events carry (each once, in order), else
+            ``params.model_package_arn``: one ``{"model_package_arn", "version"}`` per deploy."""
             from airflow_provider_mls._compat import AirflowFailException
 
             events = context.get("triggering_asset_events") or {}
-            payloads = [
-                e.extra["payload"] for batch in events.values() for e in batch if "payload" in (e.extra or {})
+            arns = [
+                e.extra["payload"]["arn"]
+                for batch in events.values()
+                for e in batch
+                if "payload" in (e.extra or {})
             ]
-            arn = payloads[-1]["arn"] if payloads else (params or {}).get("model_package_arn")
-            if not arn:
+            given = (params or {}).get("model_package_arn")
+            if not arns and given:
+                arns = [given]
+            if not arns:
                 raise AirflowFailException("no approval event and no params.model_package_arn")
-            number = str(arn).rsplit("/", 1)[-1]
-            return {"arn": arn, "version": f"v{number}"}
+            unique = list(dict.fromkeys(str(arn) for arn in arns))
+            return [{"model_package_arn": arn, "version": f"v{arn.rsplit('/', 1)[-1]}"} for arn in unique]
 
-        approved = approved_version()
-        deploy = DeployModelPackageToMLSOperator(
+        # One deploy and one wait per approved version.
+        deploy = DeployModelPackageToMLSOperator.partial(
             task_id="deploy_to_mls",
-            model_package_arn=approved["arn"],
             name=MLS_NAME,
-            version=approved["version"],
             model_lib="sklearn",
             if_exists="update",  # a re-run of the same approval updates the version in place
-        )
-        ready = OnlinePredictionReadySensor(
-            task_id="online_ready",
-            name=MLS_NAME,
-            version=approved["version"],
-            deferrable=True,
-            poke_interval=5,
-            timeout=3600,
-        )
-        deploy >> ready
+        ).expand_kwargs(approved_versions())
+        OnlinePredictionReadySensor.partial(
+            task_id="online_ready", deferrable=True, poke_interval=5, timeout=3600
+        ).expand(model_id=deploy.output)
 
     mls_deploy_on_approval()
