@@ -44,7 +44,9 @@ class ExtraField:
     default: str | None = None
     placeholder: str | None = None  # Airflow 2.11's form and the standard fields
     examples: tuple[str, ...] = ()  # Airflow 3's form: suggestions (a datalist) of a text field
-    minimum: int | None = None  # numbers: the smallest accepted value (exclusive for "number")
+    minimum: int | None = None  # numbers: the smallest accepted value (exclusive for "number"...)
+    zero_ok: bool = False  # ... unless 0 is a valid "number": then inclusive
+    maximum: int | None = None  # numbers: the largest accepted value (inclusive)
 
 
 EXTRA_FIELDS: tuple[ExtraField, ...] = (
@@ -96,6 +98,16 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         kind="integer",
         minimum=0,
     ),
+    ExtraField(
+        "write_settle",
+        "Write settle (s)",
+        "Optional: the verify delay of updates: seconds an update waits after its write before the "
+        "read that verifies it (0 to 30, default 1); raise it where requests can be held for seconds",
+        kind="number",
+        minimum=0,
+        zero_ok=True,
+        maximum=30,
+    ),
 )
 FIELDS_BY_NAME: dict[str, ExtraField] = {f.name: f for f in EXTRA_FIELDS}
 
@@ -133,7 +145,10 @@ def field_schema(field: ExtraField) -> dict[str, Any]:
     if field.default is not None:
         schema["default"] = field.default
     if field.minimum is not None:
-        schema["exclusiveMinimum" if field.kind == "number" else "minimum"] = field.minimum
+        exclusive = field.kind == "number" and not field.zero_ok
+        schema["exclusiveMinimum" if exclusive else "minimum"] = field.minimum
+    if field.maximum is not None:
+        schema["maximum"] = field.maximum
     return schema
 
 
@@ -157,13 +172,22 @@ def connection_form_widgets() -> dict[str, Any]:
     from wtforms import IntegerField, StringField
     from wtforms.validators import NumberRange, Optional, ValidationError
 
-    def positive_number(form: Any, field: Any) -> None:
-        try:
-            ok = float(field.data) > 0
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ValidationError("a number of seconds > 0")
+    def seconds(spec: ExtraField) -> Any:
+        low = 0.0 if spec.minimum is None else float(spec.minimum)
+        high = float("inf") if spec.maximum is None else float(spec.maximum)
+        expected = f"{low:g} to {high:g}" if spec.zero_ok else f"> {low:g}"
+        expected += "" if spec.zero_ok or spec.maximum is None else f" and <= {high:g}"
+
+        def check(form: Any, field: Any) -> None:
+            try:
+                number = float(field.data)
+                ok = (low <= number if spec.zero_ok else low < number) and number <= high
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ValidationError(f"a number of seconds {expected}")
+
+        return check
 
     widgets: dict[str, Any] = {}
     for f in EXTRA_FIELDS:
@@ -176,7 +200,7 @@ def connection_form_widgets() -> dict[str, Any]:
                 label, validators=validators, widget=BS3TextFieldWidget(), description=f.description
             )
         else:
-            validators = [Optional(), positive_number] if f.kind == "number" else []
+            validators = [Optional(), seconds(f)] if f.kind == "number" else []
             widgets[f.name] = StringField(
                 label, validators=validators, widget=BS3TextFieldWidget(), description=f.description
             )

@@ -93,6 +93,7 @@ def test_declarative_form_matches_the_hook_methods() -> None:
         "connect_timeout",
         "read_timeout",
         "max_retries",
+        "write_settle",
     }
     assert fields["registry_bucket"]["schema"] == {  # free text, the env buckets suggested
         "type": ["string", "null"],
@@ -104,6 +105,8 @@ def test_declarative_form_matches_the_hook_methods() -> None:
     assert fields["max_retries"]["schema"] == {"type": ["integer", "null"], "minimum": 0}
     for name in ("timeout", "connect_timeout", "read_timeout"):
         assert fields[name]["schema"] == {"type": ["number", "null"], "exclusiveMinimum": 0}, name
+    assert fields["write_settle"]["schema"] == {"type": ["number", "null"], "minimum": 0, "maximum": 30}
+    assert "verify delay of updates" in fields["write_settle"]["description"]
 
 
 def test_dropdowns_offer_real_values_only_and_stay_optional() -> None:
@@ -135,13 +138,16 @@ def test_short_host_label_and_placeholders() -> None:
 def test_form_defaults_match_the_hook_defaults() -> None:
     """The descriptions name the defaults the hook applies."""
     from airflow_provider_mls._connection_form import FIELDS_BY_NAME
-    from airflow_provider_mls.hooks._config import DEFAULT_TIMEOUT
+    from airflow_provider_mls.hooks._config import DEFAULT_TIMEOUT, DEFAULT_WRITE_SETTLE, MAX_WRITE_SETTLE
     from airflow_provider_mls.hooks._retry import DEFAULT_MAX_RETRIES
 
     connect, read = DEFAULT_TIMEOUT
     assert f"default {connect:g}" in FIELDS_BY_NAME["connect_timeout"].description
     assert f"default {read:g}" in FIELDS_BY_NAME["read_timeout"].description
     assert f"default {DEFAULT_MAX_RETRIES}" in FIELDS_BY_NAME["max_retries"].description
+    settle = FIELDS_BY_NAME["write_settle"]
+    assert f"default {DEFAULT_WRITE_SETTLE:g}" in settle.description
+    assert f"0 to {MAX_WRITE_SETTLE:g}" in settle.description and settle.maximum == MAX_WRITE_SETTLE
 
 
 def test_typed_form_values_are_what_the_hook_reads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,12 +156,13 @@ def test_typed_form_values_are_what_the_hook_reads(monkeypatch: pytest.MonkeyPat
 
     from airflow_provider_mls.hooks.mls import MLSHook
 
-    extra = {"env": "local", "connect_timeout": 2.5, "read_timeout": 30, "max_retries": 0}
+    extra = {"env": "local", "connect_timeout": 2.5, "read_timeout": 30, "max_retries": 0, "write_settle": 0}
     conn = {"conn_type": "mls", "host": "http://127.0.0.1:9", "login": "u", "password": "p", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_MLS_FORM", json.dumps(conn))
     settings = MLSHook(mls_conn_id="mls_form")._settings()
     assert settings.timeout == (2.5, 30.0)
     assert settings.max_retries == 0
+    assert settings.write_settle == 0
 
 
 def test_classic_form_widgets_match_the_declarative_fields() -> None:
@@ -170,6 +177,7 @@ def test_classic_form_widgets_match_the_declarative_fields() -> None:
     assert widgets["env"].field_class.__name__ == "StringField"
     assert widgets["max_retries"].field_class.__name__ == "IntegerField"
     assert widgets["read_timeout"].field_class.__name__ == "StringField"
+    assert widgets["write_settle"].field_class.__name__ == "StringField"
     assert widgets["registry_bucket"].field_class.__name__ == "StringField"
 
 
