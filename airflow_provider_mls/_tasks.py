@@ -26,6 +26,8 @@ from airflow_provider_mls._compat import (
     wait_memory,
 )
 from airflow_provider_mls._integration import lineage_of, persist_mls_links
+from airflow_provider_mls.checks import SUMMARY_FIELDS as SUMMARY_FIELDS  # re-exported: the XCom summary
+from airflow_provider_mls.checks import summary as summary
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import (
     TERMINAL_ERRORS,
@@ -47,30 +49,6 @@ if TYPE_CHECKING:
 # Extra seconds Airflow's own deferral timeout adds on top of the trigger's deadline, so that
 # the trigger's clearer "timeout" event normally wins.
 DEFERRAL_TIMEOUT_GRACE = 60.0
-
-# The fields of a model summary, the XCom value of the create/update operators (see ``summary``).
-SUMMARY_FIELDS = (
-    "id",
-    "name",
-    "version",
-    "model_type",
-    "status",
-    "model_lib",
-    "model_data",
-    "table",
-    "dataset_id",
-    "created_at",
-    "updated_at",
-)
-
-
-def summary(model: Mapping[str, Any]) -> dict[str, Any]:
-    """A model as a small XCom value, whatever the size of its meta: ``SUMMARY_FIELDS`` it has.
-
-    The whole model is one ``MLSHook.get_model(id)`` away.
-    """
-    return {key: model[key] for key in SUMMARY_FIELDS if key in model}
-
 
 # ---- failing ----------------------------------------------------------------------------------------
 

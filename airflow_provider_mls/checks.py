@@ -130,9 +130,35 @@ def _training_error(model: Mapping[str, Any]) -> str | None:
     return str(error) if error else None
 
 
+# The fields of a model summary: the XCom value of the create/update operators and of
+# AutoMLTrainingDoneSensor (see ``summary``).
+SUMMARY_FIELDS = (
+    "id",
+    "name",
+    "version",
+    "model_type",
+    "status",
+    "model_lib",
+    "model_data",
+    "table",
+    "dataset_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def summary(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A model as a small XCom value, whatever the size of its meta: ``SUMMARY_FIELDS`` it has.
+
+    The whole model is one ``MLSHook.get_model(id)`` away.
+    """
+    return {key: model[key] for key in SUMMARY_FIELDS if key in model}
+
+
 @dataclass(frozen=True)
 class TrainingDoneCheck(Check):
-    """An AutoML training ended: DONE succeeds with the model, FAILED fails with the service's error (1 request).
+    """An AutoML training ended: DONE succeeds with the model's ``summary``, FAILED fails with the
+    service's error (1 request).
 
     Any status it does not know (``UNKNOWN``, or a value the service added) keeps waiting,
     and the message says so: only ``DONE`` is ever success.
@@ -158,7 +184,7 @@ class TrainingDoneCheck(Check):
         raw = model.get("status")
         status = ModelStatus.parse(raw)
         if status is ModelStatus.DONE:
-            return Outcome("done", f"{self.describe()} is DONE", model)
+            return Outcome("done", f"{self.describe()} is DONE", summary(model))
         if status is ModelStatus.FAILED:
             error = _training_error(model) or "the service gave no reason"
             return Outcome("failed", f"{self.describe()} FAILED: {error}")

@@ -749,8 +749,8 @@ class _AutoMLServerOperator(MLSBaseOperator):
             value = event_value(self, event)
             carry = event.get("carry") if isinstance(event, dict) else None
             carry = carry if isinstance(carry, dict) else {}
-            given = {"model_id": model_id, "acted": acted, "deadline": deadline}
-            facts = {k: v if v is not None else carry.get(k) for k, v in given.items()}
+            given: dict[str, Any] = {"model_id": model_id, "acted": acted, "deadline": deadline}
+            facts: dict[str, Any] = {k: v if v is not None else carry.get(k) for k, v in given.items()}
             for field, fact in facts.items():
                 if fact is None:
                     raise MLSValidationError(field, "neither the deferral nor the trigger's event carries it")

@@ -133,9 +133,11 @@ class OnlinePredictionReadySensor(MLSBaseSensor):
 
 
 class AutoMLTrainingDoneSensor(MLSBaseSensor):
-    """Wait until an AutoML model's training ends.
+    """Wait until an AutoML model's training ends; returns the model's summary.
 
-    ``DONE`` succeeds and returns the model (dict); ``FAILED`` fails at once with the service's
+    ``DONE`` succeeds and returns the model's summary (``SUMMARY_FIELDS`` of
+    ``airflow_provider_mls.checks``, as the create operators; the whole model is
+    ``MLSHook.get_model(id)``), small whatever its meta; ``FAILED`` fails at once with the service's
     error text (``automl_model_info["error"]``); any other status keeps waiting and says so in the
     log (only ``DONE`` is ever success). A check costs 1 request; a model given by ``name`` and
     ``version`` is looked up once per try.

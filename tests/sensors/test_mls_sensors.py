@@ -20,6 +20,7 @@ from airflow_provider_mls._compat import (
     PokeReturnValue,
     wait_memory,
 )
+from airflow_provider_mls.checks import SUMMARY_FIELDS
 from airflow_provider_mls.sensors.mls import (
     AutoMLTrainingDoneSensor,
     BatchPredictionReadySensor,
@@ -216,7 +217,10 @@ def test_online_unknown_model_id_fails(admin: Admin) -> None:
 
 
 @pytest.mark.parametrize("how", ["id", "name_version"])
-def test_automl_done_returns_the_model(admin: Admin, count_calls: CountCalls, unique: str, how: str) -> None:
+def test_automl_done_returns_the_model_summary(
+    admin: Admin, count_calls: CountCalls, unique: str, how: str
+) -> None:
+    """The summary (as the create operators return it): a small XCom whatever the model's meta."""
     model = admin.create_automl_model(f"ad-{unique}")
     admin.finish_training(model["id"], "DONE")
     sensor = AutoMLTrainingDoneSensor(task_id="automl", **_model_reference(model, how), **FAST_WAIT)
@@ -229,6 +233,7 @@ def test_automl_done_returns_the_model(admin: Admin, count_calls: CountCalls, un
         "DONE",
         "automl",
     )
+    assert set(result) <= set(SUMMARY_FIELDS) and "model_meta" not in result
     assert len(calls) == (1 if how == "id" else 2)  # (name, version) is looked up once first
 
 

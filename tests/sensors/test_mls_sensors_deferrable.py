@@ -17,7 +17,7 @@ from airflow_provider_mls._compat import (
     AirflowSkipException,
 )
 from airflow_provider_mls._tasks import DEFERRAL_TIMEOUT_GRACE
-from airflow_provider_mls.checks import TrainingDoneCheck
+from airflow_provider_mls.checks import SUMMARY_FIELDS, TrainingDoneCheck
 from airflow_provider_mls.exceptions import MLSError
 from airflow_provider_mls.sensors.mls import (
     AutoMLTrainingDoneSensor,
@@ -185,7 +185,8 @@ def test_online_round_trip(admin: Admin, run_trigger: RunTrigger, unique: str) -
 
 
 def test_automl_round_trip_returns_the_model(admin: Admin, run_trigger: RunTrigger, unique: str) -> None:
-    """The training ends by itself on the server; a model dict comes back whichever side saw it end."""
+    """The training ends by itself on the server; the model's summary comes back whichever side saw it
+    end (the trigger's event carries no more than the summary either)."""
     model = admin.create_automl_model(f"art-{unique}")
     sensor = AutoMLTrainingDoneSensor(task_id="automl", model_id=model, deferrable=True, poke_interval=0.05)
     try:
@@ -193,8 +194,10 @@ def test_automl_round_trip_returns_the_model(admin: Admin, run_trigger: RunTrigg
     except TaskDeferred as exc:
         payload = one_event(run_trigger(exc.trigger))
         assert payload["status"] == "success"
+        assert set(payload["value"]) <= set(SUMMARY_FIELDS)
         result = sensor.resume_execution("execute_complete", {"event": payload, **exc.kwargs}, {})
     assert result["id"] == model["id"] and result["status"] == "DONE" and result["model_type"] == "automl"
+    assert set(result) <= set(SUMMARY_FIELDS) and "model_meta" not in result
 
 
 def test_automl_failed_event_from_the_trigger(admin: Admin, run_trigger: RunTrigger, unique: str) -> None:
