@@ -23,6 +23,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,6 @@ def _dag_and_run(home: Path, run: str) -> tuple[Any, Any, Any]:
     if AIRFLOW_V3:
         from airflow.models.dag_version import DagVersion
         from airflow.models.serialized_dag import SerializedDagModel
-        from airflow.utils import timezone
         from airflow.utils.session import create_session
         from airflow.utils.types import DagRunTriggeredByType
 
@@ -107,7 +107,7 @@ def _dag_and_run(home: Path, run: str) -> tuple[Any, Any, Any]:
             version = DagVersion.get_latest_version(DAG_ID, session=session)
             dag_run = dag.create_dagrun(
                 run_id=f"bench_{run}",
-                run_after=timezone.utcnow(),
+                run_after=datetime.now(UTC),
                 run_type=DagRunType.MANUAL,
                 triggered_by=DagRunTriggeredByType.TEST,
                 state=DagRunState.RUNNING,
