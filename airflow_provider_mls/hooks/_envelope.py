@@ -18,10 +18,11 @@ SNIPPET_CHARS = 200
 
 
 def encode_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Query parameters as MLS takes them: without the ``None`` ones, booleans as ``true``/``false``."""
+    """Query parameters as the reference client sends them: without the ``None`` ones, booleans as
+    ``requests`` writes them (``True``/``False``, which httpx would write ``true``/``false``)."""
     if not params:
         return None
-    return {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items() if v is not None}
+    return {k: (str(v) if isinstance(v, bool) else v) for k, v in params.items() if v is not None}
 
 
 def snippet(text: str) -> str:

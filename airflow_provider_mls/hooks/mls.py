@@ -12,7 +12,7 @@ from urllib.parse import quote
 from airflow_provider_mls._compat import BaseHook, mask_secret
 from airflow_provider_mls._connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_mls.checks import ArtifactReadyCheck, TableReadyCheck, run_check
-from airflow_provider_mls.constants import PREDICTION_MODEL_KEYS, ModelType, ServerStatus
+from airflow_provider_mls.constants import MODEL_LIBS, PREDICTION_MODEL_KEYS, ModelType, ServerStatus
 from airflow_provider_mls.exceptions import (
     MLSConflictError,
     MLSError,
@@ -312,21 +312,31 @@ class MLSHook(BaseHook):
         return model
 
     def _find_model(self, model_type: ModelType, name: str, version: str) -> dict[str, Any] | None:
-        """The model with exactly this (name, version), or None (one request)."""
+        """The model with exactly this (name, version) as its detail read gives it, or None."""
         return self._find_model_dated(model_type, name, version)[0]
 
     def _find_model_dated(
         self, model_type: ModelType, name: str, version: str
     ) -> tuple[dict[str, Any] | None, datetime | None]:
-        """``_find_model`` and the server's ``Date`` of the answer (None without the header)."""
+        """``_find_model`` and the server's ``Date`` of the list's answer (None without the header).
+
+        As the reference client does: the list (filtered by type, name and version) only names
+        the model's id, then ``GET /api/v1/models/{id}`` reads it (2 requests; 1 when there is
+        none). A list item is not promised to carry every field (``model_meta``, ``table``,
+        ``created_at``, ...), so nothing is ever decided from one.
+        """
         params = {"model_type": model_type.value, "name": name, "version": version}
         page, date = self._call(
             f"GET {MODELS_PATH}",
             lambda _n: self._exchange("GET", MODELS_PATH, params=params),
             retry_safe=True,
         )
-        for model in page or []:
-            if isinstance(model, dict) and model.get("name") == name and model.get("version") == version:
+        for item in page or []:
+            if isinstance(item, dict) and item.get("name") == name and item.get("version") == version:
+                try:
+                    model = self._get_model_by_id(check.model_id(item, "id"), model_type)
+                except MLSNotFoundError:
+                    break  # deleted between the list and the read: there is none
                 return model, parse_http_date(date)
         return None, parse_http_date(date)
 
@@ -355,7 +365,7 @@ class MLSHook(BaseHook):
     def get_manual_model(
         self, id: int | None = None, name: str | None = None, version: str | None = None
     ) -> dict[str, Any]:
-        """A manual model by id (1 request) or by (name, version) (1 request)."""
+        """A manual model by id (1 request) or by (name, version) (2: the list names its id, then the read)."""
         return self._get_model(ModelType.MANUAL, id, name, version)
 
     get_model_deployment = get_manual_model
@@ -363,7 +373,7 @@ class MLSHook(BaseHook):
     def get_automl_model(
         self, id: int | None = None, name: str | None = None, version: str | None = None
     ) -> dict[str, Any]:
-        """An AutoML model by id (1 request) or by (name, version) (1 request)."""
+        """An AutoML model by id (1 request) or by (name, version) (2: the list names its id, then the read)."""
         return self._get_model(ModelType.AUTOML, id, name, version)
 
     def _list_models(self, model_type: ModelType, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -667,7 +677,8 @@ class MLSHook(BaseHook):
             "table": check.check_table(table),
             "components": check.check_components(components),
         }
-        payload = {k: v for k, v in payload.items() if v is not None}
+        # As the reference client: a field without a value ("", {}, [] or None) is left out.
+        payload = {k: v for k, v in payload.items() if v is not None and v not in ("", {}, [])}
         update = {k: v for k, v in payload.items() if k in MANUAL_FIELDS}
         return self._create_model(payload, if_exists=if_exists, update=update, not_before=not_before)
 
@@ -727,15 +738,18 @@ class MLSHook(BaseHook):
 
     @staticmethod
     def _manual_body(current: Mapping[str, Any]) -> dict[str, Any]:
-        """The whole manual model as a PUT carries it (every field, as the reference client sends it)."""
+        """The whole manual model as a PUT carries it, as the reference client builds it: every field
+        whose value is not ``None``; a ``None`` field is left out, never sent as ``null``."""
         body: dict[str, Any] = {
             "model_type": ModelType.MANUAL.value,
             "name": current.get("name"),
             "version": current.get("version"),
         }
         for field in MANUAL_FIELDS:
-            body[field] = copy.deepcopy(current.get(field))
-        body["components"] = check.component_names(current.get("components") or [])
+            if current.get(field) is not None:
+                body[field] = copy.deepcopy(current[field])
+        if current.get("components") is not None:
+            body["components"] = check.component_names(current["components"])
         return body
 
     @staticmethod
@@ -843,9 +857,10 @@ class MLSHook(BaseHook):
     ) -> dict[str, Any]:
         """Update a manual model; returns the model as read after the update was verified.
 
-        ``None`` keeps a field; ``""`` clears a string field (sent as null), ``{}`` clears
-        ``model_meta``, ``[]`` clears ``components``. ``name`` and ``version`` can be changed but
-        not cleared. Requests: GET (the current state), PUT, verifying GET (3). The read is saved
+        ``None`` keeps a field; ``""`` clears a string field (sent as ``""``, as the reference client
+        does; ``model_lib`` cannot be cleared), ``{}`` clears ``model_meta``, ``[]`` clears
+        ``components``. ``name`` and ``version`` can be changed but not cleared. The PUT leaves
+        out every field whose value is ``None`` (never ``null``). Requests: GET (the current state), PUT, verifying GET (3). The read is saved
         (2 requests) only when the dict given is this hook's own last written state of the model,
         exactly as its last create or update of it returned it (chained writes); any other dict
         may be stale and a PUT built from it would silently undo another writer's change.
@@ -863,13 +878,17 @@ class MLSHook(BaseHook):
             changes["version"] = check.check_version(version, "version")
         for field, value in (("description", description), ("creator", creator), ("model_data", model_data)):
             if value is not None:
-                changes[field] = check.check_optional_str(value, field) or None
+                changes[field] = check.check_optional_str(value, field)
         if table is not None:
-            changes["table"] = check.check_table(table)
+            changes["table"] = "" if table == "" else check.check_table(table)
         if model_lib is not None:
-            changes["model_lib"] = check.check_model_lib(model_lib) if model_lib != "" else None
+            if model_lib == "":
+                raise MLSValidationError(
+                    "model_lib", "cannot be cleared: MLS takes one of " + ", ".join(MODEL_LIBS)
+                )
+            changes["model_lib"] = check.check_model_lib(model_lib)
         if features is not None:
-            changes["features"] = check.check_features(features) or None
+            changes["features"] = check.check_features(features) or ""
         if model_meta is not None:
             changes["model_meta"] = check.check_meta(model_meta)
         if components is not None:
@@ -1080,20 +1099,33 @@ class MLSHook(BaseHook):
         return list(self.run("GET", "/api/v1/components", params=filters) or [])
 
     def get_component(self, id: int | None = None, name: str | None = None) -> dict[str, Any]:
-        """A component by id, or by name (the ``is_latest`` one, else the newest)."""
+        """A component by id (1 request), or by name: its ``is_latest`` one (2 requests).
+
+        By name as the reference client does: the list filtered by ``name`` and
+        ``is_latest=True`` names the component's id, then ``GET /api/v1/components/{id}`` reads
+        it. None marked latest is ``MLSNotFoundError``; more than one, ``MLSConflictError``.
+        """
         if id is not None:
             component: dict[str, Any] = self.run("GET", f"/api/v1/components/{check.check_id(id, 'id')}")
             return component
         if name is None:
             raise MLSValidationError("id", "give id or name")
         name = check.check_str(name, "name")
-        matches = [c for c in self.list_components(name=name) if c.get("name") == name]
+        url = self._url("/api/v1/components")
+        matches = [c for c in self.list_components(name=name, is_latest=True) if c.get("name") == name]
         if not matches:
             raise MLSNotFoundError(
-                f"no component named {name!r}", code=404, method="GET", url=self._url("/api/v1/components")
+                f"no component named {name!r} marked is_latest", code=404, method="GET", url=url
             )
-        latest = [c for c in matches if c.get("is_latest")]
-        return max(latest or matches, key=lambda c: (str(c.get("created_at") or ""), c.get("id") or 0))
+        if len(matches) > 1:
+            ids = ", ".join(str(c.get("id")) for c in matches)
+            raise MLSConflictError(
+                f"name: {len(matches)} components named {name!r} are marked is_latest (ids {ids})",
+                code=409,
+                method="GET",
+                url=url,
+            )
+        return self.get_component(id=check.model_id(matches[0], "id"))
 
     def list_datasets(self, **filters: Any) -> list[dict[str, Any]]:
         """Datasets, filtered by ``id`` or ``name``."""

@@ -16,7 +16,9 @@ from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.local.errors import SQLITE_INT_MAX, SQLITE_INT_MIN, APIError, bad_request, checked
 from airflow_provider_mls.local.middleware import FaultRegistry, LocalMiddleware
 from airflow_provider_mls.local.schemas import (
+    COMPONENT_LIST_ITEM_FIELDS,
     ERROR_RESPONSES,
+    MODEL_LIST_ITEM_FIELDS,
     ArtifactBody,
     ArtifactInfoOut,
     BucketBody,
@@ -24,6 +26,7 @@ from airflow_provider_mls.local.schemas import (
     BucketOut,
     BucketRatioBody,
     ComponentBody,
+    ComponentListItem,
     ComponentOut,
     DatasetBody,
     DatasetOut,
@@ -39,6 +42,7 @@ from airflow_provider_mls.local.schemas import (
     IsActiveOut,
     IsLoadingOut,
     ModelCreate,
+    ModelListItem,
     ModelOut,
     ModelUpdate,
     ServerForceBody,
@@ -61,6 +65,8 @@ QueryId = Annotated[int | None, Query(ge=SQLITE_INT_MIN, le=SQLITE_INT_MAX)]
 if TYPE_CHECKING:
     import re
 
+    from pydantic import BaseModel
+
     from airflow_provider_mls.local.settings import Settings
 
 log = logging.getLogger("airflow_provider_mls.local")
@@ -71,6 +77,28 @@ _AUTH = [Security(_basic)]  # documents the scheme; LocalMiddleware enforces it 
 
 def _ok(results: Any) -> dict[str, Any]:
     return {"code": 200, "error": None, "results": results}
+
+
+def _no_nulls(body: BaseModel) -> None:
+    """A model body key is sent with a value or left out (as the reference client does): ``null`` is a 400."""
+    for field in sorted(body.model_fields_set):
+        if getattr(body, field) is None:
+            raise bad_request(
+                field, 'null is not accepted; leave the key out (a string field is cleared with "")'
+            )
+
+
+def _query_bool(value: str | None, field: str) -> bool | None:
+    """A query boolean as ``requests`` (the reference client) writes it: ``True`` or ``False``."""
+    if value is None:
+        return None
+    if value not in ("True", "False"):
+        raise bad_request(field, f"must be True or False (as requests writes a boolean), got {value!r}")
+    return value == "True"
+
+
+def _lean(items: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{k: item[k] for k in fields if k in item} for item in items]
 
 
 def _user(request: Request) -> str:
@@ -92,6 +120,9 @@ def _validation_message(exc: RequestValidationError) -> str:
         if len(loc) > 1 and loc[0] in ("label_data_conf", "migration_request") and not loc[1].isdigit():
             field = f"{loc[0]}.{loc[1]}"
         kind = err.get("type", "")
+        if kind == "extra_forbidden":
+            messages.append(f"{'.'.join(loc) or field}: unknown key; MLS does not take it")
+            continue
         if field == "body" and kind in ("model_attributes_type", "dict_type", "missing"):
             msg = "must be a JSON object"
         elif kind == "json_invalid":
@@ -183,8 +214,14 @@ def create_app(settings: Settings) -> FastAPI:
     api = APIRouter(prefix="/api/v1", dependencies=_AUTH)
 
     # ------------------------------------------------------------------ models
+    lean_lists = settings.lean_lists
+
     @api.get(
-        "/models", tags=["models"], response_model=Envelope[list[ModelOut]], response_model_exclude_unset=True
+        "/models",
+        tags=["models"],
+        response_model=Envelope[list[ModelListItem]],
+        response_model_exclude_unset=True,
+        description="List items promise only " + ", ".join(MODEL_LIST_ITEM_FIELDS) + "; read a model by id.",
     )
     def list_models(
         model_type: str | None = Query(default=None, json_schema_extra={"enum": ["manual", "automl"]}),
@@ -198,14 +235,14 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> dict[str, Any]:
         if model_type is not None and model_type not in (ModelType.MANUAL.value, ModelType.AUTOML.value):
             raise bad_request("model_type", "must be one of manual, automl")
-        return _ok(
-            store.list_models(
-                model_type=model_type, id=id, name=name, version=version, query=query, page=page
-            )
+        models = store.list_models(
+            model_type=model_type, id=id, name=name, version=version, query=query, page=page
         )
+        return _ok(_lean(models, MODEL_LIST_ITEM_FIELDS) if lean_lists else models)
 
     @api.post("/models", tags=["models"], response_model=Envelope[IdResult])
     def create_model(body: ModelCreate, request: Request) -> dict[str, Any]:
+        _no_nulls(body)
         return _ok(store.create_model(body.model_dump(exclude_unset=True), _user(request)))
 
     @api.get(
@@ -219,6 +256,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @api.put("/models/{model_id}", tags=["models"], response_model=Envelope[IdResult])
     def update_model(model_id: PathId, body: ModelUpdate) -> dict[str, Any]:
+        _no_nulls(body)
         fields = set(body.model_fields_set)
         return _ok(store.update_model(model_id, body.model_dump(include=fields), fields))
 
@@ -279,11 +317,23 @@ def create_app(settings: Settings) -> FastAPI:
         return _ok(aws.artifact_info(model_name, model_version))
 
     # ------------------------------------------------------------------ components
-    @api.get("/components", tags=["components"], response_model=Envelope[list[ComponentOut]])
+    @api.get(
+        "/components",
+        tags=["components"],
+        response_model=Envelope[list[ComponentListItem]],
+        response_model_exclude_unset=True,
+        description="List items promise only " + ", ".join(COMPONENT_LIST_ITEM_FIELDS) + "; read one by id.",
+    )
     def list_components(
-        id: QueryId = None, name: str | None = None, info: str | None = None, is_latest: bool | None = None
+        id: QueryId = None,
+        name: str | None = None,
+        info: str | None = None,
+        is_latest: str | None = Query(default=None, json_schema_extra={"enum": ["True", "False"]}),
     ) -> dict[str, Any]:
-        return _ok(store.list_components(id=id, name=name, info=info, is_latest=is_latest))
+        found = store.list_components(
+            id=id, name=name, info=info, is_latest=_query_bool(is_latest, "is_latest")
+        )
+        return _ok(_lean(found, COMPONENT_LIST_ITEM_FIELDS) if lean_lists else found)
 
     @api.get("/components/{component_id}", tags=["components"], response_model=Envelope[ComponentOut])
     def get_component(component_id: PathId) -> dict[str, Any]:
@@ -482,6 +532,7 @@ def create_app(settings: Settings) -> FastAPI:
         password=settings.password,
         faults=faults,
         max_body_bytes=settings.max_body_bytes,
+        record_path=settings.record_path,
     )
     _drop_validation_422(app)
     return app

@@ -135,6 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
         "the three registry buckets of MLS are created at start",
     )
     p.add_argument(
+        "--lean-lists",
+        action="store_true",
+        default=_env("LEAN_LISTS", "").lower() in ("1", "true", "yes", "on"),
+        help="list items of GET /api/v1/models and /api/v1/components carry only their id, name "
+        "(and version, model_type): what the reference client relies on; a client that trusts a "
+        "list item as a whole model breaks here as it may against the real MLS",
+    )
+    p.add_argument(
+        "--record",
+        type=Path,
+        default=Path(_env("RECORD", "")) if _env("RECORD", "") else None,
+        metavar="FILE",
+        help="append every request outside /local (method, raw path, raw query string, JSON body) "
+        "to FILE as one JSON line, before it is served",
+    )
+    p.add_argument(
         "--log-level",
         type=str.lower,
         choices=LOG_LEVELS,
@@ -242,6 +258,8 @@ def _serve(args: argparse.Namespace, aws_url: str, *, embedded: bool) -> int:
         server_start_seconds=args.server_start_seconds,
         page_size=args.page_size,
         max_body_bytes=args.max_body_bytes,
+        lean_lists=args.lean_lists,
+        record_path=args.record,
     )
     try:
         sock = _bind(args.host, args.port)

@@ -1,5 +1,5 @@
-"""ASGI middleware of the local MLS server: path normalisation, Basic auth, body size limit, fault
-injection, 500 envelope; and the HTTP protocol that drops requests sent too slowly."""
+"""ASGI middleware of the local MLS server: strict paths, Basic auth, body size limit, request
+recording, fault injection, 500 envelope; and the HTTP protocol that drops requests sent too slowly."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_mls.rules import REQUEST_MAX_BYTES
 
 if TYPE_CHECKING:
+    import os
+
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("airflow_provider_mls.local")
@@ -27,11 +29,21 @@ FAULTS_PATH = "/local/faults"
 
 
 def normalize_path(path: str) -> str:
-    """``//api/v1/datasets/`` -> ``/api/v1/datasets``; ``api/v1/x`` -> ``/api/v1/x``."""
+    """A fault's path prefix: ``//api/v1/datasets/`` -> ``/api/v1/datasets``; ``api/v1/x`` -> ``/api/v1/x``."""
     path = re.sub(r"/{2,}", "/", "/" + path)
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     return path
+
+
+def path_problem(path: str) -> str | None:
+    """Why the reference client never sends ``path`` (None: it may). The service is not promised
+    to collapse a duplicate slash or to ignore a trailing one, so the local server does neither."""
+    if "//" in path:
+        return "a duplicate slash"
+    if len(path) > 1 and path.endswith("/"):
+        return "a trailing slash"
+    return None
 
 
 def envelope_bytes(code: int, error: str | None, results: Any = None) -> bytes:
@@ -112,12 +124,14 @@ class LocalMiddleware:
         password: str,
         faults: FaultRegistry,
         max_body_bytes: int = REQUEST_MAX_BYTES,
+        record_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.app = app
         self._user = username.encode()
         self._password = password.encode()
         self.faults = faults
         self.max_body_bytes = max_body_bytes
+        self.record_path = record_path
 
     async def _refuse_large_body(self, receive: Receive, send: Send, length: int) -> None:
         drained = 0
@@ -155,6 +169,46 @@ class LocalMiddleware:
 
         return bounded_receive
 
+    async def _record(self, scope: Scope, raw_path: str, receive: Receive) -> Receive:
+        """Append the request (method, raw path and query, body) to the record file; the body is
+        read here and handed on unchanged."""
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        self._write_record(scope, raw_path, body)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+    def _write_record(self, scope: Scope, raw_path: str, body: bytes) -> None:
+        if self.record_path is None:
+            return
+        entry: dict[str, Any] = {
+            "method": scope["method"],
+            "path": raw_path,
+            "query": bytes(scope.get("query_string") or b"").decode("latin-1"),
+        }
+        try:
+            entry["body"] = json.loads(body) if body else None
+        except ValueError:
+            entry["body"] = None
+            entry["body_text"] = body.decode("utf-8", "replace")
+        with open(self.record_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+
     def _authenticate(self, scope: Scope) -> str | None:
         header = b""
         for key, value in scope.get("headers", []):
@@ -178,10 +232,15 @@ class LocalMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = normalize_path(scope["path"])
+        path = scope["path"]
+        raw_path = bytes(scope.get("raw_path") or path.encode()).decode("latin-1")
+        problem = path_problem(raw_path)
+        if problem is not None:
+            self._write_record(scope, raw_path, b"")
+            message = f"not found: {scope['method']} {raw_path}: MLS paths have no {problem[2:]}"
+            await _send_raw(send, 404, envelope_bytes(404, message), "application/json")
+            return
         scope = dict(scope)
-        scope["path"] = path
-        scope["raw_path"] = path.encode()
         scope["headers"] = _json_content_type(scope.get("headers", []))
         if (path.startswith("/api") or path.startswith("/local")) and path not in OPEN_PATHS:
             user = self._authenticate(scope)
@@ -202,6 +261,8 @@ class LocalMiddleware:
             await self._refuse_large_body(receive, send, length)
             return
         receive = self._bounded(receive)
+        if self.record_path is not None and not path.startswith("/local"):
+            receive = await self._record(scope, raw_path, receive)
 
         fault = self.faults.take(scope["method"].upper(), path)
         if fault is None:

@@ -44,6 +44,8 @@ class LocalMLSServer:
         startup_timeout: float = 30.0,
         aws_endpoint: str | None = None,
         aws_region: str = "us-east-1",
+        lean_lists: bool = False,
+        record: str | os.PathLike[str] | None = None,
         extra_args: Sequence[str] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
@@ -59,6 +61,8 @@ class LocalMLSServer:
         self.extra_args = tuple(extra_args)
         self.aws_endpoint = aws_endpoint  # None: the server's embedded moto endpoint
         self.aws_region = aws_region
+        self.lean_lists = lean_lists
+        self.record = Path(record) if record is not None else None
         self.url = ""
         self.aws_endpoint_url = ""  # the endpoint the server uses, once started
         self._proc: subprocess.Popen[str] | None = None
@@ -154,6 +158,8 @@ class LocalMLSServer:
             "--aws-region",
             self.aws_region,
             *(("--aws-endpoint", self.aws_endpoint) if self.aws_endpoint else ()),
+            *(("--lean-lists",) if self.lean_lists else ()),
+            *(("--record", str(self.record)) if self.record is not None else ()),
             *self.extra_args,
         ]
 

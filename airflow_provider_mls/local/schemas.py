@@ -24,7 +24,14 @@ _NON_EMPTY: dict[str, Any] = {"minLength": 1}
 
 
 class _Body(BaseModel):
-    # Liberal: unknown keys (e.g. ``id``/``status`` sent back by a read-modify-write client) are ignored.
+    # A key the reference client never sends (e.g. ``id``/``status`` of a model sent back as read)
+    # is refused (400 naming it): the real service is not promised to ignore it.
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class _LocalBody(BaseModel):
+    """A body of the local-only ``/local/...`` endpoints."""
+
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
 
@@ -92,6 +99,48 @@ class ModelOut(_Out):
     dataset_id: DbId | None = None
     dataset_name: str | None = None
     automl_model_info: dict[str, Any] | None = None
+
+
+# What a list item of GET /api/v1/models always carries; with --lean-lists, nothing more.
+MODEL_LIST_ITEM_FIELDS = ("id", "name", "version", "model_type")
+COMPONENT_LIST_ITEM_FIELDS = ("id", "name")
+
+
+class ModelListItem(_Out):
+    """A list item: only ``MODEL_LIST_ITEM_FIELDS`` are promised (the reference client reads the
+    model by id); by default the local server sends the whole model, with ``--lean-lists`` only those."""
+
+    id: int
+    name: str
+    version: str
+    model_type: str
+    description: str | None = None
+    creator: str | None = None
+    status: str | None = None
+    table: str | None = None
+    model_data: str | None = None
+    model_meta: dict[str, Any] | None = None
+    model_lib: str | None = None
+    features: str | None = None
+    components: list[ComponentOut] | None = None
+    is_enabled: bool | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    dataset_id: DbId | None = None
+    dataset_name: str | None = None
+    automl_model_info: dict[str, Any] | None = None
+
+
+class ComponentListItem(_Out):
+    """A list item: only ``COMPONENT_LIST_ITEM_FIELDS`` are promised (see ``ModelListItem``)."""
+
+    id: int
+    name: str
+    info: str | None = None
+    is_latest: bool | None = None
+    user: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class ServerStatusOut(_Out):
@@ -181,7 +230,9 @@ class HealthOut(_Out):
 
 # ---------------------------------------------------------------------------- request bodies
 class ModelCreate(_Body):
-    """Manual: everything but ``dataset_id``; AutoML: ``name, version, description, dataset_id``."""
+    """Manual: everything but ``dataset_id``; AutoML: ``name, version, description, dataset_id``.
+
+    A key is sent with a value or left out: ``null`` is refused (400 naming the key)."""
 
     model_type: str = Field(description="manual | automl", json_schema_extra=_enum(["manual", "automl"]))
     name: str = Field(json_schema_extra=_NON_EMPTY)
@@ -195,14 +246,15 @@ class ModelCreate(_Body):
     )
     model_data: str | None = None
     model_meta: dict[str, Any] | None = None
-    features: str | list[str] | None = Field(default=None, description="comma-separated feature names")
+    features: str | None = Field(default=None, description="comma-separated feature names")
     table: str | None = None
-    components: list[str | dict[str, Any]] | None = Field(default=None, description="component names")
+    components: list[str] | None = Field(default=None, description="component names")
     dataset_id: DbId | None = Field(default=None, description="automl only: the dataset to train from")
 
 
 class ModelUpdate(_Body):
-    """The whole manual model; fields that are missing keep their value."""
+    """The whole manual model; fields that are missing keep their value, ``""`` clears a string
+    field, ``null`` is refused (400 naming the key)."""
 
     model_type: str | None = Field(
         default=None, description="must be manual", json_schema_extra=_enum(["manual"], nullable=True)
@@ -214,9 +266,9 @@ class ModelUpdate(_Body):
     model_lib: str | None = Field(default=None, json_schema_extra=_enum(MODEL_LIBS, nullable=True))
     model_data: str | None = None
     model_meta: dict[str, Any] | None = None
-    features: str | list[str] | None = None
+    features: str | None = None
     table: str | None = None
-    components: list[str | dict[str, Any]] | None = None
+    components: list[str] | None = Field(default=None, description="component names")
 
 
 class HandlerBody(_Body):
@@ -287,12 +339,12 @@ class BucketMigrationBody(_Body):
 
 
 # ---------------------------------------------------------------------------- /local bodies
-class TrainingBody(_Body):
+class TrainingBody(_LocalBody):
     status: str = Field(description="DONE | FAILED", json_schema_extra=_enum(["DONE", "FAILED"]))
     error: str | None = None
 
 
-class ServerForceBody(_Body):
+class ServerForceBody(_LocalBody):
     status: str | None = Field(
         default=None,
         description="any ServerStatus, set immediately",
@@ -308,7 +360,7 @@ class ServerForceOut(_Out):
     fail_next_start: bool
 
 
-class TableBody(_Body):
+class TableBody(_LocalBody):
     is_active: bool | None = None
     is_loading: bool | None = None
 
@@ -319,11 +371,11 @@ class TableStateOut(_Out):
     is_loading: bool
 
 
-class ArtifactBody(_Body):
+class ArtifactBody(_LocalBody):
     info: dict[str, Any] | None = None
 
 
-class FaultBody(_Body):
+class FaultBody(_LocalBody):
     method: str = Field(default="*", description="HTTP method or *")
     path: str = Field(default="/", description="path prefix, e.g. /api/v1/models")
     status: int | None = Field(default=503, description="null: serve normally (after `delay`)")

@@ -27,3 +27,7 @@ class Settings:
     registry_bucket: str = "mls-model-registry"
     # True for the embedded endpoint (test credentials); False: the caller's AWS credential chain.
     aws_test_credentials: bool = True
+    # List items (GET /api/v1/models, /api/v1/components) carry only what is promised (ids, names).
+    lean_lists: bool = False
+    # Append every request outside /local (method, raw path, raw query, body) to this JSONL file.
+    record_path: Path | None = None

@@ -18,7 +18,8 @@ Fixtures:
 
 Options (``pytest.ini`` / ``pyproject.toml`` ``[tool.pytest.ini_options]``):
 ``mls_local_training_seconds`` (default 1), ``mls_local_server_start_seconds`` (default 1),
-``mls_local_conn_id`` (default ``mls_default``) and ``mls_local_aws_conn_id`` (default ``aws_default``).
+``mls_local_conn_id`` (default ``mls_default``), ``mls_local_aws_conn_id`` (default ``aws_default``)
+and ``mls_local_lean_lists`` (default false: list items carry only ids and names, see ``mls-local --lean-lists``).
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "mls_local_server_start_seconds", "AutoML server start/stop time of the local MLS server", default="1"
     )
     parser.addini(
+        "mls_local_lean_lists",
+        "list items of the local MLS server carry only ids and names (mls-local --lean-lists)",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
         "mls_local_conn_id", "the MLS connection id the mls_local fixture sets", default="mls_default"
     )
     parser.addini(
@@ -94,6 +101,7 @@ def mls_local_server(
         password=PASSWORD,
         training_seconds=_seconds(request.config, "mls_local_training_seconds"),
         server_start_seconds=_seconds(request.config, "mls_local_server_start_seconds"),
+        lean_lists=bool(request.config.getini("mls_local_lean_lists")),
     )
     server.start()
     try:

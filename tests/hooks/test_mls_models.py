@@ -129,7 +129,7 @@ def test_update_manual_model_keeps_and_clears(
     # Given the dict this hook's create returned (its own last write): PUT, verifying GET.
     assert [c[0] for c in counter.calls] == ["PUT", "GET"]
     assert updated["description"] == "new"
-    assert updated["table"] is None
+    assert updated["table"] == ""  # cleared with "", as the reference client clears it
     assert updated["features"] == "x,y"
     assert updated["model_lib"] == "sklearn" and updated["model_meta"] == META
     assert [c["name"] for c in updated["components"]] == [f"uc-{unique}"]

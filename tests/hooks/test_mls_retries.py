@@ -104,8 +104,14 @@ def test_create_lost_response_returns_existing(
 ) -> None:
     admin.add_fault("POST", "/api/v1/models", status=502, after=True)
     model = hook.create_manual_model(f"lost-{unique}", "v1", model_lib="sklearn")
-    # look-up (absent), POST (committed, answer lost), look-up: found, and provably this call's
-    assert counter.calls == [("GET", "/api/v1/models"), ("POST", "/api/v1/models"), ("GET", "/api/v1/models")]
+    # look-up (absent), POST (committed, answer lost), look-up: found (list, then the model by id),
+    # and provably this call's
+    assert counter.calls == [
+        ("GET", "/api/v1/models"),
+        ("POST", "/api/v1/models"),
+        ("GET", "/api/v1/models"),
+        ("GET", f"/api/v1/models/{model['id']}"),
+    ]
     assert model["name"] == f"lost-{unique}" and model["model_lib"] == "sklearn"
     assert [m["id"] for m in admin.models("manual", f"lost-{unique}")] == [model["id"]]
 
@@ -152,7 +158,7 @@ def test_plain_409_on_create_is_raised(hook: MLSHook, counter: RequestLog, uniqu
     counter.reset()
     with pytest.raises(MLSConflictError):
         hook.create_manual_model(f"p409-{unique}", "v1")
-    assert len(counter) == 1
+    assert [c[0] for c in counter.calls] == ["GET", "GET"]  # the look-up: list, then the model; no POST
 
 
 def test_handler_replace_and_server_start_are_retried(

@@ -133,7 +133,8 @@ def test_lost_create_answer_is_adopted_only_as_this_tasks_write(
     )
     assert model["model_meta"] == {"a": 1} and model["features"] == "x,y"
     assert [m["id"] for m in admin.models("manual", f"own-{unique}")] == [model["id"]]
-    assert [c[0] for c in counter.calls] == ["GET", "POST", "GET"]
+    # look-up (absent), POST (answer lost), look-up (list, then the model it names)
+    assert [c[0] for c in counter.calls] == ["GET", "POST", "GET", "GET"]
 
 
 def test_a_model_created_before_the_create_began_is_never_adopted(
@@ -181,7 +182,7 @@ def test_a_retry_adopts_its_earlier_trys_create_only(
         create()  # no not_before: a first try never adopts
     counter.reset()
     assert create(not_before=first_try)["id"] == model["id"]
-    assert [c[0] for c in counter.calls] == ["GET"]  # the look-up; nothing written
+    assert [c[0] for c in counter.calls] == ["GET", "GET"]  # the look-up (list, model); nothing written
     with pytest.raises(MLSConflictError, match="differs from this task's payload"):
         other(not_before=first_try)
     later = datetime.fromisoformat(model["created_at"]) + timedelta(seconds=5)

@@ -85,6 +85,29 @@ class Api:
         return result
 
 
+PUT_KEYS = (
+    "name",
+    "version",
+    "description",
+    "creator",
+    "model_lib",
+    "model_data",
+    "model_meta",
+    "features",
+    "table",
+)
+
+
+def put_body(model: dict[str, Any]) -> dict[str, Any]:
+    """The PUT of a model as read, as the reference client builds it: ``model_type``, every field
+    whose value is not None (read-only ones like ``id`` and ``status`` left out), components as names."""
+    body: dict[str, Any] = {"model_type": "manual"}
+    body.update({k: model[k] for k in PUT_KEYS if model.get(k) is not None})
+    if model.get("components") is not None:
+        body["components"] = [c["name"] if isinstance(c, dict) else c for c in model["components"]]
+    return body
+
+
 def uniq(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

@@ -9,7 +9,7 @@ import requests
 
 from airflow_provider_mls.constants import MODEL_LIBS
 
-from .conftest import Api, assert_error, uniq
+from .conftest import Api, assert_error, put_body, uniq
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,11 +87,22 @@ def test_openapi_lists_every_route(api: Api) -> None:
 
 
 # ---------------------------------------------------------------------------- paths
-def test_paths_are_normalised(api: Api) -> None:
+def test_paths_are_exactly_the_reference_clients(api: Api) -> None:
+    """The reference client sends ``/api/v1/datasets`` (its ``api/v1/datasets`` gets the slash):
+    a duplicate or trailing slash is never sent by it, and the real service is not promised to
+    collapse or ignore one, so the local server refuses them (404 saying why)."""
     ds = api.dataset()
-    for path in ("/api/v1/datasets", "/api/v1/datasets/", "//api/v1/datasets", "//api//v1/datasets/"):
-        results = api.ok("GET", path, params={"id": str(ds["id"])})
-        assert [d["id"] for d in results] == [ds["id"]], path
+    results = api.ok("GET", "/api/v1/datasets", params={"id": str(ds["id"])})
+    assert [d["id"] for d in results] == [ds["id"]]
+    for path, why in (
+        ("/api/v1/datasets/", "trailing slash"),
+        ("//api/v1/datasets", "duplicate slash"),
+        ("/api//v1/datasets", "duplicate slash"),
+        (f"/api/v1/models/{ds['id']}/", "trailing slash"),
+    ):
+        status, body = api.get(path)
+        assert_error(status, body, 404)
+        assert why in body["error"] and path in body["error"], body
 
 
 def test_unknown_route_and_method_use_envelope(api: Api) -> None:
@@ -155,19 +166,18 @@ def test_manual_model_lifecycle(api: Api) -> None:
     ]
     assert api.ok("GET", "/api/v1/models", params={"name": name, "model_type": "automl"}) == []
 
-    # PUT the whole model (as read), meta replaced
-    sent = {
-        **model,
-        "model_meta": {},
-        "description": "changed",
-        "components": [c["name"] for c in model["components"]],
-    }
+    # PUT the whole model (as the reference client builds it from a read), meta replaced
+    sent = {**put_body(model), "model_meta": {}, "description": "changed"}
     assert api.ok("PUT", f"/api/v1/models/{model_id}", sent) == {"id": model_id}
     after = api.ok("GET", f"/api/v1/models/{model_id}")
     assert after["model_meta"] == {} and after["description"] == "changed" and after["components"] == [comp]
-    # components given as objects (as read) are accepted too
-    api.ok("PUT", f"/api/v1/models/{model_id}", {**after, "model_type": "manual"})
-    assert api.ok("GET", f"/api/v1/models/{model_id}")["components"] == [comp]
+    # what the reference client never sends is refused, naming the key: the model as read (its
+    # id, status, ...), components as objects
+    status, resp = api.put(f"/api/v1/models/{model_id}", {**after, "model_type": "manual"})
+    assert_error(status, resp, 400, "id")
+    assert "status: unknown key" in resp["error"]
+    assert_error(*api.put(f"/api/v1/models/{model_id}", {**sent, "components": [comp]}), 400, "components")
+    assert api.ok("GET", f"/api/v1/models/{model_id}") == after
 
     assert api.ok("DELETE", f"/api/v1/models/{model_id}") == {"id": model_id}
     assert_error(*api.get(f"/api/v1/models/{model_id}"), 404)
@@ -231,9 +241,21 @@ def test_manual_model_bad_input(api: Api, patch: dict[str, object], field: str) 
         assert all(lib in resp["error"] for lib in MODEL_LIBS)
 
 
-def test_model_lib_null_is_accepted(api: Api) -> None:
-    model = api.ok("GET", f"/api/v1/models/{api.manual_model(model_lib=None)}")
-    assert model["model_lib"] is None and model["model_meta"] == {} and model["components"] == []
+def test_null_in_a_model_body_is_refused_naming_the_key(api: Api) -> None:
+    """The reference client leaves a key out rather than send null: the service is not promised
+    to take a null (a string field is cleared with "")."""
+    model = api.ok("GET", f"/api/v1/models/{api.manual_model()}")
+    for key in ("description", "creator", "model_lib", "model_data", "features", "table", "model_meta"):
+        status, resp = api.post(
+            "/api/v1/models", {"model_type": "manual", "name": uniq("n"), "version": "1", key: None}
+        )
+        assert_error(status, resp, 400, key)
+        assert "null is not accepted" in resp["error"]
+        assert_error(*api.put(f"/api/v1/models/{model['id']}", {**put_body(model), key: None}), 400, key)
+    cleared = {**put_body(model), "description": "", "table": "", "features": ""}
+    api.ok("PUT", f"/api/v1/models/{model['id']}", cleared)
+    after = api.ok("GET", f"/api/v1/models/{model['id']}")
+    assert (after["description"], after["table"], after["features"]) == ("", "", "")
 
 
 def test_duplicate_name_version_409(api: Api) -> None:
@@ -354,11 +376,19 @@ def test_components_crud(api: Api) -> None:
     assert set(comp) == {"id", "name", "info", "is_latest", "user", "created_at", "updated_at"}
     assert comp["user"] == api.server.username and comp["is_latest"] is True
     assert api.ok("GET", f"/api/v1/components/{comp['id']}") == comp
-    for params in ({"name": name}, {"id": comp["id"]}, {"name": name, "info": "i1"}, {"name": name, "is_latest": "true"},
-                   {"name": name, "is_latest": "1"}):  # fmt: skip
+    for params in (
+        {"name": name},
+        {"id": comp["id"]},
+        {"name": name, "info": "i1"},
+        {"name": name, "is_latest": True},
+    ):
         assert [c["id"] for c in api.ok("GET", "/api/v1/components", params=params)] == [comp["id"]], params
-    assert api.ok("GET", "/api/v1/components", params={"name": name, "is_latest": "false"}) == []
-    assert api.ok("GET", "/api/v1/components", params={"name": name, "is_latest": "0"}) == []
+    assert api.ok("GET", "/api/v1/components", params={"name": name, "is_latest": False}) == []
+    # booleans as requests (the reference client) writes them; other spellings are refused
+    for spelling in ("true", "false", "1", "0", "yes"):
+        assert_error(
+            *api.get("/api/v1/components", params={"name": name, "is_latest": spelling}), 400, "is_latest"
+        )
     updated = api.ok(
         "PUT", f"/api/v1/components/{comp['id']}", {"name": name, "info": "i2", "is_latest": False}
     )

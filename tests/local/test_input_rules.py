@@ -13,7 +13,7 @@ import requests
 from airflow_provider_mls import rules
 from airflow_provider_mls.exceptions import MLSValidationError
 
-from .conftest import Api, assert_error, uniq
+from .conftest import Api, assert_error, put_body, uniq
 
 BAD_SEGMENTS = [
     pytest.param("x" * 10_000, "characters long", id="10000-chars"),
@@ -197,13 +197,13 @@ def test_server_put_checks_what_it_changes(api: Api) -> None:
     mid = api.manual_model(model_meta={"k": 1})
     model = api.ok("GET", f"/api/v1/models/{mid}")
     for field, value in (("name", "a/b"), ("version", "v1/../v2"), ("table", "a/b")):
-        assert_error(*api.put(f"/api/v1/models/{mid}", {**model, field: value}), 400, field)
-    raw = json.dumps({**model, "model_meta": {"scores": [1.0, math.inf]}})
+        assert_error(*api.put(f"/api/v1/models/{mid}", {**put_body(model), field: value}), 400, field)
+    raw = json.dumps({**put_body(model), "model_meta": {"scores": [1.0, math.inf]}})
     status, body = api.call("PUT", f"/api/v1/models/{mid}", data=raw)
     assert_error(status, body, 400, "model_meta.scores[1]")
     assert api.ok("GET", f"/api/v1/models/{mid}")["model_meta"] == {"k": 1}
     # the whole model sent back unchanged (as the reference client does) is fine
-    api.ok("PUT", f"/api/v1/models/{mid}", {**model, "description": "d2"})
+    api.ok("PUT", f"/api/v1/models/{mid}", {**put_body(model), "description": "d2"})
 
 
 def test_server_checks_readiness_and_local_paths(api: Api) -> None:
