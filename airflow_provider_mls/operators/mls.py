@@ -147,7 +147,8 @@ class CreateManualModelOperator(MLSBaseOperator):
 class UpdateManualModelOperator(MLSBaseOperator):
     """Update any field of a manual model given by ``model_id`` or by ``name`` and ``version``.
 
-    ``None`` keeps a field; ``""`` clears a string field, ``{}`` the meta, ``[]`` the components.
+    ``None`` keeps a field; ``""`` clears a string field (not ``model_lib``), ``{}`` the meta,
+    ``[]`` the components.
     ``new_name``/``new_version`` rename it. Returns the updated model's summary (see
     ``CreateManualModelOperator``).
 
@@ -620,8 +621,11 @@ class MigrateBucketsOperator(MLSBaseOperator):
             raise MLSValidationError("static_value", "prediction_type static needs static_value (a dict)")
         to_model: dict[str, Any] | None = None
         if target.given:
-            target.validate()
-            to_model = target.resolve(self.hook)
+            to_id_given, _, _ = target.validate()
+            if to_id_given is not None and self.prediction_type is not None:
+                to_model = {"id": to_id_given}  # the id is all the migration needs: no read
+            else:
+                to_model = target.resolve(self.hook)  # by name, or for its type
         if from_id is None:
             from_id = int(source.resolve(self.hook)["id"])
         moved = self.hook.migrate_buckets(
@@ -715,7 +719,8 @@ class _AutoMLServerOperator(MLSBaseOperator):
     def _decide(self, id: int, status: ServerStatus, acted: bool) -> Step:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _act(self, id: int) -> None:  # pragma: no cover - abstract
+    def _act(self, id: int) -> Any:  # pragma: no cover - abstract
+        """Send the start or stop; its answer."""
         raise NotImplementedError
 
     def _result(self, id: int, status: str, acted: bool) -> dict[str, Any]:
@@ -787,11 +792,14 @@ class _AutoMLServerOperator(MLSBaseOperator):
             if step.kind == "failed":
                 fail(self, step.message)
             if step.kind == "act":
-                self._act(id)
+                answer = self._act(id)
                 acted = True
                 self.log.info("%s", step.message)
                 if not wait:
-                    current = self._status(id).value
+                    # The status the start/stop answered, when it answered one (no extra read).
+                    said = answer.get("status") if isinstance(answer, dict) else None
+                    known = said if said in {s.value for s in ServerStatus} else None
+                    current = known or self._status(id).value
                     self.log.info(
                         "Server of model %s is %s (wait_for_completion=False: not waiting)", id, current
                     )
@@ -894,8 +902,8 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
             **kwargs,
         )
 
-    def _act(self, id: int) -> None:
-        self.hook.start_automl_model_server(id)
+    def _act(self, id: int) -> Any:
+        return self.hook.start_automl_model_server(id)
 
     def _decide(self, id: int, status: ServerStatus, acted: bool) -> Step:
         what = f"server of model {id}"
@@ -960,8 +968,8 @@ class StopAutoMLServerOperator(_AutoMLServerOperator):
 
     _after_act = (ServerStatus.STOPPING.value, ServerStatus.RUNNING.value, ServerStatus.STARTING.value)
 
-    def _act(self, id: int) -> None:
-        self.hook.stop_automl_model_server(id)
+    def _act(self, id: int) -> Any:
+        return self.hook.stop_automl_model_server(id)
 
     def _decide(self, id: int, status: ServerStatus, acted: bool) -> Step:
         what = f"server of model {id}"
