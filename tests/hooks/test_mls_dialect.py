@@ -115,3 +115,23 @@ def test_query_booleans_as_requests_writes_them() -> None:
         "x": "False",
         "n": 1,
     }
+
+
+def test_the_async_client_writes_query_booleans_as_requests_does(
+    hook: MLSHook, admin: Admin, unique: str
+) -> None:
+    """httpx would write ``true``; the triggers' client sends ``True`` as the reference client does
+    (the local server refuses any other spelling, as the real service may)."""
+    import asyncio
+
+    from airflow_provider_mls.hooks.mls_async import MLSAsyncClient
+
+    comp = admin.component(f"ac-{unique}")
+
+    async def listed() -> Any:
+        async with await MLSAsyncClient.from_connection("mls_default") as client:
+            return await client.run(
+                "GET", "/api/v1/components", params={"name": comp["name"], "is_latest": True}
+            )
+
+    assert [c["id"] for c in asyncio.run(listed())] == [comp["id"]]
