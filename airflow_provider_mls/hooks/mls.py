@@ -398,7 +398,8 @@ class MLSHook(BaseHook):
         query: str | None = None,
         page: int | None = None,
     ) -> list[dict[str, Any]]:
-        """One page of manual models."""
+        """One page of manual models, as list items: only ``id``, ``name``, ``version`` and
+        ``model_type`` are promised (the rest may be missing); ``get_model(id)`` reads a whole one."""
         return self._list_models(
             ModelType.MANUAL, {"id": id, "name": name, "version": version, "query": query, "page": page}
         )
@@ -414,7 +415,7 @@ class MLSHook(BaseHook):
         query: str | None = None,
         page: int | None = None,
     ) -> list[dict[str, Any]]:
-        """One page of AutoML models."""
+        """One page of AutoML models, as list items (see ``list_manual_models``)."""
         return self._list_models(
             ModelType.AUTOML, {"id": id, "name": name, "version": version, "query": query, "page": page}
         )
@@ -1095,7 +1096,8 @@ class MLSHook(BaseHook):
     # ---- components and datasets --------------------------------------------------------------
 
     def list_components(self, **filters: Any) -> list[dict[str, Any]]:
-        """Components, filtered by ``id``, ``name``, ``info``, ``is_latest``."""
+        """Components, filtered by ``id``, ``name``, ``info``, ``is_latest``: list items, of which only
+        ``id`` and ``name`` are promised (``get_component(id=...)`` reads a whole one)."""
         return list(self.run("GET", "/api/v1/components", params=filters) or [])
 
     def get_component(self, id: int | None = None, name: str | None = None) -> dict[str, Any]:
