@@ -161,7 +161,8 @@ def test_lifecycle_dag_runs_green_twice_against_local_server(
             "GET", f"/api/v1/experiments/{experiment['id']}/buckets", params={"name": "main"}
         )[0]
         assert bucket["prediction"]["ml_model"] == v2["id"]
-        automl = hook_on.list_automl_models(name="lifecycle_automl")
+        # list items name the models; their status is in the model read by id
+        automl = [hook_on.get_model(m["id"]) for m in hook_on.list_automl_models(name="lifecycle_automl")]
         assert automl and all(m["status"] == "DONE" for m in automl)
         assert {hook_on.get_automl_model_server_status(m) for m in automl} == {"STOPPED"}
 
@@ -175,7 +176,7 @@ def test_approval_gated_deploy_runs_green_and_a_rejection_deploys_nothing(
     _dags_test(env, "mls_approval_gated_deploy")
     deployed = [m for m in hook_on.list_all_manual_models(name="churn_model") if m["name"] == "churn_model"]
     assert len(deployed) == 1
-    model = deployed[0]
+    model = hook_on.get_model(deployed[0]["id"])  # a list item names it; the model is read by id
     meta = model["model_meta"]
     assert model["model_data"].startswith("s3://mls-model-registry/churn_model/")
     assert meta["team"] == "retention" and meta["reviewed_by"] == "demo-approver"

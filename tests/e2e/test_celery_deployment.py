@@ -362,7 +362,7 @@ def _check_results(mls: Any, seeded: dict[str, Any], *, day: str) -> None:
     # mls_approval_gated_deploy: the approved SageMaker version is the MLS model, served from the registry.
     deployed = [m for m in hook.list_all_manual_models(name="churn_model") if m["name"] == "churn_model"]
     assert len(deployed) == 1, deployed
-    model = deployed[0]
+    model = hook.get_model(deployed[0]["id"])  # a list item names it; the model is read by id
     assert model["model_data"].startswith(f"s3://{registry.bucket}/churn_model/")
     assert model["model_meta"]["model_package"]["approval_description"].startswith("Approved")
     assert hook.is_online_prediction_ready(model)
