@@ -262,7 +262,18 @@ class LocalMiddleware:
             return
         receive = self._bounded(receive)
         if self.record_path is not None and not path.startswith("/local"):
-            receive = await self._record(scope, raw_path, receive)
+            from starlette.exceptions import HTTPException
+
+            try:
+                receive = await self._record(scope, raw_path, receive)
+            except HTTPException as exc:  # a chunked body over the limit
+                await _send_raw(
+                    send,
+                    exc.status_code,
+                    envelope_bytes(exc.status_code, str(exc.detail)),
+                    "application/json",
+                )
+                return
 
         fault = self.faults.take(scope["method"].upper(), path)
         if fault is None:

@@ -167,3 +167,42 @@ def test_unusable_aws_endpoint_is_a_clear_startup_error(tmp_path: Path) -> None:
     server = LocalMLSServer(tmp_path / "data", aws_endpoint=f"http://127.0.0.1:{port}", startup_timeout=60)
     with pytest.raises(LocalMLSServerError, match=r"the AWS endpoint http://127\.0\.0\.1:\d+ is not usable"):
         server.start()
+
+
+def test_lean_lists_and_the_request_record(tmp_path: Path) -> None:
+    """``--lean-lists``: list items carry ids and names only; ``--record``: every request outside
+    /local as it was sent (raw path and query, JSON body), refused ones too."""
+    record = tmp_path / "requests.jsonl"
+    with LocalMLSServer(tmp_path / "data", lean_lists=True, record=record) as srv:
+        s = requests.Session()
+        s.auth = srv.auth
+        body = {
+            "model_type": "manual",
+            "name": "lean",
+            "version": "v1",
+            "model_meta": {"a": 1},
+            "table": "tbl",
+        }
+        mid = s.post(srv.url + "/api/v1/models", json=body, timeout=10).json()["results"]["id"]
+        listed = s.get(srv.url + "/api/v1/models", params={"name": "lean"}, timeout=10).json()["results"]
+        assert listed == [{"id": mid, "name": "lean", "version": "v1", "model_type": "manual"}]
+        assert s.get(f"{srv.url}/api/v1/models/{mid}", timeout=10).json()["results"]["model_meta"] == {"a": 1}
+        comp = s.post(
+            srv.url + "/api/v1/components", json={"name": "c", "info": "i", "is_latest": True}, timeout=10
+        )
+        items = s.get(srv.url + "/api/v1/components", params={"is_latest": True}, timeout=10).json()[
+            "results"
+        ]
+        assert items == [{"id": comp.json()["results"]["id"], "name": "c"}]
+        assert s.get(srv.url + "/api/v1/models/", timeout=10).status_code == 404
+        s.get(srv.url + "/local/faults", timeout=10)  # /local is not recorded
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [(e["method"], e["path"], e["query"]) for e in lines] == [
+        ("POST", "/api/v1/models", ""),
+        ("GET", "/api/v1/models", "name=lean"),
+        ("GET", f"/api/v1/models/{mid}", ""),
+        ("POST", "/api/v1/components", ""),
+        ("GET", "/api/v1/components", "is_latest=True"),
+        ("GET", "/api/v1/models/", ""),
+    ]
+    assert lines[0]["body"] == body and lines[1]["body"] is None
