@@ -1,4 +1,4 @@
-"""FastAPI app of the local MLS server: the protocol of ``shared/mls-api.md`` plus ``/local/...`` knobs."""
+"""FastAPI app of the local MLS server: the protocol of ``docs/mls-api.md`` plus ``/local/...`` knobs."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="MLS local server",
         version=__version__,
-        description="Local implementation of the MLS REST API (shared/mls-api.md) with /local/... simulation knobs.",
+        description="Local implementation of the MLS REST API (docs/mls-api.md) with /local/... simulation knobs.",
         redirect_slashes=False,
         responses=ERROR_RESPONSES,
     )
