@@ -230,3 +230,16 @@ def test_a_dag_authors_project_runs_its_dags_through_the_plugin(
     assert "XCom not found" not in out, out[-3000:]
     assert "Emitting event for inactive AssetModel" not in out, out[-3000:]
     assert "defer" in out.lower(), out[-3000:]  # the sensor deferred, and its trigger ran here
+
+
+def test_the_readmes_first_dag_and_test_are_the_example_projects() -> None:
+    """The README shows the example project's DAG and first test as they are (the run above tests them)."""
+    readme = (REPO / "README.md").read_text()
+    dag = (FIRST_PROJECT / "dags" / "churn_deploy.py").read_text().split('"""', 2)[2].strip()
+    test = (FIRST_PROJECT / "tests" / "test_churn_deploy.py").read_text().split('"""', 2)[2].strip()
+    first_test = test.split("\n\n\ndef ", 1)[0].strip()
+    section = readme.split("## Your first DAG and its test", 1)[1].split("\n## ", 1)[0]
+    assert f"```python\n{dag}\n```" in section
+    assert f"```python\n{first_test}\n```" in section
+    assert 'pytest_plugins = ["airflow_provider_mls.testing.pytest_plugin"]' in section
+    assert readme.index("## Your first DAG and its test") < readme.index("## The two commands")
