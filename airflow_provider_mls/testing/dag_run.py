@@ -75,7 +75,8 @@ class DagRunResult:
             failed = ", ".join(f"{t}={self.task_states[t]}" for t in self.failed_tasks()) or "none"
             raise AssertionError(
                 f"DAG run {self.dag_id}/{self.run_id} ended {self.state!r}; tasks not successful: "
-                f"{failed}. Their logs are in pytest's captured output above and under {self.log_folder}"
+                f"{failed}. dag.test() logs each task to this test's captured output (shown with the "
+                "failure); Airflow's log folder is " + (self.log_folder or "[logging] base_log_folder")
             )
         return self
 
