@@ -288,7 +288,8 @@ def mls_local(
     tmp_path: Path,
 ) -> LocalMLSServer:
     """Point this test's ``mls_default`` and ``aws_default`` connections (and boto3) at the local
-    server; ``monkeypatch`` undoes it after the test."""
+    server, emptied first (``POST /local/reset``) unless ``mls_local_reset = false`` or the test is
+    marked ``mls_shared_state``; ``monkeypatch`` undoes the environment after the test."""
     for name in AWS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
