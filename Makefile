@@ -28,8 +28,10 @@ venv-af2:
 venv-sktmls:
 	@PYTHON=$(PYTHON) NO_PROJECT=1 scripts/bootstrap-venv.sh $(VENV_SKTMLS) $(LOCK_SKTMLS)
 
+# KEEP=1 keeps the working directory (task logs, demo.log, the server's data) after a green run.
+KEEP ?=
 demo: venv
-	$(VENV)/bin/python scripts/demo.py
+	$(VENV)/bin/python scripts/demo.py $(if $(filter-out 0 no false,$(KEEP)),--keep)
 
 # Figures of the write invariants (duplicates, stale adoptions, keys lost, typed errors): the hook and
 # the operators against mls-local behind the project's chaos proxy, 20 % faults, 2-5 s delays. Twice:

@@ -1,4 +1,4 @@
-"""Names and values of the MLS protocol (``shared/mls-api.md``), shared by the hook and the local server.
+"""Names and values of the MLS protocol (``docs/mls-api.md``), shared by the hook and the local server.
 
 No Airflow imports here: the local server imports this module too.
 """

@@ -115,6 +115,61 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def connection_refused(exc: BaseException) -> bool:
+    """True when ``exc`` (requests, httpx or the standard library, however wrapped) says that nothing
+    listens at the address: the server is down or the connection's host/port are wrong."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError):
+            return True
+        if isinstance(item, BaseException):
+            if "Connection refused" in str(item) or "[Errno 111]" in str(item):
+                return True
+            todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
+    return False
+
+
+def unreachable_error(
+    exc: BaseException, *, conn_id: str, base_url: str, attempts: int, method: str, url: str
+) -> MLSServerError:
+    """The error of an MLS that did not answer: which connection, which URL, and what to check."""
+    where = f"MLS at {base_url} (connection {conn_id or '?'!r})"
+    if connection_refused(exc):
+        reason = "connection refused"
+        hint = f"is MLS running at {base_url}? If it runs elsewhere, check the host of connection {conn_id!r}"
+    else:
+        detail = str(exc)
+        reason = f"{type(exc).__name__}: {detail[:300]}{'...' if len(detail) > 300 else ''}"
+        hint = f"check the host of connection {conn_id!r} and the network path to {base_url}"
+    return MLSServerError(
+        f"could not reach {where} after {attempts} attempt(s): {reason}; {hint}", method=method, url=url
+    )
+
+
+def auth_error(exc: MLSError, *, conn_id: str, username: str, base_url: str) -> MLSError:
+    """A 401/403 that names the connection and its login, and what to fix (same class and status)."""
+    if exc.status == 403 or exc.code == 403:
+        hint = f"the user {username!r} of connection {conn_id!r} may not do this at {base_url}"
+    else:
+        hint = (
+            f"MLS at {base_url} refused the login {username!r} of connection {conn_id!r}; "
+            "check that connection's login and password"
+        )
+    return type(exc)(
+        f"{exc.message} ({hint})",
+        code=exc.code,
+        status=exc.status,
+        method=exc.method,
+        url=exc.url,
+        retry_after=exc.retry_after,
+    )
+
+
 _BY_CODE: dict[int, type[MLSError]] = {
     400: MLSBadRequestError,
     401: MLSAuthError,

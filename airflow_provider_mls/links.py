@@ -34,6 +34,8 @@ __all__ = [
 
 CONSOLE = "https://{region}.console.aws.amazon.com"
 _PLACEHOLDER = re.compile(r"\{(model_id|name|version|env)\}")
+# The links a task instance pushed in this process (read back when Airflow 3 finalizes the task).
+_PUSHED = "_mls_pushed_links"
 _MODEL_PACKAGE_ARN = re.compile(r"arn:[^:]+:sagemaker:([^:]*):\d*:model-package/([^/]+)/(\d+)$")
 
 
@@ -95,6 +97,20 @@ class _PersistedLink(BaseOperatorLink):
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         from airflow.providers.common.compat.sdk import XCom  # where links are resolved, not at parse time
 
+        pushed = getattr(ti_key, _PUSHED, None)
+        if isinstance(pushed, dict) and self.key in pushed:
+            return str(pushed[self.key])
+        if hasattr(ti_key, "xcom_push") and hasattr(XCom, "get_all"):
+            # Airflow 3 asks every link of a finishing task in its worker; a missing XCom would be
+            # logged as an ERROR there. A link the task never pushed (e.g. no console_url) is
+            # absent: read the task's values of this key as a list (empty: none, no error).
+            values = XCom.get_all(
+                key=self.key, dag_id=ti_key.dag_id, task_id=ti_key.task_id, run_id=ti_key.run_id
+            )
+            if not values:
+                return ""
+            if getattr(ti_key, "map_index", -1) in (None, -1) and len(values) == 1:
+                return values[0] if isinstance(values[0], str) else ""
         url = XCom.get_value(ti_key=ti_key, key=self.key)
         return url if isinstance(url, str) else ""
 
@@ -104,6 +120,14 @@ class _PersistedLink(BaseOperatorLink):
         ti = context.get("ti") if hasattr(context, "get") else None
         if url and ti is not None:
             ti.xcom_push(key=cls.key, value=url)
+            pushed = getattr(ti, _PUSHED, None)
+            if not isinstance(pushed, dict):
+                pushed = {}
+                try:
+                    setattr(ti, _PUSHED, pushed)
+                except (AttributeError, TypeError, ValueError):  # a task instance that takes no attributes
+                    return
+            pushed[cls.key] = url
 
 
 class SageMakerModelPackageLink(_PersistedLink):

@@ -6,16 +6,25 @@ with its embedded AWS endpoint (S3 model registry, DynamoDB tables, SageMaker) e
 ``mls_batch_prediction_refresh`` and ``mls_automl_upgrade`` run, and a summary of what they made
 is printed (models and versions, tables, registry artifacts, bucket moves). Exits non-zero when
 anything fails. ``python scripts/demo.py --all`` also runs the quickstart, lifecycle and
-approval-gated examples.
+approval-gated examples. While a DAG runs, each task's end (and deferral) is printed, and a line
+every 15 s in which no task ended.
+
+The working directory (Airflow home, the server's data, ``demo.log`` with the output of every
+command, the task logs of ``airflow dags test`` among it) is deleted after
+a green run unless ``--keep`` (``make demo KEEP=1``) is given; a failed run always keeps it. Its
+path and where the task logs are is printed at the end.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,19 +40,74 @@ OTHERS = (("mls_quickstart", None), ("mls_model_lifecycle", None), ("mls_approva
 BIN = Path(sys.executable).parent
 
 
+# What `airflow dags test` says about its tasks (the same lines on Airflow 2.11 and 3.x).
+_TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(?P<task>\S+) map_index=(?P<index>-?\d+)")
+_TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(?P<task>\S+) map_index=(?P<index>-?\d+)")
+_TRIGGER = "[DAG TEST] running trigger in line"
+QUIET_SECONDS = 15  # a line "still running" after this long without a task starting or ending
+
+
+def _label(match: re.Match[str]) -> str:
+    index = int(match.group("index"))
+    return match.group("task") + (f"[{index}]" if index >= 0 else "")
+
+
 def airflow(args: list[str], env: dict[str, str], log: Path) -> subprocess.CompletedProcess[str]:
+    """``airflow <args>``; its output goes to the demo log, and a DAG run's task progress to the screen."""
+    progress = args[:2] == ["dags", "test"]
+    lines: list[str] = []
     with log.open("a") as out:
         out.write(f"\n$ airflow {' '.join(args)}\n")
         out.flush()
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [str(BIN / "airflow"), *args],
-            env=env,
+            env={**env, "PYTHONUNBUFFERED": "1"},  # lines as they happen, for the progress lines
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        out.write(proc.stdout)
-    return proc
+        pending: queue.Queue[str | None] = queue.Queue()
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                pending.put(line)
+            pending.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        started: dict[str, float] = {}
+        begun = last = time.monotonic()
+        current = ""
+        while True:
+            try:
+                line = pending.get(timeout=QUIET_SECONDS)
+            except queue.Empty:
+                if progress:
+                    print(
+                        f"MLS demo:   ... still running ({time.monotonic() - begun:.0f}s"
+                        + (f", task {current}" if current else "")
+                        + ")",
+                        flush=True,
+                    )
+                continue
+            if line is None:
+                break
+            lines.append(line)
+            out.write(line)
+            if not progress:
+                continue
+            if match := _TASK_START.search(line):
+                current = _label(match)
+                started[current] = last = time.monotonic()
+            elif _TRIGGER in line:
+                print(f"MLS demo:   {current}: deferred, its trigger runs in line", flush=True)
+            elif match := _TASK_END.search(line):
+                label = _label(match)
+                took = time.monotonic() - started.get(label, last)
+                print(f"MLS demo:   {label} finished ({took:.1f}s)", flush=True)
+                current = ""
+        proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), None)
 
 
 def main() -> int:
@@ -51,6 +115,7 @@ def main() -> int:
     from airflow_provider_mls.testing.dag_run import dag_run_state
 
     runs = PIPELINES + (OTHERS if "--all" in sys.argv[1:] else ())
+    keep = "--keep" in sys.argv[1:]
     work = Path(tempfile.mkdtemp(prefix="mls-demo-"))
     log = work / "demo.log"
     home = work / "airflow"
@@ -91,15 +156,17 @@ def main() -> int:
         for label, step in steps:
             if callable(step):
                 passed, output = run_step(step)
-            else:
+            elif not label.startswith("DAG"):
                 proc = airflow(step, env, log)
                 passed, output = proc.returncode == 0, proc.stdout
-                if label.startswith("DAG"):
-                    # `dags test` reports the run's final state; a failed task must fail the demo.
-                    passed = passed and dag_run_state(proc.stdout) == "success"
                 if label == "connection test":
                     passed = passed and "Connection success!" in proc.stdout
-            print(f"MLS demo: {label}: {'ok' if passed else 'FAILED'}")
+            if label.startswith("DAG"):  # `dags test` reports the run's state: a failed task fails the demo
+                print(f"MLS demo: {label}: running", flush=True)
+                proc = airflow(step, env, log)
+                passed = proc.returncode == 0 and dag_run_state(proc.stdout) == "success"
+                output = proc.stdout
+            print(f"MLS demo: {label}: {'ok' if passed else 'FAILED'}", flush=True)
             if not passed:
                 print(output[-4000:])
                 break
@@ -109,10 +176,16 @@ def main() -> int:
     elapsed = time.monotonic() - started
     if ok:
         print(f"MLS demo: DAG runs {', '.join(d for d, _ in runs)} succeeded in {elapsed:.1f}s")
-        shutil.rmtree(work, ignore_errors=True)
-        return 0
-    print(f"MLS demo: FAILED after {elapsed:.1f}s; full log: {log}")
-    return 1
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+            print("MLS demo: working directory deleted (make demo KEEP=1 keeps it, with the task logs)")
+            return 0
+    else:
+        print(f"MLS demo: FAILED after {elapsed:.1f}s")
+    print(f"MLS demo: kept {work}")
+    print(f"MLS demo: task logs in {log}, each DAG's after its '$ airflow dags test <dag id>' line")
+    print(f"MLS demo: Airflow home {home}; the local server's data and log in {work / 'mls-data'}")
+    return 0 if ok else 1
 
 
 SEEDED: dict[str, Any] = {}
@@ -169,7 +242,7 @@ def print_summary(runs: tuple[tuple[str, str | None], ...]) -> None:
         perf = (m.get("model_meta") or {}).get("performance")
         print(
             f"  {m['model_type']:<6} {m['name']} {m['version']} (id {m['id']}) status={m['status']}{extra}"
-            + (f" performance={perf}" if perf else "")
+            + (f" performance: {_text(perf)}" if perf else "")
         )
     tables = PredictionTableHook()
     print("MLS demo: batch prediction tables (DynamoDB)")
@@ -202,7 +275,14 @@ def print_summary(runs: tuple[tuple[str, str | None], ...]) -> None:
     if any(dag_id == "mls_approval_gated_deploy" for dag_id, _ in runs):
         print("MLS demo: SageMaker model package versions")
         for row in registry_summary():
-            print(f"  {row}")
+            print(f"  {row['group']} version {row['version']}: {row['approval']}")
+
+
+def _text(value: Any) -> str:
+    """A summary value as text: ``auc=0.91, logloss=0.32`` for a dict."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_text(v)}" for k, v in value.items())
+    return str(value)
 
 
 def registry_summary() -> list[dict[str, object]]:

@@ -40,7 +40,7 @@ def mls_conn(mls_server: object, monkeypatch: pytest.MonkeyPatch) -> object:
 # local MLS server, AIRFLOW_HOME and free ports), so workers share nothing. The tests of a module stay on one
 # worker, in their order, unless the module is listed here: its tests depend neither on each other nor on
 # their order, and are long enough to be worth spreading.
-XDIST_SPLIT_MODULES = frozenset({"tests/test_example_dags.py"})
+XDIST_SPLIT_MODULES = frozenset({"tests/test_example_dags.py", "tests/testing/test_pytest_plugin.py"})
 # The tests that start Airflow clusters (scheduler, triggerer, workers...) run one after the other on one
 # worker: two at once on two cores would starve each other's schedulers.
 XDIST_CLUSTERS = ("tests/e2e/", "airflow-clusters")

@@ -76,6 +76,36 @@ def test_persist_pushes_the_whole_url_under_the_links_xcom_key() -> None:
     assert all(link().xcom_key == link.key for link in ALL_LINKS)
 
 
+def test_a_finishing_task_reads_its_links_without_a_missing_xcom_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Airflow 3 asks every link of a finishing task in its worker (``ti_key`` is the running task
+    instance): a pushed link is answered from this process, a link never pushed is absent ("")
+    without the single-XCom lookup that logs a missing XCom at ERROR."""
+    from airflow.providers.common.compat import sdk
+
+    asked: list[str] = []
+
+    class XCom:
+        @staticmethod
+        def get_all(**kwargs: Any) -> None:
+            asked.append(f"get_all {kwargs['key']}")
+            return None  # what Airflow 3 returns for no value
+
+        @staticmethod
+        def get_value(**kwargs: Any) -> Any:
+            asked.append(f"get_value {kwargs['key']}")
+            raise AssertionError("the lookup that logs 'XCom not found'")
+
+    monkeypatch.setattr(sdk, "XCom", XCom)
+    ti = FakeTI()
+    ti.dag_id, ti.task_id, ti.run_id, ti.map_index = "d", "t", "r", -1  # type: ignore[attr-defined]
+    RegistryArtifactLink.persist({"ti": ti}, "https://s3/x")
+    assert RegistryArtifactLink().get_link(None, ti_key=ti) == "https://s3/x"
+    assert MLSModelLink().get_link(None, ti_key=ti) == ""
+    assert asked == ["get_all mls_link_mls_model"]
+
+
 def test_tasks_carry_their_links() -> None:
     from airflow_provider_mls.operators.mls import CreateManualModelOperator, DeleteModelOperator
     from airflow_provider_mls.operators.model_registry import UploadModelToRegistryOperator

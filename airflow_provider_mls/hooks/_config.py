@@ -37,6 +37,7 @@ class MLSSettings:
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     write_settle: float = DEFAULT_WRITE_SETTLE
+    conn_id: str = ""  # named in the errors of an unreachable MLS and of refused credentials
 
     @property
     def token(self) -> str:
@@ -240,4 +241,5 @@ def read_settings(
         timeout=resolve_timeout(timeout, extras),
         max_retries=max_retries,
         write_settle=write_settle,
+        conn_id=str(getattr(conn, "conn_id", "") or ""),
     )

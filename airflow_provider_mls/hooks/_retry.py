@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import requests
-from tenacity import retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import retry_if_exception, wait_exponential_jitter
 
-from airflow_provider_mls.exceptions import MLSError, MLSValidationError
+from airflow_provider_mls.exceptions import MLSError, MLSValidationError, connection_refused
 
 # tenacity 9 renamed the first wait of wait_exponential_jitter ("initial" warns); 8.2 knows only "initial".
 _JITTER_START = (
@@ -43,6 +43,9 @@ UNKNOWN_OUTCOME_HTTP_STATUSES = frozenset({502, 503, 504})
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_RETRY_MIN_WAIT = 1.0
 DEFAULT_RETRY_MAX_WAIT = 30.0
+# A refused connection (nothing listens: MLS down, or a wrong host/port) gets this many retries at
+# most, whatever max_retries says: a restarting server is back within seconds, a wrong address never.
+REFUSED_MAX_RETRIES = 2
 
 
 def _is_transport_error(exc: BaseException) -> bool:
@@ -137,11 +140,28 @@ def _log_retry(log: Any, what: str, max_retries: int) -> Callable[[RetryCallStat
             type(exc).__name__,
             exc,
             retry_state.attempt_number,
-            max_retries,
+            min(max_retries, REFUSED_MAX_RETRIES)
+            if exc is not None and connection_refused(exc)
+            else max_retries,
             sleep,
         )
 
     return before_sleep
+
+
+class StopAfter:
+    """Stop after ``max_retries`` retries, or ``REFUSED_MAX_RETRIES`` when the last one was refused."""
+
+    def __init__(self, max_retries: int) -> None:
+        self.max_retries = max_retries
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        attempts = retry_state.attempt_number
+        if attempts > self.max_retries:
+            return True
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        return exc is not None and attempts > REFUSED_MAX_RETRIES and connection_refused(exc)
 
 
 def retry_policy(
@@ -155,7 +175,7 @@ def retry_policy(
     """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying``: the whole policy in one dict."""
     policy: dict[str, Any] = {
         "retry": retry_if_exception(retryable_error),
-        "stop": stop_after_attempt(max_retries + 1),
+        "stop": StopAfter(max_retries),
         "wait": WaitRetryAfter(
             wait_exponential_jitter(**{_JITTER_START: min_wait}, max=max_wait, jitter=min_wait), max_wait
         ),

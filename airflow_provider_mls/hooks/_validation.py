@@ -81,6 +81,18 @@ def check_model_lib(value: object, field: str = "model_lib") -> str | None:
     return str(value)
 
 
+def string_hint(value: object) -> str:
+    """What to do when a dict field got a string: a Jinja template renders to text."""
+    if not isinstance(value, str):
+        return ""
+    return (
+        f" ({value[:80]!r}{'...' if len(value) > 80 else ''}). A templated value such as "
+        '"{{ ti.xcom_pull(...) }}" renders to a string: pass the upstream task\'s output itself '
+        "(an XComArg: other_task.output, or the return value of a @task), or create the DAG with "
+        "render_template_as_native_obj=True"
+    )
+
+
 def check_json_dict(
     value: object, field: str, *, max_bytes: int | None = rules.META_MAX_BYTES
 ) -> dict[str, Any]:
@@ -90,7 +102,7 @@ def check_json_dict(
     (``model_meta.performance.auc``); more than ``max_bytes`` as compact JSON fails too.
     """
     if not isinstance(value, Mapping):
-        raise MLSValidationError(field, f"expected a dict, got {type(value).__name__}")
+        raise MLSValidationError(field, f"expected a dict, got {type(value).__name__}{string_hint(value)}")
     plain = dict(value)
     rules.check_json(plain, field, max_bytes=max_bytes)
     copied: dict[str, Any] = json.loads(json.dumps(plain, allow_nan=False))

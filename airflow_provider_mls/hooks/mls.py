@@ -14,12 +14,15 @@ from airflow_provider_mls._connection_form import connection_form_widgets, ui_fi
 from airflow_provider_mls.checks import ArtifactReadyCheck, TableReadyCheck, run_check
 from airflow_provider_mls.constants import MODEL_LIBS, PREDICTION_MODEL_KEYS, ModelType, ServerStatus
 from airflow_provider_mls.exceptions import (
+    MLSAuthError,
     MLSConflictError,
     MLSError,
     MLSNotFoundError,
     MLSServerError,
     MLSValidationError,
     MLSWriteConflictError,
+    auth_error,
+    unreachable_error,
 )
 from airflow_provider_mls.hooks import _validation as check
 from airflow_provider_mls.hooks._config import (
@@ -87,8 +90,10 @@ class MLSHook(BaseHook):
     ``max_retries`` and ``write_settle`` apply unless the constructor gets them explicitly.
 
     Retries (exponential backoff with jitter; 429 ``Retry-After`` honoured) cover connection
-    errors, timeouts, 429 and 502/503/504, for calls that are safe to repeat only. A 401/403
-    is never retried. A model create is never repeated blindly, and never returns a model that
+    errors, timeouts, 429 and 502/503/504, for calls that are safe to repeat only. A refused
+    connection (nothing listens at the URL: MLS is down or the host/port is wrong) is retried at
+    most twice (``REFUSED_MAX_RETRIES``, a few seconds), then fails naming the connection and the
+    URL it resolved to. A 401/403 is never retried; its error names the connection and its login. A model create is never repeated blindly, and never returns a model that
     is not its own write (see ``create_manual_model``); an update verifies what it stored (see
     ``update_manual_model``).
 
@@ -214,9 +219,15 @@ class MLSHook(BaseHook):
         response = session.request(
             method, url, params=encode_params(params), json=json, timeout=self._settings().timeout
         )
-        results = parse_envelope(
-            response.status_code, response.text, response.headers, method=method, url=url
-        )
+        try:
+            results = parse_envelope(
+                response.status_code, response.text, response.headers, method=method, url=url
+            )
+        except MLSAuthError as exc:
+            settings = self._settings()
+            raise auth_error(
+                exc, conn_id=self.mls_conn_id, username=settings.username, base_url=settings.base_url
+            ) from None
         return results, response.headers.get("Date")
 
     def _request_once(
@@ -254,8 +265,11 @@ class MLSHook(BaseHook):
             raise self._unreachable(what, exc, attempts) from exc
 
     def _unreachable(self, what: str, exc: BaseException, attempts: int) -> MLSServerError:
-        return MLSServerError(
-            f"could not reach MLS ({type(exc).__name__}: {exc}) after {attempts} attempt(s)",
+        return unreachable_error(
+            exc,
+            conn_id=self.mls_conn_id,
+            base_url=self._settings().base_url,
+            attempts=attempts,
             method=what.split(" ", 1)[0],
             url=self._url(what.split(" ", 1)[-1]),
         )
@@ -621,8 +635,12 @@ class MLSHook(BaseHook):
             return self._update_manual(
                 existing, self._field_units(update, existing), ", ".join(sorted(update))
             )
+        choices = "'skip' returns it unchanged, 'update' updates it in place"
+        if kind is not ModelType.MANUAL or update is None:
+            choices = "'skip' returns it unchanged"
         raise MLSConflictError(
-            f"a {kind.value} model {name!r} version {version!r} exists already (id {id}; {why})",
+            f"a {kind.value} model {name!r} version {version!r} exists already (id {id}; {why}); "
+            f"if_exists={if_exists!r} fails on that: {choices}",
             code=409,
             method="POST",
             url=self._url(MODELS_PATH),

@@ -25,7 +25,7 @@ import httpx
 from tenacity import AsyncRetrying
 
 from airflow_provider_mls.checks import Check, Outcome, Request, arun_check
-from airflow_provider_mls.exceptions import MLSServerError
+from airflow_provider_mls.exceptions import MLSAuthError, auth_error, unreachable_error
 from airflow_provider_mls.hooks._config import MLSSettings, read_settings
 from airflow_provider_mls.hooks._envelope import encode_params, parse_envelope
 from airflow_provider_mls.hooks._retry import (
@@ -286,7 +286,17 @@ class MLSAsyncClient:
         url = self._url(path)
         request = self._pool.build(method, url, token=self._token, params=encode_params(params), json=json)
         response = await self._pool.send(request)
-        return parse_envelope(response.status_code, response.text, response.headers, method=method, url=url)
+        try:
+            return parse_envelope(
+                response.status_code, response.text, response.headers, method=method, url=url
+            )
+        except MLSAuthError as exc:
+            raise auth_error(
+                exc,
+                conn_id=self.settings.conn_id,
+                username=self.settings.username,
+                base_url=self.settings.base_url,
+            ) from None
 
     async def run(
         self,
@@ -334,8 +344,11 @@ class MLSAsyncClient:
             )
             return await AsyncRetrying(**policy)(again)
         except httpx.TransportError as exc:
-            raise MLSServerError(
-                f"could not reach MLS ({type(exc).__name__}: {exc}) after {attempts} attempt(s)",
+            raise unreachable_error(
+                exc,
+                conn_id=self.settings.conn_id,
+                base_url=self.settings.base_url,
+                attempts=attempts,
                 method=method,
                 url=self._url(path),
             ) from exc

@@ -1,4 +1,4 @@
-"""FastAPI app of the local MLS server: the protocol of ``shared/mls-api.md`` plus ``/local/...`` knobs."""
+"""FastAPI app of the local MLS server: the protocol of ``docs/mls-api.md`` plus ``/local/...`` knobs."""
 
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="MLS local server",
         version=__version__,
-        description="Local implementation of the MLS REST API (shared/mls-api.md) with /local/... simulation knobs.",
+        description="Local implementation of the MLS REST API (docs/mls-api.md) with /local/... simulation knobs.",
         redirect_slashes=False,
         responses=ERROR_RESPONSES,
     )
@@ -511,6 +511,20 @@ def create_app(settings: Settings) -> FastAPI:
         checked(check_name, name, "name")
         checked(check_version, version, "version")
         return _ok(aws.delete_artifact(name, version))
+
+    @local.post("/reset", response_model=Envelope[dict[str, Any]], dependencies=_AUTH)
+    def reset() -> dict[str, Any]:
+        """Empty the store, drop pending faults and, on the embedded AWS endpoint, every S3 object,
+        DynamoDB table and SageMaker resource (the registry buckets are made again)."""
+        deleted = store.reset()
+        cleared = faults.clear()
+        aws_reset = bool(settings.aws_endpoint_url and settings.aws_test_credentials)
+        if aws_reset:
+            from airflow_provider_mls.local.aws import reset_embedded
+
+            reset_embedded(str(settings.aws_endpoint_url))
+            aws.ensure_buckets()
+        return _ok({"deleted": deleted, "faults_cleared": cleared, "aws_reset": aws_reset})
 
     @local.post("/faults", response_model=Envelope[FaultOut], dependencies=_AUTH)
     async def add_fault(body: FaultBody) -> dict[str, Any]:

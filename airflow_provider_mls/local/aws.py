@@ -197,6 +197,21 @@ def _patch_recorder() -> None:
     setattr(Recorder, "_mls_patched", True)  # noqa: B010
 
 
+def reset_embedded(url: str, timeout: float = 30) -> None:
+    """Empty the embedded endpoint at ``url`` (every moto backend) and, when this process records
+    its state, its state file: a restart then starts empty too. Call it in the endpoint's process."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{url.rstrip('/')}/moto-api/reset", method="POST", data=b"")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        response.read()
+    with _RECORDER_LOCK:
+        if _RECORDING:
+            from moto.moto_api import recorder
+
+            recorder.reset_recording()
+
+
 class LocalAWSEndpoint:
     """moto's server on ``host:port`` (0: a free port) in a thread of this process.
 

@@ -1,5 +1,5 @@
 """Where the local server's readiness answers come from: S3 (the model registry) and DynamoDB (the
-batch prediction tables), as in MLS (``shared/mls-api.md``).
+batch prediction tables), as in MLS (``docs/mls-api.md``).
 
 * ``artifacts/info``: the version's ``model.joblib`` in the registry bucket (``HeadObject``).
 * ``is_active``: ``DescribeTable`` says ``ACTIVE``; a table that does not exist is not active.

@@ -24,6 +24,8 @@ AWS_STATE_FILE = "aws-state.jsonl"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 PAGE_SIZE_MAX = 500  # GET /api/v1/models pages stay bounded: at most this many models
 EXTRA_HINT = "pip install 'airflow-provider-mls[local]'"
+LOOPBACK = "127.0.0.1"
+DEFAULT_PASSWORD = "mls"
 # What mls-local needs beyond the provider itself: the local extra.
 _SERVER_MODULES = ("fastapi", "uvicorn")
 
@@ -63,7 +65,7 @@ def _int_range(flag: str, low: int, high: int | None = None) -> Callable[[str], 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mls-local",
-        description="Local MLS server (the MLS REST API of shared/mls-api.md, persisted in SQLite). "
+        description="Local MLS server (the MLS REST API of docs/mls-api.md, persisted in SQLite). "
         "Every flag can also be given as an MLS_LOCAL_<FLAG> environment variable, e.g. MLS_LOCAL_PORT.",
     )
     p.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
@@ -117,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("AWS_ENDPOINT", "") or None,
         metavar="URL",
         help="S3/DynamoDB endpoint behind the registry and table endpoints (e.g. LocalStack), used "
-        "with your AWS credential chain; default: an embedded moto server on --host",
+        "with your AWS credential chain; default: an embedded moto server on --aws-host",
     )
     p.add_argument(
         "--aws-port",
@@ -157,7 +159,54 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("LOG_LEVEL", "warning").lower(),
         help="log level of the server, written to stderr (default warning)",
     )
+    p.add_argument(
+        "--aws-host",
+        default=_env("AWS_HOST", LOOPBACK),
+        help="bind address of the embedded AWS endpoint, which has no authentication at all; it stays "
+        f"on {LOOPBACK} whatever --host is unless this asks for another (default {LOOPBACK})",
+    )
+    p.add_argument(
+        "--allow-default-credentials",
+        action="store_true",
+        default=_env("ALLOW_DEFAULT_CREDENTIALS", "").lower() in ("1", "true", "yes", "on"),
+        help=f"start on a --host beyond loopback even with the default password {DEFAULT_PASSWORD!r} "
+        "(refused otherwise: anyone who can reach the port knows it)",
+    )
     return p
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address; anything else (``0.0.0.0``, a hostname) reaches further."""
+    import ipaddress
+
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _exposure_problem(args: argparse.Namespace) -> str | None:
+    """Why these settings must not start, or None; warnings about what is exposed go to stderr."""
+    if not is_loopback(args.host):
+        if args.password == DEFAULT_PASSWORD and not args.allow_default_credentials:
+            return (
+                f"--host {args.host} serves beyond this machine, with the default password "
+                f"{DEFAULT_PASSWORD!r} that anyone knows: set --password (or MLS_LOCAL_PASSWORD), "
+                "or pass --allow-default-credentials"
+            )
+        print(
+            f"mls-local: warning: the MLS API listens on {args.host} (plain HTTP, Basic auth)",
+            file=sys.stderr,
+        )
+    if args.aws_endpoint is None and not is_loopback(args.aws_host):
+        print(
+            f"mls-local: warning: the embedded AWS endpoint (no authentication) listens on {args.aws_host}",
+            file=sys.stderr,
+        )
+    return None
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -191,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.username:
         parser.error("--username must not be empty")
+    problem = _exposure_problem(args)
+    if problem is not None:
+        print(f"mls-local: {problem}", file=sys.stderr)
+        return 2
     missing = _missing_server_modules()
     if missing:
         print(
@@ -223,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args.data_dir.mkdir(parents=True, exist_ok=True)
             aws_endpoint = LocalAWSEndpoint(
-                host=args.host,
+                host=args.aws_host,
                 port=args.aws_port,
                 region=args.aws_region,
                 state_file=args.data_dir / AWS_STATE_FILE,

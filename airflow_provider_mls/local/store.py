@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -181,6 +182,16 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def reset(self) -> dict[str, int]:
+        """Delete every row (ids start at 1 again); returns how many rows each table had."""
+        tables = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA)
+        with self._tx() as db:
+            counts = {t: int(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]) for t in tables}
+            for table in tables:
+                db.execute(f"DELETE FROM {table}")  # names from _SCHEMA, never from a request
+            db.execute("DELETE FROM sqlite_sequence")
+        return counts
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager

@@ -106,6 +106,14 @@ class LocalMLSAdmin:
         result: dict[str, Any] = self.call("GET", "/local/health")
         return result
 
+    def reset(self) -> dict[str, Any]:
+        """``POST /local/reset``: an empty server again (models, datasets, components, experiments,
+        faults; on the embedded AWS endpoint every bucket object, table and model package, the
+        registry buckets made again). Returns ``{"deleted": {table: rows}, "faults_cleared",
+        "aws_reset"}`` (``aws_reset`` is false with an external ``--aws-endpoint``, left as it is)."""
+        result: dict[str, Any] = self.call("POST", "/local/reset")
+        return result
+
     def set_table(self, table: str, *, is_active: bool = True, is_loading: bool = False) -> dict[str, Any]:
         """Create the DynamoDB table if missing and set its loading marker (``is_active=False`` drops
         it instead); returns ``{"table", "is_active", "is_loading"}``."""

@@ -53,6 +53,32 @@ def test_401_wrong_password(
     with pytest.raises(MLSAuthError) as err:
         make_hook("mls_bad")[0].get_manual_model(id=1)
     assert err.value.code == 401 and "authentication" in err.value.message
+    # What to fix, and where: the connection, its login, the URL it resolved to.
+    url = f"http://127.0.0.1:{mls_server.port}"
+    assert f"MLS at {url} refused the login 'mls' of connection 'mls_bad'" in err.value.message
+    assert "check that connection's login and password" in err.value.message
+    assert "wrong-password" not in str(err.value)
+
+
+def test_401_from_the_async_client_names_the_connection(
+    mls_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from airflow_provider_mls.hooks.mls_async import MLSAsyncClient
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MLS_BAD", f"mls://mls:wrong-password@127.0.0.1:{mls_server.port}?env=local"
+    )
+
+    async def call() -> None:
+        async with await MLSAsyncClient.from_connection("mls_bad") as client:
+            await client.run("GET", "/api/v1/models/1")
+
+    with pytest.raises(MLSAuthError) as err:
+        asyncio.run(call())
+    assert err.value.status == 401
+    assert "refused the login 'mls' of connection 'mls_bad'" in err.value.message
 
 
 def test_404_and_409(hook: MLSHook, unique: str) -> None:
@@ -63,6 +89,20 @@ def test_404_and_409(hook: MLSHook, unique: str) -> None:
     with pytest.raises(MLSConflictError) as conflict:
         hook.create_manual_model(f"dup-{unique}", "v1")
     assert conflict.value.code == 409 and "exists" in conflict.value.message
+    # The way out is named: the task argument that decides what an existing version means.
+    assert "if_exists='fail' fails on that: 'skip' returns it unchanged, 'update' updates it in place" in (
+        conflict.value.message
+    )
+
+
+def test_a_templated_model_meta_that_rendered_to_a_string_says_how_to_pass_a_dict(hook: MLSHook) -> None:
+    from airflow_provider_mls.exceptions import MLSValidationError
+
+    with pytest.raises(MLSValidationError) as err:
+        hook.create_manual_model("tpl", "v1", model_meta="{'auc': 0.91}")  # type: ignore[arg-type]
+    message = str(err.value)
+    assert message.startswith("model_meta: expected a dict, got str (\"{'auc': 0.91}\")")
+    assert "XComArg" in message and "render_template_as_native_obj=True" in message
 
 
 def test_500_envelope(hook: MLSHook, admin: Admin) -> None:

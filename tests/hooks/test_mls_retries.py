@@ -91,6 +91,51 @@ def test_connection_refused_retried_then_raised(make_hook: MakeHook, monkeypatch
     assert len(counter) == 3
 
 
+def test_connection_refused_fails_fast_naming_the_connection_and_url(
+    make_hook: MakeHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """max_retries 5, but nothing listens: REFUSED_MAX_RETRIES retries, then what to check."""
+    from airflow_provider_mls.hooks._retry import REFUSED_MAX_RETRIES
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("AIRFLOW_CONN_MLS_DOWN", f"mls://mls:password@127.0.0.1:{port}?env=local")
+    hook, counter = make_hook("mls_down", max_retries=5)
+    with pytest.raises(MLSServerError) as err:
+        hook.get_manual_model(id=1)
+    assert len(counter) == REFUSED_MAX_RETRIES + 1 == 3
+    url = f"http://127.0.0.1:{port}"
+    assert str(err.value).startswith(
+        f"could not reach MLS at {url} (connection 'mls_down') after 3 attempt(s): connection refused; "
+        f"is MLS running at {url}? If it runs elsewhere, check the host of connection 'mls_down'"
+    )
+    assert "Max retries exceeded" not in str(err.value)
+
+
+def test_connection_refused_in_the_async_client_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from airflow_provider_mls.hooks.mls_async import MLSAsyncClient
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("AIRFLOW_CONN_MLS_DOWN", f"mls://mls:password@127.0.0.1:{port}?env=local")
+    started = time.monotonic()
+
+    async def call() -> None:
+        async with await MLSAsyncClient.from_connection("mls_down", retry_min_wait=0.01) as client:
+            await client.run("GET", "/api/v1/models/1")
+
+    with pytest.raises(MLSServerError) as err:
+        asyncio.run(call())
+    assert "after 3 attempt(s): connection refused" in str(err.value)
+    assert f"is MLS running at http://127.0.0.1:{port}?" in str(err.value)
+    assert "connection 'mls_down'" in str(err.value)
+    assert time.monotonic() - started < 10
+
+
 def test_post_is_not_blindly_retried(hook: MLSHook, counter: RequestLog, admin: Admin, unique: str) -> None:
     admin.add_fault("POST", "/api/v1/components", status=503, after=True)
     with pytest.raises(MLSServerError):

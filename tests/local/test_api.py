@@ -1,4 +1,4 @@
-"""The MLS protocol (shared/mls-api.md) served by the local server: happy paths, 400/401/404/409."""
+"""The MLS protocol (docs/mls-api.md) served by the local server: happy paths, 400/401/404/409."""
 
 from __future__ import annotations
 

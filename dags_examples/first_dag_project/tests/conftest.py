@@ -1,0 +1,1 @@
+pytest_plugins = ["airflow_provider_mls.testing.pytest_plugin"]
