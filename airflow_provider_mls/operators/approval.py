@@ -671,8 +671,8 @@ if HITL_AVAILABLE:
         ``model_package_version``. The body shows the version (model data, image, who registered it and
         when, description), the metrics of its model card next to those of the version serving now
         (``serving_model_package_arn``, default the group's latest Approved version), the differences in
-        image, algorithm and customer metadata, and links (SageMaker console, the model data in S3).
-        The decision is written with one ``UpdateModelPackage``: ``ModelApprovalStatus`` ``Approved`` or
+        image (the framework) and customer metadata (e.g. ``features``, ``model_lib``), and links
+        (SageMaker console, the model data in S3). The decision is written with one ``UpdateModelPackage``: ``ModelApprovalStatus`` ``Approved`` or
         ``Rejected`` and an approval description naming the reviewer, the comment and the DAG run. A
         version whose status changed while the question was open (decided in the console) is left as
         it is and fails the task. Approve lets the downstream tasks run; Reject skips them (or fails the
@@ -771,7 +771,6 @@ if HITL_AVAILABLE:
                 "status": described.get("ModelApprovalStatus"),
                 "model data": containers[0].get("ModelDataUrl"),
                 "image": containers[0].get("Image"),
-                "algorithm": overview.get("algorithm_type"),
                 "created by": overview.get("model_creator")
                 or created_by.get("UserProfileName")
                 or created_by.get("IamIdentity", {}).get("Arn"),
