@@ -236,7 +236,23 @@ if HITL_AVAILABLE:
         registry_artifact_url,
     )
 
-    _FIXED = ("options", "multiple", "defaults", "params", "body")
+    _FIXED = ("options", "multiple", "defaults", "body")
+
+    def _form(params: Any) -> dict[str, Any]:
+        """The response form: the comment field, next to any task-level params (the DAG's are dropped)."""
+        from airflow.sdk.definitions.param import ParamsDict
+
+        fields = (
+            {k: params.get_param(k) for k in params} if isinstance(params, ParamsDict) else dict(params or {})
+        )
+        comment = Param(
+            "",
+            type="string",
+            title="Comment",
+            description="Why (required when you reject). Recorded with the decision.",
+        )
+        comment.source = "task"  # a task-level field: HITLOperator drops DAG-level params from the form
+        return {**fields, COMMENT: comment}
 
     class _ModelApprovalOperator(ApprovalOperator):
         """The shared part: the question, the re-ask on a rejection without a comment, the decision."""
@@ -264,14 +280,7 @@ if HITL_AVAILABLE:
                 subject=subject or "",
                 body=None,
                 defaults=[self.REJECT] if self.on_timeout == "reject" else None,
-                params={
-                    COMMENT: Param(
-                        "",
-                        type="string",
-                        title="Comment",
-                        description="Why (required when you reject). Recorded with the decision.",
-                    )
-                },
+                params=_form(kwargs.pop("params", None)),
                 notifiers=notifiers,
                 assigned_users=check_assigned_users(assigned_users),  # type: ignore[arg-type]
                 response_timeout=check_timeout(response_timeout),
@@ -454,7 +463,8 @@ if HITL_AVAILABLE:
         is merged into the model's meta as ``approval`` = ``{"decision", "by", "at", "comment",
         "dag_run"}`` (the no-lost-update merge of ``UpdateModelMetaOperator``). Approve lets the
         downstream tasks run; Reject skips them (or fails the task with ``fail_on_reject``). Returns the
-        ``approval`` entry with ``model_id``, ``name`` and ``version``. Needs Airflow 3.1+.
+        ``approval`` entry with ``model_id``, ``name``, ``version`` and ``serving_model_id`` (the version
+        compared with, or None: e.g. for ``MigrateBucketsOperator``). Needs Airflow 3.1+.
 
         :param model_id: the model: its id, a rendered ``"12"``, or an upstream task's model dict.
         :param name: or the model's name (with ``version``).
@@ -643,7 +653,12 @@ if HITL_AVAILABLE:
                 notes=self.notes,
                 timeout_note=self._timeout_note(),
             )
-            target = {"model_id": int(model["id"]), "name": name, "version": version}
+            target = {
+                "model_id": int(model["id"]),
+                "name": name,
+                "version": version,
+                "serving_model_id": int(serving["id"]) if serving else None,
+            }
             return target, f"Deploy {name} {version}?", body
 
         def _recorded(self, target: Mapping[str, Any], context: Any) -> dict[str, Any] | None:
@@ -656,7 +671,8 @@ if HITL_AVAILABLE:
             return None
 
         def _refs(self, target: Mapping[str, Any]) -> dict[str, Any]:
-            return {"model_id": target["model_id"], "name": target["name"], "version": target["version"]}
+            keys = ("model_id", "name", "version", "serving_model_id")
+            return {key: target.get(key) for key in keys}
 
         def _write_back(self, target: Mapping[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
             self.hook.update_manual_model_meta(target["model_id"], {"approval": entry}, partial_update=True)

@@ -200,7 +200,7 @@ def test_the_reviewer_sees_the_proposal_next_to_the_bucket_model(
     assert "No response timeout" in body
     # what execute_complete needs travels with the wait
     assert parked.value.kwargs == {
-        "target": {"model_id": 12, "name": "churn", "version": "v2"},
+        "target": {"model_id": 12, "name": "churn", "version": "v2", "serving_model_id": 9},
         "deadline": None,
     }
     assert ctx["ti"].xcoms["mls_link_mls_model"] == "https://mls.example/models/12"
@@ -224,7 +224,7 @@ def test_no_serving_version_and_a_deadline(mls_conn: None, asked: list[dict[str,
 
 # ---- the decision --------------------------------------------------------------------------------------
 
-TARGET = {"model_id": 12, "name": "churn", "version": "v2"}
+TARGET = {"model_id": 12, "name": "churn", "version": "v2", "serving_model_id": 9}
 RUN = {"dag_id": "deploy", "run_id": "manual__1", "task_id": "approve"}
 
 
@@ -319,7 +319,7 @@ def test_a_retry_after_the_decision_was_recorded_does_not_ask_again(
     op._hook.models[12]["model_meta"] = {"approval": entry}
     result = op.execute(context(op, try_number=2))
     assert asked == [] and op._hook.writes == []
-    assert result == {**entry, **TARGET}
+    assert result == {**entry, **TARGET, "serving_model_id": None}
 
 
 @needs_hitl
@@ -331,6 +331,7 @@ def test_a_retry_after_the_decision_was_recorded_does_not_ask_again(
         ({"response_timeout": 60}, "response_timeout"),
         ({"options": ["Yes"]}, "options"),
         ({"defaults": ["Approve"]}, "defaults"),
+        ({"body": "approve?"}, "body"),
     ],
 )
 def test_bad_arguments_name_the_field(kwargs: dict[str, Any], field: str) -> None:
