@@ -11,7 +11,8 @@
    (a rejection needs a comment); the decision is written into the new version's meta as
    ``approval`` (who, when, why, which DAG run). Nobody answers within 2 days: rejected.
 5. ``move_traffic``: on approval, every bucket served by the current model moves to the new one.
-   On rejection it is skipped (and says why in the log); the new version stays dark.
+   On rejection it is skipped (and says why in the log); the new version stays dark. The bucket
+   must serve a model now (the previous version): that model's buckets are the ones that move.
 
 Needs Airflow 3.1+ (human-in-the-loop tasks). Reviewers answer in the UI, or through the REST API:
 ``PATCH /api/v2/dags/mls_train_review_deploy/dagRuns/<run_id>/taskInstances/review/-1/hitlDetails``

@@ -363,9 +363,8 @@ if HITL_AVAILABLE:
                 self.log.error(
                     "No decision on %s: %s. Nothing is written to the model.", self.what, event.get("error")
                 )
-                return super().execute_complete(
-                    context, event
-                )  # raises HITLTimeoutError / HITLTriggerEventError
+                # HITLOperator raises HITLTimeoutError (or HITLTriggerEventError) for it
+                return super().execute_complete(context, event)
             chosen = (event.get("chosen_options") or [""])[0]
             params_input = event.get("params_input") or {}
             comment = str(params_input.get(COMMENT) or "").strip()

@@ -10,7 +10,9 @@ does:
 * an MLS model: Reject with a comment -> recorded, the downstream task skipped;
 * a model package version: Approve, another: Reject -> ``ModelApprovalStatus`` and the approval
   description naming alice (the local server's SageMaker endpoint);
-* an MLS model with a 5-second response timeout, never answered -> rejected by nobody, downstream skipped.
+* an MLS model with a 5-second response timeout, never answered -> rejected by nobody, downstream skipped;
+* the example ``mls_train_review_deploy``: train, deploy dark, wait for online readiness, a person
+  approves, the bucket that served the previous version now serves the new one.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from __future__ import annotations
 import json
 import textwrap
 import uuid
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from tests.e2e._cluster import AIRFLOW_V3, AirflowCluster
+from tests.operators._support import Mls
 
-if TYPE_CHECKING:
-    from pathlib import Path
+REPO = Path(__file__).resolve().parents[2]
+
 
 pytestmark = [
     pytest.mark.e2e,
@@ -129,9 +133,16 @@ def test_reviewers_answer_through_the_rest_api_and_the_decision_is_written_back(
         for n in ("a", "b")
     )
 
+    # The example: its bucket serves the first version now.
+    admin = Mls(mls_server)
+    experiment = admin.experiment(f"e2e-approval-{uuid.uuid4().hex[:8]}")
+    admin.bucket(experiment["id"], "main", mls.get_manual_model(id=serving))
+
     dags = tmp_path / "dags"
     dags.mkdir()
     (dags / "approvals.py").write_text(DAGS)
+    example = "mls_train_review_deploy"
+    (dags / f"{example}.py").write_text((REPO / "dags_examples" / f"{example}.py").read_text())
     home = tmp_path / "airflow-home"
     home.mkdir()
     (home / "passwords.json").write_text(json.dumps(PASSWORDS))
@@ -149,14 +160,20 @@ def test_reviewers_answer_through_the_rest_api_and_the_decision_is_written_back(
         ("approve_package", "approve"): {"arn": pkg_ok},
         ("approve_package", "reject"): {"arn": pkg_no},
         ("approve_or_time_out", "silence"): {"model_id": timed_out},
+        (example, "example"): {
+            "model_name": name,
+            "model_version": "v5",
+            "experiment": experiment["name"],
+            "bucket": "main",
+        },
     }
     with AirflowCluster(home, dags, extra_env=env) as cluster:
-        for dag_id in ("approve_mls", "approve_package", "approve_or_time_out"):
+        for dag_id in ("approve_mls", "approve_package", "approve_or_time_out", example):
             cluster.unpause_when_parsed(dag_id)
         for (dag_id, run_id), conf in runs.items():
             cluster.trigger(dag_id, run_id=run_id, conf=conf)
         for dag_id, run_id in runs:
-            if run_id != "silence":
+            if run_id not in ("silence", "example"):
                 cluster.wait_for_task_state(dag_id, run_id, "approve", "awaiting_input", timeout=240)
         base = f"http://127.0.0.1:{cluster.api_port}"
         alice, bob = Reviewer(base, "alice"), Reviewer(base, "bob")
@@ -188,9 +205,22 @@ def test_reviewers_answer_through_the_rest_api_and_the_decision_is_written_back(
         ):
             response = alice.answer(dag_id, run_id, option, comment)
             assert response.status_code == 200, response.text
+        # The example: trained, deployed dark, ready online, then asked.
+        cluster.wait_for_task_state(example, "example", "review", "awaiting_input", timeout=300)
+        assert mls.get_manual_model(name=name, version="v5")["id"] not in (
+            b["prediction"]["ml_model"] for b in admin.buckets(experiment["id"])
+        )  # dark: no bucket serves it yet
+        response = requests.patch(
+            f"{base}/api/v2/dags/{example}/dagRuns/example/taskInstances/review/-1/hitlDetails",
+            headers=alice.headers,
+            json={"chosen_options": ["Approve"], "params_input": {"comment": "ship it"}},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
         for dag_id, run_id in runs:
             cluster.wait_for_run_state(dag_id, run_id, "success", timeout=240)
-        states = {key: cluster.task_states(*key)["deploy"] for key in runs}
+        states = {key: cluster.task_states(*key)["deploy"] for key in runs if key[0] != example}
+        example_states = cluster.task_states(example, "example")
 
     assert states == {
         ("approve_mls", "approve"): "success",
@@ -224,3 +254,10 @@ def test_reviewers_answer_through_the_rest_api_and_the_decision_is_written_back(
     assert ok["description"].startswith("Approved in Airflow by alice (id alice) at ")
     assert ok["description"].endswith(": card reviewed [dag run approve_package/approve, task approve]")
     assert no["description"].endswith(": no card [dag run approve_package/reject, task approve]")
+
+    assert set(example_states.values()) == {"success"}, example_states
+    new = mls.get_manual_model(name=name, version="v5")
+    assert new["model_meta"]["approval"]["comment"] == "ship it"
+    assert new["model_meta"]["approval"]["by"] == alice_user
+    assert new["model_meta"]["performance"]["auc"] > 0.6
+    assert [b["prediction"]["ml_model"] for b in admin.buckets(experiment["id"])] == [new["id"]]
