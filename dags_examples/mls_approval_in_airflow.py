@@ -120,7 +120,7 @@ def mls_approval_in_airflow() -> None:
     )
     deploy = DeployModelPackageToMLSOperator(
         task_id="deploy_to_mls",
-        model_package_arn="{{ ti.xcom_pull(task_ids='review')['arn'] }}",
+        model_package_arn=review.output["arn"],
         name=MLS_NAME,
         version="{{ ts_nodash }}",
         model_lib="sklearn",

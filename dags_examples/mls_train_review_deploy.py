@@ -118,8 +118,8 @@ def mls_train_review_deploy() -> None:
     )
     move_traffic = MigrateBucketsOperator(
         task_id="move_traffic",
-        from_model_id="{{ ti.xcom_pull(task_ids='review')['serving_model_id'] }}",
-        to_model_id="{{ ti.xcom_pull(task_ids='review')['model_id'] }}",
+        from_model_id=review.output["serving_model_id"],
+        to_model_id=review.output["model_id"],
         prediction_type="online",
     )
     trained >> deploy_dark >> online_ready >> review >> move_traffic

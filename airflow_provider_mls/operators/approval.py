@@ -276,6 +276,7 @@ if HITL_AVAILABLE:
                 if name in kwargs:
                     raise MLSValidationError(name, f"{type(self).__name__} sets {name} itself")
             self.on_timeout = check_on_timeout(on_timeout)
+            kwargs.setdefault("multiple_outputs", True)  # review.output["model_id"] works downstream
             super().__init__(
                 subject=subject or "",
                 body=None,
@@ -463,7 +464,8 @@ if HITL_AVAILABLE:
         "dag_run"}`` (the no-lost-update merge of ``UpdateModelMetaOperator``). Approve lets the
         downstream tasks run; Reject skips them (or fails the task with ``fail_on_reject``). Returns the
         ``approval`` entry with ``model_id``, ``name``, ``version`` and ``serving_model_id`` (the version
-        compared with, or None: e.g. for ``MigrateBucketsOperator``). Needs Airflow 3.1+.
+        compared with, or None), each also its own XCom (``review.output["serving_model_id"]``, e.g. for
+        ``MigrateBucketsOperator``). Needs Airflow 3.1+.
 
         :param model_id: the model: its id, a rendered ``"12"``, or an upstream task's model dict.
         :param name: or the model's name (with ``version``).
@@ -692,7 +694,7 @@ if HITL_AVAILABLE:
         version whose status changed while the question was open (decided in the console) is left as
         it is and fails the task. Approve lets the downstream tasks run; Reject skips them (or fails the
         task with ``fail_on_reject``). Returns the decision with ``arn``, ``group``, ``version`` and
-        ``approval_status``. Needs Airflow 3.1+.
+        ``approval_status``, each also its own XCom (``review.output["arn"]``). Needs Airflow 3.1+.
 
         :param model_package_arn: the version's ARN.
         :param model_package_group: or the model package group (with ``model_package_version``).
