@@ -31,6 +31,8 @@ from airflow_provider_mls.sensors.mls import OnlinePredictionReadySensor
 GROUP = "churn-model"
 MLS_NAME = "churn_model"
 FEATURES = ["age", "svc_scrb_period"]
+# The version: when the run was due (a manual run of Airflow 3 has no logical date, so no ts_nodash).
+VERSION = "{{ dag_run.run_after.strftime('%Y%m%dT%H%M%S') }}"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn-inference:1.0"
 
 
@@ -73,7 +75,7 @@ def model_card(model_uri: str) -> dict[str, Any]:
 )
 def mls_approval_in_airflow() -> None:
     @task
-    def put_in_mls_registry(ts_nodash: str | None = None) -> dict[str, Any]:
+    def put_in_mls_registry(version: str) -> dict[str, Any]:
         """The trained model (plain data), serialized with joblib in memory and put in the MLS registry."""
         import io
 
@@ -85,17 +87,17 @@ def mls_approval_in_airflow() -> None:
         joblib.dump({"kind": "rule", "threshold": {"svc_scrb_period": 24}, "features": FEATURES}, buffer)
         return MLSModelRegistryHook().put_version(
             MLS_NAME,
-            str(ts_nodash),
+            version,
             buffer.getvalue(),
             model_lib="sklearn",
             model_lib_version="1.5.2",
             features=FEATURES,
         )
 
-    upload = put_in_mls_registry()
+    upload = put_in_mls_registry(VERSION)
 
     @task
-    def register_version(uploaded: dict[str, Any], ts_nodash: str | None = None) -> dict[str, Any]:
+    def register_version(uploaded: dict[str, Any], version: str) -> dict[str, Any]:
         """Register the trained model as a new version of the group, pending manual approval."""
         from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
 
@@ -105,13 +107,13 @@ def mls_approval_in_airflow() -> None:
             GROUP,
             model_data_url=uploaded["model_uri"],
             image=IMAGE,
-            description=f"churn model trained {ts_nodash}",
+            description=f"churn model trained {version}",
             customer_metadata={"team": "retention", "training_data": "s3://mls-datasets/churn/labels.csv"},
             model_card_content=model_card(uploaded["model_uri"]),
         )
         return {"arn": described["ModelPackageArn"], "version": described["ModelPackageVersion"]}
 
-    registered = register_version(upload)
+    registered = register_version(upload, VERSION)
 
     review = ModelPackageApprovalOperator(
         task_id="review",
@@ -122,7 +124,7 @@ def mls_approval_in_airflow() -> None:
         task_id="deploy_to_mls",
         model_package_arn=review.output["arn"],
         name=MLS_NAME,
-        version="{{ ts_nodash }}",
+        version=VERSION,
         model_lib="sklearn",
         features=FEATURES,
         if_exists="update",
@@ -131,7 +133,7 @@ def mls_approval_in_airflow() -> None:
     online_ready = OnlinePredictionReadySensor(
         task_id="online_prediction_ready",
         name=MLS_NAME,
-        version="{{ ts_nodash }}",
+        version=VERSION,
         deferrable=True,
         poke_interval=5,
         timeout=600,

@@ -32,7 +32,8 @@ from airflow_provider_mls.operators.mls import CreateManualModelOperator, Migrat
 from airflow_provider_mls.sensors.mls import OnlinePredictionReadySensor
 
 FEATURES = ["age", "monthly_charge", "tenure_months", "support_calls"]
-VERSION = "{{ params.model_version or 'v' ~ ts_nodash }}"
+# params.model_version, else when the run was due (a manual run of Airflow 3 has no logical date)
+VERSION = "{{ params.model_version or 'v' ~ dag_run.run_after.strftime('%Y%m%dT%H%M%S') }}"
 
 
 def _train(seed: int) -> tuple[dict[str, Any], dict[str, float]]:
