@@ -12,7 +12,9 @@ does:
   description naming alice (the local server's SageMaker endpoint);
 * an MLS model with a 5-second response timeout, never answered -> rejected by nobody, downstream skipped;
 * the example ``mls_train_review_deploy``: train, deploy dark, wait for online readiness, a person
-  approves, the bucket that served the previous version now serves the new one.
+  approves, the bucket that served the previous version now serves the new one;
+* the example ``mls_approval_in_airflow`` (its group and MLS model name made unique): a person
+  approves the registered version in Airflow, and that version is deployed to MLS.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.timeout(600),
+    pytest.mark.timeout(900),
     pytest.mark.skipif(not AIRFLOW_V3, reason="human-in-the-loop tasks need Airflow 3.1+"),
 ]
 
@@ -143,6 +145,12 @@ def test_reviewers_answer_through_the_rest_api_and_the_decision_is_written_back(
     (dags / "approvals.py").write_text(DAGS)
     example = "mls_train_review_deploy"
     (dags / f"{example}.py").write_text((REPO / "dags_examples" / f"{example}.py").read_text())
+    sm_example, sm_group, sm_name = "mls_approval_in_airflow", f"e2e-sm-{uuid.uuid4().hex[:8]}", f"{name}_sm"
+    source = (REPO / "dags_examples" / f"{sm_example}.py").read_text()
+    source = source.replace('GROUP = "churn-model"', f'GROUP = "{sm_group}"', 1)
+    source = source.replace('MLS_NAME = "churn_model"', f'MLS_NAME = "{sm_name}"', 1)
+    assert sm_group in source and sm_name in source
+    (dags / f"{sm_example}.py").write_text(source)
     home = tmp_path / "airflow-home"
     home.mkdir()
     (home / "passwords.json").write_text(json.dumps(PASSWORDS))
@@ -166,9 +174,10 @@ def test_reviewers_answer_through_the_rest_api_and_the_decision_is_written_back(
             "experiment": experiment["name"],
             "bucket": "main",
         },
+        (sm_example, "example"): {},
     }
     with AirflowCluster(home, dags, extra_env=env) as cluster:
-        for dag_id in ("approve_mls", "approve_package", "approve_or_time_out", example):
+        for dag_id in ("approve_mls", "approve_package", "approve_or_time_out", example, sm_example):
             cluster.unpause_when_parsed(dag_id)
         for (dag_id, run_id), conf in runs.items():
             cluster.trigger(dag_id, run_id=run_id, conf=conf)
@@ -210,17 +219,21 @@ def test_reviewers_answer_through_the_rest_api_and_the_decision_is_written_back(
         assert mls.get_manual_model(name=name, version="v5")["id"] not in (
             b["prediction"]["ml_model"] for b in admin.buckets(experiment["id"])
         )  # dark: no bucket serves it yet
-        response = requests.patch(
-            f"{base}/api/v2/dags/{example}/dagRuns/example/taskInstances/review/-1/hitlDetails",
-            headers=alice.headers,
-            json={"chosen_options": ["Approve"], "params_input": {"comment": "ship it"}},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
+        for dag_id in (example, sm_example):
+            if dag_id == sm_example:
+                cluster.wait_for_task_state(dag_id, "example", "review", "awaiting_input", timeout=300)
+            response = requests.patch(
+                f"{base}/api/v2/dags/{dag_id}/dagRuns/example/taskInstances/review/-1/hitlDetails",
+                headers=alice.headers,
+                json={"chosen_options": ["Approve"], "params_input": {"comment": "ship it"}},
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
         for dag_id, run_id in runs:
             cluster.wait_for_run_state(dag_id, run_id, "success", timeout=240)
-        states = {key: cluster.task_states(*key)["deploy"] for key in runs if key[0] != example}
+        states = {key: cluster.task_states(*key)["deploy"] for key in runs if key[1] != "example"}
         example_states = cluster.task_states(example, "example")
+        sm_states = cluster.task_states(sm_example, "example")
 
     assert states == {
         ("approve_mls", "approve"): "success",
@@ -261,3 +274,12 @@ def test_reviewers_answer_through_the_rest_api_and_the_decision_is_written_back(
     assert new["model_meta"]["approval"]["by"] == alice_user
     assert new["model_meta"]["performance"]["auc"] > 0.6
     assert [b["prediction"]["ml_model"] for b in admin.buckets(experiment["id"])] == [new["id"]]
+
+    assert set(sm_states.values()) == {"success"}, sm_states
+    (version,) = registry.list_versions(sm_group)
+    package = registry.approval(version["ModelPackageArn"])
+    assert package["status"] == "Approved"
+    assert package["description"].startswith("Approved in Airflow by alice (id alice) at ")
+    (deployed,) = mls.list_all_manual_models(name=sm_name)
+    assert deployed["model_meta"]["model_package"]["arn"] == version["ModelPackageArn"]
+    assert deployed["model_meta"]["model_package"]["approval_description"] == package["description"]
