@@ -58,7 +58,7 @@ class TaskStore:
 
 def context(store: TaskStore | None, try_number: int, run_start: datetime | None = None) -> dict[str, Any]:
     ctx: dict[str, Any] = {
-        "ti": SimpleNamespace(try_number=try_number),
+        "ti": SimpleNamespace(try_number=try_number, xcom_push=lambda key, value: None),
         "dag_run": SimpleNamespace(start_date=run_start or datetime.now(UTC) - timedelta(seconds=5)),
     }
     if store is not None:

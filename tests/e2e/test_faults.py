@@ -1,0 +1,494 @@
+"""Faults of a real deployment: workers, the triggerer, the scheduler, PostgreSQL and Redis killed mid-run.
+
+The deployment is the Celery + PostgreSQL + Redis one of the deployment test (``_deployment.py``), with
+both workers serving both queues (a task killed on one worker is retried on the other) and the failure
+detection made short so that recovery takes seconds, not Airflow's defaults' minutes:
+
+* ``[scheduler] task_instance_heartbeat_timeout`` 20 s (default 300) and its detection interval 2 s
+  (default 10): how long a dead worker's task stays ``running`` before it is failed and retried;
+* ``[triggerer] triggerer_health_check_threshold`` 6 s (default 30), heartbeat 2 s: how long a dead
+  triggerer's triggers wait for another triggerer to take them.
+
+Each scenario prints one line of figures: runs completed, duplicates, events lost, seconds to recover.
+``make test`` runs the worker-kill scenario (``CreateManualModelOperator``) and the triggerer-kill one;
+``make faults`` (``MLS_FAULTS=1``) runs them all, on one deployment. Airflow 3.3 only (task state store).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+import pytest
+import requests
+
+from tests.e2e._cluster import AIRFLOW_V3, ClusterError
+from tests.e2e._deployment import WORKERS, CeleryDeployment, Postgres, Redis, missing_services, temp_root
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+DAGS = Path(__file__).resolve().parent / "fault_dags"
+WAITS = int(os.environ.get("MLS_FAULT_WAITS", "200"))
+ALL = bool(os.environ.get("MLS_FAULTS"))
+HEARTBEAT_TIMEOUT = 20
+TRIGGERER_THRESHOLD = 6
+FIGURES: list[str] = []
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.xdist_group("airflow-clusters"),  # see tests/conftest.py
+    pytest.mark.skipif(not AIRFLOW_V3, reason="faults of the Airflow 3 deployment (task state store: 3.3)"),
+]
+full_run = pytest.mark.skipif(not ALL, reason="part of `make faults` (MLS_FAULTS=1), not of `make test`")
+
+
+class FaultDeployment(CeleryDeployment):
+    """The deployment test's cluster, both workers on both queues, short failure detection, and processes
+    that can be killed (SIGKILL, with every descendant) and started again."""
+
+    def _build_env(self, extra_env: Any) -> dict[str, str]:
+        env = super()._build_env(extra_env)
+        env.update(
+            {
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_THRESHOLD),
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__CORE__PARALLELISM": "16",
+                "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "256",
+                "MLS_FAULT_WAITS": str(WAITS),
+            }
+        )
+        return env
+
+    def components(self) -> dict[str, list[str]]:
+        parts = super().components()
+        for worker in WORKERS:
+            args = parts[worker]
+            args[args.index("--queues") + 1] = ",".join(WORKERS.values())
+        return parts
+
+    down: set[str] = set()  # killed on purpose, not (yet) started again
+
+    def check_alive(self) -> None:
+        dead = {
+            name: proc.returncode
+            for name, proc in self.procs.items()
+            if name not in self.down and proc.poll() is not None
+        }
+        if dead:
+            raise ClusterError(f"Airflow process(es) exited: {dead}\n{self.logs()}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process and all its descendants at once, as a machine that dies."""
+        self.down = self.down | {name}
+        proc = self.procs[name]
+        family = []
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(proc.pid)
+            family = [root, *root.children(recursive=True)]
+        for member in family:
+            with contextlib.suppress(psutil.Error):
+                member.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        psutil.wait_procs(family, timeout=10)
+        proc.wait(10)
+
+    def restart(self, name: str) -> None:
+        """Start a killed process again (its log is appended to)."""
+        self.down = self.down - {name}
+        log = open(self.log_dir / f"{name}.log", "ab")  # closed in stop()
+        self._log_files.append(log)
+        env = self.process_env(name)
+        self.procs[name] = subprocess.Popen(
+            self.command(name, self.components()[name]),
+            env=env,
+            cwd=self.root if name in WORKERS and self.private_mounts else env["HOME"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    # ---------------------------------------------------------------- the metadata DB, read directly
+    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        import psycopg2
+
+        conn = psycopg2.connect(
+            host="127.0.0.1",
+            port=self.postgres.port,
+            user=self.postgres.user,
+            dbname="airflow",
+            connect_timeout=5,
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, args)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def ti_states(self, dag_id: str, run_id: str) -> dict[str, int]:
+        rows = self.sql(
+            "SELECT coalesce(state, 'none'), count(*) FROM task_instance WHERE dag_id=%s AND run_id=%s GROUP BY 1",
+            dag_id,
+            run_id,
+        )
+        return {state: int(n) for state, n in rows}
+
+    def ti(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        rows = self.sql(
+            "SELECT state, try_number, hostname FROM task_instance WHERE dag_id=%s AND run_id=%s AND task_id=%s",
+            dag_id,
+            run_id,
+            task_id,
+        )
+        if not rows:
+            return {"state": None, "try_number": 0}
+        state, try_number, hostname = rows[0]
+        return {"state": state, "try_number": try_number, "hostname": hostname}
+
+    def trigger_run(self, dag_id: str, conf: dict[str, Any]) -> str:
+        run_id = f"fault__{uuid.uuid4().hex[:10]}"
+        resp = requests.post(
+            f"http://127.0.0.1:{self.api_port}/api/v2/dags/{dag_id}/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": None, "conf": conf},
+            headers={"Authorization": f"Bearer {self._token()}"},
+            timeout=60,
+        )
+        if resp.status_code not in (200, 201):
+            raise ClusterError(f"trigger {dag_id}: {resp.status_code} {resp.text[:2000]}")
+        return run_id
+
+    def unpause(self, dag_id: str) -> None:
+        resp = requests.patch(
+            f"http://127.0.0.1:{self.api_port}/api/v2/dags/{dag_id}",
+            json={"is_paused": False},
+            headers={"Authorization": f"Bearer {self._token()}"},
+            timeout=60,
+        )
+        if resp.status_code != 200:
+            raise ClusterError(f"unpause {dag_id}: {resp.status_code} {resp.text[:2000]}")
+
+    def worker_running(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        """The worker whose machine holds the task's log of this run (where it runs or ran)."""
+        for worker in WORKERS:
+            for path in self.task_logs_on(worker):
+                text = str(path)
+                if f"dag_id={dag_id}" in text and f"run_id={run_id}" in text and f"task_id={task_id}" in text:
+                    return worker
+        return None
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FaultDeployment, Any]]:
+    missing = missing_services()
+    assert not missing, f"missing for the fault test: {missing}; run scripts/e2e-services.sh (as root)"
+    import shutil
+
+    from airflow_provider_mls.local.process import LocalMLSServer
+    from airflow_provider_mls.testing.pytest_plugin import AWS_VARIABLES
+
+    root = temp_root("mls-e2e-faults-")
+    saved = {
+        k: os.environ.get(k) for k in (*AWS_VARIABLES, "AIRFLOW_CONN_MLS_DEFAULT", "AIRFLOW_CONN_AWS_DEFAULT")
+    }
+    try:
+        with contextlib.ExitStack() as stack:
+            mls = stack.enter_context(
+                LocalMLSServer(
+                    root / "mls",
+                    port=0,
+                    password="mls-e2e-faults",
+                    training_seconds=600,
+                    server_start_seconds=2,
+                )
+            )
+            postgres = stack.enter_context(Postgres(root / "postgres"))
+            redis = stack.enter_context(Redis(root / "redis"))
+            for name in AWS_VARIABLES:
+                os.environ.pop(name, None)
+            connections = {
+                "AIRFLOW_CONN_MLS_DEFAULT": mls.conn_json(),
+                "AIRFLOW_CONN_AWS_DEFAULT": mls.aws_conn_json(),
+                **mls.aws_env(),
+            }
+            os.environ.update(connections)
+            env = {
+                **connections,
+                "AWS_CONFIG_FILE": str(root / "no-aws-config"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-credentials"),
+            }
+            cluster = stack.enter_context(
+                FaultDeployment(
+                    root / "airflow",
+                    DAGS,
+                    postgres=postgres,
+                    redis=redis,
+                    extra_env=env,
+                    worker_concurrency=4,
+                    startup_timeout=300,
+                )
+            )
+            dag_ids = [
+                "mls_fault_create_manual",
+                "mls_fault_create_automl",
+                "mls_fault_load_table",
+                "mls_fault_upload",
+                "mls_fault_waits",
+            ]
+
+            def parsed() -> bool:
+                cluster.check_alive()
+                found = {
+                    d["dag_id"] for d in cluster.api("dags", dag_id_pattern="mls_fault_%", limit=100)["dags"]
+                }
+                return set(dag_ids) <= found
+
+            cluster.wait_until(parsed, 180, f"DAGs parsed: {dag_ids}", 2)
+            for dag_id in dag_ids:
+                cluster.unpause(dag_id)
+            yield cluster, mls
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if FIGURES:
+            print("\n== fault scenarios (runs completed, duplicates, events lost, seconds to recover)")
+            print("\n".join(FIGURES))
+        if not os.environ.get("MLS_E2E_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def figures(
+    capsys: pytest.CaptureFixture[str],
+    scenario: str,
+    *,
+    runs: str,
+    duplicates: int,
+    lost: int,
+    recover: float,
+    note: str = "",
+) -> None:
+    line = (
+        f"[faults] {scenario}: runs completed {runs}, duplicates {duplicates}, events lost {lost}, "
+        f"seconds to recover {recover:.1f}{'; ' + note if note else ''}"
+    )
+    FIGURES.append(line)
+    with capsys.disabled():
+        print(line, flush=True)
+
+
+def wait(cluster: FaultDeployment, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    def checked() -> bool:
+        cluster.check_alive()
+        return condition()
+
+    cluster.wait_until(checked, timeout, what, 0.5)
+
+
+def run_done(cluster: FaultDeployment, dag_id: str, run_id: str, timeout: float = 240) -> str:
+    """Until the run finished; its state."""
+    states: list[str | None] = []
+
+    def finished() -> bool:
+        rows = cluster.sql("SELECT state FROM dag_run WHERE dag_id=%s AND run_id=%s", dag_id, run_id)
+        states[:] = [rows[0][0] if rows else None]
+        return states[0] in ("success", "failed")
+
+    wait(cluster, finished, timeout, f"{dag_id}/{run_id} finished")
+    return str(states[0])
+
+
+def kill_worker_mid_task(
+    cluster: FaultDeployment,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    ready: Callable[[], bool],
+    timeout: float = 120,
+) -> tuple[str, float]:
+    """When ``ready()`` (the task has sent its request), SIGKILL the worker running the task; (worker, when)."""
+    worker: list[str | None] = [None]
+
+    def running_there() -> bool:
+        if cluster.ti(dag_id, run_id, task_id)["state"] != "running":
+            return False
+        worker[0] = cluster.worker_running(dag_id, run_id, task_id)
+        return worker[0] is not None and ready()
+
+    wait(cluster, running_there, timeout, f"{dag_id}/{task_id} running and past its request")
+    assert worker[0] is not None
+    killed_at = time.monotonic()
+    cluster.kill(worker[0])
+    return worker[0], killed_at
+
+
+def recovered(
+    cluster: FaultDeployment, dag_id: str, run_id: str, task_id: str, killed: str, killed_at: float
+) -> tuple[str, float, dict[str, Any]]:
+    """Until the run finished (the retry ran on the live worker); the dead worker is started again."""
+    state = run_done(cluster, dag_id, run_id, timeout=HEARTBEAT_TIMEOUT + 180)
+    seconds = time.monotonic() - killed_at
+    ti = cluster.ti(dag_id, run_id, task_id)
+    cluster.restart(killed)
+    return state, seconds, ti
+
+
+def _models(mls: Any, name: str) -> list[dict[str, Any]]:
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    hook = MLSHook()
+    return [
+        m
+        for m in hook.list_all_models("manual", name=name) + hook.list_all_models("automl", name=name)
+        if m.get("name") == name
+    ]
+
+
+def _slow_read_of_created_model(mls: Any) -> Callable[[], bool]:
+    """Delay the read-back of the next model by id (the hook's GET after its POST was answered): the
+    worker is killed while that read hangs, i.e. after the create reached MLS and was answered. The
+    next id is the highest so far plus one (this test is the server's only writer)."""
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    hook = MLSHook()
+    ids = [m["id"] for kind in ("manual", "automl") for m in hook.list_all_models(kind)]
+    with mls.admin() as admin:
+        admin.clear_faults()
+        fault = admin.add_fault("GET", f"/api/v1/models/{max(ids, default=0) + 1}", status=None, delay=90)
+
+    def taken() -> bool:
+        with mls.admin() as admin:
+            return all(f["id"] != fault["id"] for f in admin.pending_faults())
+
+    return taken
+
+
+# ---------------------------------------------------------------------------------------------------
+def test_worker_killed_after_manual_create(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    name = f"fault_manual_{uuid.uuid4().hex[:8]}"
+    taken = _slow_read_of_created_model(mls)
+    dag_id = "mls_fault_create_manual"
+    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1", "if_exists": "fail"})
+    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
+    state, seconds, ti = recovered(cluster, dag_id, run_id, "create", worker, killed_at)
+    models = _models(mls, name)
+    figures(
+        capsys,
+        "worker SIGKILLed after CreateManualModelOperator's POST (if_exists=fail)",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=len(models) - 1,
+        lost=0,
+        recover=seconds,
+        note=f"try {ti['try_number']} ended {ti['state']}",
+    )
+    assert state == "success", cluster.logs()
+    assert ti["try_number"] >= 2, ti
+    assert len(models) == 1, models
+    retry_log = _task_log_text(cluster, dag_id, run_id, "create", ti["try_number"])
+    assert "recorded by an earlier try" in retry_log, retry_log[-4000:]
+
+
+def test_triggerer_killed_with_deferred_waits(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    dag_id = "mls_fault_waits"
+    tables = sorted({f"fault_waits_{i % 10}" for i in range(WAITS)})
+    with mls.admin() as admin:
+        for table in tables:
+            with contextlib.suppress(Exception):
+                admin.drop_table(table)
+    run_id = cluster.trigger_run(dag_id, {})
+    wait(
+        cluster,
+        lambda: cluster.ti_states(dag_id, run_id).get("deferred", 0) >= WAITS,
+        600,
+        f"{WAITS} waits deferred",
+    )
+    old_job = _triggerer_job(cluster)
+    killed_at = time.monotonic()
+    cluster.kill("triggerer")
+    time.sleep(3)
+    cluster.restart("triggerer")
+
+    def taken_over() -> bool:
+        job = _triggerer_job(cluster)
+        if job is None or job == old_job:
+            return False
+        held = cluster.sql("SELECT count(*) FROM trigger WHERE triggerer_id=%s", job)[0][0]
+        return int(held) >= WAITS
+
+    wait(cluster, taken_over, 180, "the new triggerer took every trigger")
+    takeover = time.monotonic() - killed_at
+    with mls.admin() as admin:
+        for table in tables:
+            admin.set_table(table, is_active=True)
+    ready_at = time.monotonic()
+    state = run_done(cluster, dag_id, run_id, timeout=900)
+    states = cluster.ti_states(dag_id, run_id)
+    tries = cluster.sql(
+        "SELECT max(try_number) FROM task_instance WHERE dag_id=%s AND run_id=%s", dag_id, run_id
+    )[0][0]
+    fired = _fired_events(cluster, dag_id, run_id)
+    lost = WAITS - sum(1 for n in fired.values() if n >= 1)
+    twice = sum(1 for n in fired.values() if n > 1)
+    figures(
+        capsys,
+        f"triggerer SIGKILLed holding {WAITS} deferred waits, restarted 3 s later",
+        runs=f"{int(state == 'success')}/1 ({states.get('success', 0)}/{WAITS} waits success)",
+        duplicates=twice,
+        lost=lost,
+        recover=takeover,
+        note=f"all {WAITS} resumed {time.monotonic() - ready_at:.0f}s after the tables were ready",
+    )
+    assert state == "success", states
+    assert states == {"success": WAITS}, states
+    assert tries == 1, "a wait was retried"
+    assert lost == 0 and twice == 0, fired
+
+
+def _triggerer_job(cluster: FaultDeployment) -> int | None:
+    rows = cluster.sql(
+        "SELECT id FROM job WHERE job_type='TriggererJob' AND state='running' "
+        "AND latest_heartbeat > now() - interval '5 seconds' ORDER BY id DESC LIMIT 1"
+    )
+    return int(rows[0][0]) if rows else None
+
+
+def _fired_events(cluster: FaultDeployment, dag_id: str, run_id: str) -> dict[str, int]:
+    """map index -> "Trigger fired event" lines in its trigger logs (on the control plane)."""
+    fired: dict[str, int] = {}
+    for path in cluster.task_logs_on("control-plane"):
+        text = str(path)
+        if ".trigger." not in path.name or f"dag_id={dag_id}" not in text or f"run_id={run_id}" not in text:
+            continue
+        index = next((part.split("=", 1)[1] for part in path.parts if part.startswith("map_index=")), "-1")
+        fired[index] = fired.get(index, 0) + path.read_text("utf-8", "replace").count("Trigger fired event")
+    return fired
+
+
+def _task_log_text(cluster: FaultDeployment, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    parts = []
+    for worker in WORKERS:
+        for path in cluster.task_logs_on(worker):
+            text = str(path)
+            if (
+                f"dag_id={dag_id}" in text
+                and f"run_id={run_id}" in text
+                and f"task_id={task_id}" in text
+                and path.name.startswith(f"attempt={try_number}")
+            ):
+                parts.append(path.read_text("utf-8", "replace"))
+    return "\n".join(parts)
