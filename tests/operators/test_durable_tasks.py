@@ -316,3 +316,36 @@ def test_deferred_start_of_a_server_it_did_not_start_stops_nothing_on_kill(
     assert "stop_server_on_kill" not in trigger.serialize()[1]
     asyncio.run(trigger.on_kill())
     assert mls.server_status(automl["id"]) == "STARTING"
+
+
+def test_killing_one_wait_leaves_the_others_and_releases_what_it_held(mls: Mls) -> None:
+    """Two waits on one table share one request; a person kills one (cancel, then ``on_kill``): the other
+    keeps the shared request and fires its one event; afterwards no shared entry or pool is left."""
+    from airflow_provider_mls.checks import TableReadyCheck
+    from airflow_provider_mls.hooks.mls_async import shared_pool_count
+    from airflow_provider_mls.triggers._shared import shared_check_stats
+
+    table = uniq("kill_t").replace("-", "_")
+    check = TableReadyCheck(table=table).to_dict()
+    killed, kept = (MLSCheckTrigger(check=check, poke_interval=0.1) for _ in range(2))
+
+    async def scenario() -> dict[str, Any]:
+        doomed = asyncio.ensure_future(killed.run().__anext__())
+        events = kept.run()
+        survivor = asyncio.ensure_future(events.__anext__())
+        await asyncio.sleep(0.5)
+        [entry] = [s for s in shared_check_stats() if s["check"]["table"] == table]
+        assert entry["waiters"] == 2
+        doomed.cancel("user-action")
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        await killed.on_kill()  # nothing of its own to stop remotely
+        [entry] = [s for s in shared_check_stats() if s["check"]["table"] == table]
+        assert entry["waiters"] == 1
+        await asyncio.to_thread(mls.set_table, table)
+        event = await asyncio.wait_for(survivor, 30)
+        await events.aclose()  # the triggerer is done with a trigger after its event
+        assert shared_check_stats() == [] and shared_pool_count() == 0
+        return dict(event.payload)
+
+    assert asyncio.run(scenario())["status"] == "success"
