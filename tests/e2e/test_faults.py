@@ -17,6 +17,7 @@ Each scenario prints one line of figures: runs completed, duplicates, events los
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -64,6 +65,9 @@ class FaultDeployment(CeleryDeployment):
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
                 "AIRFLOW__CORE__PARALLELISM": "16",
                 "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "256",
+                # A task whose Celery message died with Redis is queued again after this (default 600 s).
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
                 "MLS_FAULT_WAITS": str(WAITS),
             }
         )
@@ -133,7 +137,9 @@ class FaultDeployment(CeleryDeployment):
         try:
             with conn.cursor() as cur:
                 cur.execute(query, args)
-                return list(cur.fetchall())
+                rows = list(cur.fetchall()) if cur.description else []
+            conn.commit()
+            return rows
         finally:
             conn.close()
 
@@ -492,3 +498,331 @@ def _task_log_text(cluster: FaultDeployment, dag_id: str, run_id: str, task_id: 
             ):
                 parts.append(path.read_text("utf-8", "replace"))
     return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------
+# `make faults` only (MLS_FAULTS=1): the other tasks that start something remote, the control plane's
+# own faults, and the cases a time window cannot tell apart.
+
+
+@full_run
+def test_worker_killed_after_automl_create(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    name = f"fault_automl_{uuid.uuid4().hex[:8]}"
+    dataset = f"fault_ds_{uuid.uuid4().hex[:8]}"
+    with mls.admin() as admin:
+        admin.create_dataset(dataset)
+    taken = _slow_read_of_created_model(mls)
+    dag_id = "mls_fault_create_automl"
+    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1", "dataset": dataset})
+    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
+    state, seconds, ti = recovered(cluster, dag_id, run_id, "create", worker, killed_at)
+    models = _models(mls, name)
+    figures(
+        capsys,
+        "worker SIGKILLed after CreateAutoMLModelOperator's POST (a training started)",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=len(models) - 1,
+        lost=0,
+        recover=seconds,
+        note=f"trainings {len(models)}",
+    )
+    assert state == "success" and len(models) == 1, models
+    assert "recorded by an earlier try" in _task_log_text(cluster, dag_id, run_id, "create", ti["try_number"])
+
+
+@full_run
+def test_worker_killed_mid_table_load(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
+
+    tables = PredictionTableHook()
+    table = f"fault_load_{uuid.uuid4().hex[:8]}"
+    tables.create_table(table)
+    rows = [{"user_id": f"u{i:05d}", "score": i % 97} for i in range(3000)]
+    dag_id = "mls_fault_load_table"
+    run_id = cluster.trigger_run(dag_id, {"table": table, "rows": rows})
+    worker, killed_at = kill_worker_mid_task(
+        cluster, dag_id, run_id, "load", lambda: 0 < tables.count_items(table) < len(rows), timeout=180
+    )
+    at_kill = tables.count_items(table)
+    loading_after_kill = tables.is_loading(table)
+    state, seconds, ti = recovered(cluster, dag_id, run_id, "load", worker, killed_at)
+    count = tables.count_items(table)
+    figures(
+        capsys,
+        f"worker SIGKILLed mid-load of {len(rows)} rows ({at_kill} in)",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=0,
+        lost=len(rows) - count,
+        recover=seconds,
+        note=f"marked loading until the retry's last row: {loading_after_kill and not tables.is_loading(table)}",
+    )
+    assert state == "success" and count == len(rows) and loading_after_kill and not tables.is_loading(table)
+    assert "committed the first" in _task_log_text(cluster, dag_id, run_id, "load", ti["try_number"])
+
+
+@full_run
+def test_worker_killed_mid_registry_upload(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    import boto3
+
+    from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
+
+    registry = MLSModelRegistryHook()
+    s3 = boto3.client("s3")
+    with contextlib.suppress(Exception):
+        s3.create_bucket(Bucket=registry.bucket)
+    name = f"fault_upload_{uuid.uuid4().hex[:8]}"
+    dag_id = "mls_fault_upload"
+    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1"})
+
+    def uploading() -> bool:
+        return bool(s3.list_multipart_uploads(Bucket=registry.bucket, Prefix=f"{name}/").get("Uploads"))
+
+    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "upload", uploading, timeout=180)
+    state, seconds, _ = recovered(cluster, dag_id, run_id, "upload", worker, killed_at)
+    versions = registry.list_versions(name)
+    figures(
+        capsys,
+        "worker SIGKILLed mid-upload of a 16 MiB model to the registry",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=len(versions) - 1,
+        lost=0,
+        recover=seconds,
+        note=f"artifacts {versions}",
+    )
+    assert state == "success" and versions == ["v1"]
+
+
+@full_run
+def test_scheduler_killed_and_restarted_mid_run(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    names = [f"fault_sched_{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    runs = [cluster.trigger_run("mls_fault_create_manual", {"name": n, "version": "v1"}) for n in names]
+    wait(
+        cluster,
+        lambda: any(cluster.ti_states("mls_fault_create_manual", r) for r in runs),
+        60,
+        "a run started",
+    )
+    killed_at = time.monotonic()
+    cluster.kill("scheduler")
+    time.sleep(3)
+    cluster.restart("scheduler")
+    states = [run_done(cluster, "mls_fault_create_manual", r, timeout=240) for r in runs]
+    seconds = time.monotonic() - killed_at
+    duplicates = sum(len(_models(mls, n)) - 1 for n in names)
+    figures(
+        capsys,
+        "scheduler SIGKILLed mid-run (4 runs), restarted 3 s later",
+        runs=f"{states.count('success')}/{len(runs)}",
+        duplicates=duplicates,
+        lost=0,
+        recover=seconds,
+    )
+    assert states == ["success"] * len(runs) and duplicates == 0
+
+
+def _supervised(cluster: FaultDeployment, until: Callable[[], bool], timeout: float) -> int:
+    """Poll ``until()``, starting again any Airflow process that exits meanwhile (as systemd or Kubernetes
+    would); how many restarts it took."""
+    restarts = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        for name, proc in list(cluster.procs.items()):
+            if name not in cluster.down and proc.poll() is not None:
+                cluster.restart(name)
+                restarts += 1
+        with contextlib.suppress(Exception):
+            if until():
+                return restarts
+        if time.monotonic() > deadline:
+            raise ClusterError(f"not done after {timeout:.0f}s ({restarts} restarts)\n{cluster.logs()}")
+        time.sleep(1)
+
+
+@full_run
+@pytest.mark.parametrize("service", ["postgres", "redis"])
+def test_metadata_db_and_broker_restarted_mid_run(
+    deployment: Any, capsys: pytest.CaptureFixture[str], service: str
+) -> None:
+    cluster, mls = deployment
+    names = [f"fault_{service}_{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    runs = [cluster.trigger_run("mls_fault_create_manual", {"name": n, "version": "v1"}) for n in names]
+    wait(
+        cluster,
+        lambda: any(cluster.ti_states("mls_fault_create_manual", r) for r in runs),
+        60,
+        "a run started",
+    )
+    server = cluster.postgres if service == "postgres" else cluster.redis
+    killed_at = time.monotonic()
+    cluster.down = cluster.down | set(cluster.procs)  # the outage may take processes down with it
+    server.stop()
+    time.sleep(3)
+    _restart_server(server)
+    cluster.down = set()
+
+    def all_done() -> bool:
+        rows = cluster.sql(
+            "SELECT state FROM dag_run WHERE dag_id='mls_fault_create_manual' AND run_id = ANY(%s)", runs
+        )
+        return len(rows) == len(runs) and all(r[0] in ("success", "failed") for r in rows)
+
+    restarts = _supervised(cluster, all_done, 300)
+    seconds = time.monotonic() - killed_at
+    states = [
+        r[0]
+        for r in cluster.sql(
+            "SELECT state FROM dag_run WHERE dag_id='mls_fault_create_manual' AND run_id = ANY(%s)", runs
+        )
+    ]
+    duplicates = sum(len(_models(mls, n)) - 1 for n in names)
+    figures(
+        capsys,
+        f"{'PostgreSQL' if service == 'postgres' else 'Redis'} stopped mid-run (4 runs), started 3 s later",
+        runs=f"{states.count('success')}/{len(runs)}",
+        duplicates=duplicates,
+        lost=0,
+        recover=seconds,
+        note=f"Airflow processes restarted by the supervisor: {restarts}",
+    )
+    assert states == ["success"] * len(runs) and duplicates == 0
+
+
+def _restart_server(server: Any) -> None:
+    """Start a stopped PostgreSQL (same data directory and port) or Redis (empty: no persistence) again."""
+    if isinstance(server, Postgres):
+        from tests.e2e._deployment import pg_bin_dir
+
+        env = {"PATH": os.environ.get("PATH", ""), "LANG": "C", "LC_ALL": "C", "HOME": str(server.root)}
+        server._spawn(
+            [
+                str(pg_bin_dir() / "postgres"),  # type: ignore[operator]
+                "-D",
+                str(server.data_dir),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(server.port),
+                "-k",
+                str(server.root),
+                "-c",
+                "max_connections=300",
+                "-c",
+                "fsync=off",
+            ],
+            env=env,
+            cwd=server.root,
+            **server._as_owner(),
+        )
+        server._wait_ready(server._create_database, 60)
+    else:
+        assert isinstance(server, Redis)
+        server.start()
+
+
+# ---- the cases a time window cannot tell apart ------------------------------------------------------
+
+
+def _killed_create(cluster: FaultDeployment, mls: Any, conf: dict[str, Any]) -> tuple[str, str, float, int]:
+    """A manual create whose worker is killed after the POST was answered; (run, worker, when, model id)."""
+    taken = _slow_read_of_created_model(mls)
+    dag_id = "mls_fault_create_manual"
+    run_id = cluster.trigger_run(dag_id, conf)
+    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
+    [model] = _models(mls, conf["name"])
+    return run_id, worker, killed_at, int(model["id"])
+
+
+@full_run
+def test_model_edited_between_the_tries(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    name = f"fault_edit_{uuid.uuid4().hex[:8]}"
+    run_id, worker, killed_at, created = _killed_create(cluster, mls, {"name": name, "version": "v1"})
+    MLSHook().update_manual_model(created, description="edited by a person while the task was down")
+    state, seconds, _ = recovered(cluster, "mls_fault_create_manual", run_id, "create", worker, killed_at)
+    models = _models(mls, name)
+    figures(
+        capsys,
+        "model edited between the tries (the window: a conflict)",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=len(models) - 1,
+        lost=0,
+        recover=seconds,
+        note=f"returned its own model: {[m['id'] for m in models] == [created]}",
+    )
+    assert state == "success" and [m["id"] for m in models] == [created]
+    [(value,)] = cluster.sql(
+        "SELECT value FROM xcom WHERE dag_id='mls_fault_create_manual' AND run_id=%s AND key='return_value'",
+        run_id,
+    )
+    assert (json.loads(value) if isinstance(value, str) else value)["id"] == created
+
+
+@full_run
+def test_mls_clock_a_minute_behind_airflows(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The window compares MLS's created_at with Airflow's start of the run: with the run's start moved a
+    minute past the model's created_at, the two clocks disagree by a minute as the window sees them."""
+    cluster, mls = deployment
+    name = f"fault_clock_{uuid.uuid4().hex[:8]}"
+    run_id, worker, killed_at, created = _killed_create(cluster, mls, {"name": name, "version": "v1"})
+    [model] = _models(mls, name)
+    cluster.sql(
+        "UPDATE dag_run SET start_date = %s::timestamptz + interval '1 minute' "
+        "WHERE dag_id='mls_fault_create_manual' AND run_id=%s RETURNING start_date",
+        model["created_at"],
+        run_id,
+    )
+    state, seconds, _ = recovered(cluster, "mls_fault_create_manual", run_id, "create", worker, killed_at)
+    models = _models(mls, name)
+    figures(
+        capsys,
+        "MLS's clock a minute behind Airflow's (the window: a conflict)",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=len(models) - 1,
+        lost=0,
+        recover=seconds,
+    )
+    assert state == "success" and [m["id"] for m in models] == [created]
+
+
+@full_run
+def test_rivals_identical_create_while_the_task_is_down(
+    deployment: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker dies before the POST (its look-up hangs); a rival creates the same model with the same
+    values. The window would take it as the task's own; the task state store knows nothing was sent."""
+    cluster, mls = deployment
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    name = f"fault_rival_{uuid.uuid4().hex[:8]}"
+    with mls.admin() as admin:
+        admin.clear_faults()
+        fault = admin.add_fault("GET", "/api/v1/models", status=None, delay=90)
+
+    def taken() -> bool:
+        with mls.admin() as admin:
+            return all(f["id"] != fault["id"] for f in admin.pending_faults())
+
+    dag_id = "mls_fault_create_manual"
+    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1", "description": "same"})
+    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
+    rival = MLSHook().create_manual_model(name, "v1", description="same", model_lib="sklearn")
+    state, seconds, ti = recovered(cluster, dag_id, run_id, "create", worker, killed_at)
+    models = _models(mls, name)
+    figures(
+        capsys,
+        "a rival's identical create while the task was down (the window: adopted as its own)",
+        runs=f"{int(state == 'success')}/1 (failed on purpose: not its model)",
+        duplicates=len(models) - 1,
+        lost=0,
+        recover=seconds,
+        note=f"rival's model untouched: {[m['id'] for m in models] == [rival['id']]}",
+    )
+    assert state == "failed" and ti["state"] == "failed"
+    assert "exists already" in _task_log_text(cluster, dag_id, run_id, "create", ti["try_number"])
+    assert [m["id"] for m in models] == [rival["id"]]
