@@ -296,12 +296,14 @@ def figures(
         print(line, flush=True)
 
 
-def wait(cluster: FaultDeployment, condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait(
+    cluster: FaultDeployment, condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5
+) -> None:
     def checked() -> bool:
         cluster.check_alive()
         return condition()
 
-    cluster.wait_until(checked, timeout, what, 0.5)
+    cluster.wait_until(checked, timeout, what, interval)
 
 
 def run_done(cluster: FaultDeployment, dag_id: str, run_id: str, timeout: float = 240) -> str:
@@ -324,6 +326,7 @@ def kill_worker_mid_task(
     task_id: str,
     ready: Callable[[], bool],
     timeout: float = 120,
+    interval: float = 0.5,
 ) -> tuple[str, float]:
     """When ``ready()`` (the task has sent its request), SIGKILL the worker running the task; (worker, when)."""
     worker: list[str | None] = [None]
@@ -334,7 +337,7 @@ def kill_worker_mid_task(
         worker[0] = cluster.worker_running(dag_id, run_id, task_id)
         return worker[0] is not None and ready()
 
-    wait(cluster, running_there, timeout, f"{dag_id}/{task_id} running and past its request")
+    wait(cluster, running_there, timeout, f"{dag_id}/{task_id} running and past its request", interval)
     assert worker[0] is not None
     killed_at = time.monotonic()
     cluster.kill(worker[0])
@@ -577,11 +580,23 @@ def test_worker_killed_mid_registry_upload(deployment: Any, capsys: pytest.Captu
     dag_id = "mls_fault_upload"
     run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1"})
 
-    def uploading() -> bool:
-        return bool(s3.list_multipart_uploads(Bucket=registry.bucket, Prefix=f"{name}/").get("Uploads"))
+    recorded: list[str] = []
 
-    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "upload", uploading, timeout=180)
-    state, seconds, _ = recovered(cluster, dag_id, run_id, "upload", worker, killed_at)
+    def uploading() -> bool:
+        """The try recorded that it is uploading (or, if we are late, that it has uploaded)."""
+        rows = cluster.sql(
+            "SELECT value FROM task_state_store WHERE dag_id=%s AND run_id=%s AND key='mls_upload'",
+            dag_id,
+            run_id,
+        )
+        recorded[:] = [str(rows[0][0])] if rows else []
+        return bool(rows)
+
+    worker, killed_at = kill_worker_mid_task(
+        cluster, dag_id, run_id, "upload", uploading, timeout=180, interval=0.05
+    )
+    in_flight = '"result"' not in recorded[0]
+    state, seconds, ti = recovered(cluster, dag_id, run_id, "upload", worker, killed_at)
     versions = registry.list_versions(name)
     figures(
         capsys,
@@ -590,9 +605,12 @@ def test_worker_killed_mid_registry_upload(deployment: Any, capsys: pytest.Captu
         duplicates=len(versions) - 1,
         lost=0,
         recover=seconds,
-        note=f"artifacts {versions}",
+        note=f"killed {'mid-upload' if in_flight else 'after the upload, before the task ended'}; "
+        f"artifacts {versions}",
     )
     assert state == "success" and versions == ["v1"]
+    retry_log = _task_log_text(cluster, dag_id, run_id, "upload", ti["try_number"])
+    assert "An earlier try of this task " + ("began uploading" if in_flight else "uploaded") in retry_log
 
 
 @full_run
