@@ -216,7 +216,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fault
                     port=0,
                     password="mls-e2e-faults",
                     training_seconds=600,
-                    server_start_seconds=2,
+                    server_start_seconds=120,  # a start stays STARTING: the kill comes first
                 )
             )
             postgres = stack.enter_context(Postgres(root / "postgres"))
@@ -251,6 +251,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fault
                 "mls_fault_load_table",
                 "mls_fault_upload",
                 "mls_fault_waits",
+                "mls_fault_start_server",
             ]
 
             def parsed() -> bool:
@@ -450,8 +451,9 @@ def test_triggerer_killed_with_deferred_waits(deployment: Any, capsys: pytest.Ca
     tries = cluster.sql(
         "SELECT max(try_number) FROM task_instance WHERE dag_id=%s AND run_id=%s", dag_id, run_id
     )[0][0]
+    # A lost event leaves its task deferred (until its timeout); one fired twice shows twice in its trigger logs.
     fired = _fired_events(cluster, dag_id, run_id)
-    lost = WAITS - sum(1 for n in fired.values() if n >= 1)
+    lost = WAITS - states.get("success", 0)
     twice = sum(1 for n in fired.values() if n > 1)
     figures(
         capsys,
@@ -460,12 +462,13 @@ def test_triggerer_killed_with_deferred_waits(deployment: Any, capsys: pytest.Ca
         duplicates=twice,
         lost=lost,
         recover=takeover,
-        note=f"all {WAITS} resumed {time.monotonic() - ready_at:.0f}s after the tables were ready",
+        note=f"all {WAITS} resumed {time.monotonic() - ready_at:.0f}s after the tables were ready; "
+        f"{sum(fired.values())} 'Trigger fired event' lines in the trigger logs",
     )
     assert state == "success", states
     assert states == {"success": WAITS}, states
     assert tries == 1, "a wait was retried"
-    assert lost == 0 and twice == 0, fired
+    assert twice == 0, fired
 
 
 def _triggerer_job(cluster: FaultDeployment) -> int | None:
@@ -844,3 +847,45 @@ def test_rivals_identical_create_while_the_task_is_down(
     assert state == "failed" and ti["state"] == "failed"
     assert "exists already" in _task_log_text(cluster, dag_id, run_id, "create", ti["try_number"])
     assert [m["id"] for m in models] == [rival["id"]]
+
+
+@full_run
+def test_deferred_server_start_killed_by_a_person(
+    deployment: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A person marks a deferred StartAutoMLServerOperator failed: the triggerer calls the trigger's
+    ``on_kill``, which stops the server the task started (cancel_on_kill, the default)."""
+    cluster, mls = deployment
+    with mls.admin() as admin:
+        model = admin.create_automl_model(f"fault_srv_{uuid.uuid4().hex[:8]}", trained=True)
+    dag_id = "mls_fault_start_server"
+    run_id = cluster.trigger_run(dag_id, {"model_id": model["id"]})
+    wait(cluster, lambda: cluster.ti(dag_id, run_id, "start")["state"] == "deferred", 120, "start deferred")
+    with mls.admin() as admin:
+        assert admin.call("GET", f"/api/v1/models/{model['id']}/automl_model_server")["status"] == "STARTING"
+    killed_at = time.monotonic()
+    resp = requests.patch(
+        f"http://127.0.0.1:{cluster.api_port}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/start",
+        json={"new_state": "failed"},
+        headers={"Authorization": f"Bearer {cluster._token()}"},
+        timeout=60,
+    )
+    assert resp.status_code == 200, resp.text
+
+    def stopped() -> bool:
+        with mls.admin() as admin:
+            status = admin.call("GET", f"/api/v1/models/{model['id']}/automl_model_server")["status"]
+        return status in ("STOPPING", "STOPPED")
+
+    wait(cluster, stopped, 120, "the server stopped by the trigger's on_kill")
+    seconds = time.monotonic() - killed_at
+    figures(
+        capsys,
+        "a deferred StartAutoMLServerOperator marked failed by a person (cancel_on_kill)",
+        runs="0/1 (failed by the person)",
+        duplicates=0,
+        lost=0,
+        recover=seconds,
+        note="the server it started was stopped by the trigger's on_kill",
+    )
+    assert "which it had started (cancel_on_kill)" in cluster.triggerer_log()

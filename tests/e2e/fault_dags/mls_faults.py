@@ -13,7 +13,11 @@ from datetime import timedelta
 import pendulum
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_provider_mls.operators.mls import CreateAutoMLModelOperator, CreateManualModelOperator
+from airflow_provider_mls.operators.mls import (
+    CreateAutoMLModelOperator,
+    CreateManualModelOperator,
+    StartAutoMLServerOperator,
+)
 from airflow_provider_mls.operators.model_registry import UploadModelToRegistryOperator
 from airflow_provider_mls.operators.prediction_table import LoadPredictionTableOperator
 from airflow_provider_mls.sensors.mls import BatchPredictionReadySensor
@@ -86,3 +90,12 @@ with DAG(
         timeout=900,
         **RETRIES,
     ).expand(table=[f"fault_waits_{i % TABLES}" for i in range(WAITS)])
+
+with DAG("mls_fault_start_server", schedule=None, start_date=START, catchup=False, tags=["mls", "faults"]):
+    StartAutoMLServerOperator(
+        task_id="start",
+        model_id="{{ dag_run.conf['model_id'] }}",
+        deferrable=True,
+        poke_interval=5,
+        timeout=600,
+    )
