@@ -45,6 +45,12 @@ class Mls(LocalMLSAdmin):
         result: dict[str, Any] = self.call("GET", f"/api/v1/models/{id}")
         return result
 
+    def edit(self, id: int, **changes: Any) -> None:
+        """A person's edit: the model PUT back whole with ``changes``, as the reference client builds a PUT."""
+        from airflow_provider_mls.hooks.mls import MLSHook
+
+        self.call("PUT", f"/api/v1/models/{id}", json=MLSHook._manual_body({**self.model(id), **changes}))
+
     def exists(self, id: int) -> bool:
         return self.raw("GET", f"/api/v1/models/{id}")[0] == 200
 

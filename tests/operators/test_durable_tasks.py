@@ -105,7 +105,7 @@ def test_model_edited_between_the_tries(mls: Mls, no_retry_conn: str, store: Tas
             "version": "v1",
             "id": created,
         }
-    mls.call("PUT", f"{MODELS}/{created}", json={**mls.model(created), "description": "edited by a person"})
+    mls.edit(created, description="edited by a person")
     retry = CreateManualModelOperator(task_id="create", mls_conn_id=no_retry_conn, **fields)
     if store is None:  # the payload no longer matches: the window cannot know the model is its own
         with pytest.raises(AirflowFailException, match="existed before this create began"):
@@ -123,7 +123,7 @@ def test_model_edited_between_the_tries_is_updated_with_if_exists_update(
     name = uniq("edited-upd")
     fields = {"name": name, "version": "v1", "description": "mine", "if_exists": "update"}
     created = first_try_dies_after_its_post(mls, no_retry_conn, store, **fields)
-    mls.call("PUT", f"{MODELS}/{created}", json={**mls.model(created), "description": "edited"})
+    mls.edit(created, description="edited")
     retry = CreateManualModelOperator(task_id="create", mls_conn_id=no_retry_conn, **fields)
     assert retry.execute(context(store, 2))["id"] == created
     assert mls.model(created)["description"] == "mine"
