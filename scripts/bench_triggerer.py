@@ -240,7 +240,7 @@ def measure(home: Path, env: dict[str, str], port: int, n: int, kind: str, limit
         f"{fired_at:.1f} s" if fired_at is not None else f"not all within {limit:.0f} s",
         f"{first_request or float('nan'):.1f} s",
         f"{cpu:.1f} s ({1000 * cpu / checks:.2f} ms per check)",
-        f"{biggest[0]:.0f} MiB ({biggest[1]})".replace("|", "/"),
+        f"{biggest[0]:.0f} MiB ({' '.join(Path(word).name for word in biggest[1].split())})",  # no local paths
         f"{sum(v for v, _ in rss.values()):.0f} MiB",
         f"{bench_page.seconds(p50)} / {bench_page.seconds(p99)} s",
         f"{bench_page.number(stats['requests'])} / {bench_page.number(stats['checks'])}",
