@@ -102,4 +102,4 @@ lock: venv
 	@echo "requirements/sktmls-client.txt: re-resolve requirements/sktmls-client.in the same way and keep its last 'sktmls==' line"
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) $(VENV_SKTMLS) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_AF2) $(VENV_SKTMLS) .demo .pytest_cache .mypy_cache .ruff_cache $(DOCS_OUT)
