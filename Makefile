@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # module is listed there as safe to split; `make test PYTEST_XDIST=` runs in one process.
 PYTEST_XDIST ?= -n 2 --dist loadgroup
 
-.PHONY: demo test lint docs test-af3 test-af2 e2e-services venv venv-af2 venv-sktmls lock clean bench chaos
+.PHONY: demo test lint docs test-af3 test-af2 e2e-services venv venv-af2 venv-sktmls lock clean bench chaos faults
 
 venv:
 	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV) $(LOCK_AF3)
@@ -51,6 +51,13 @@ BENCH_TRIGGERER_N ?= 1000
 bench: venv
 	$(VENV)/bin/python scripts/bench_triggers.py $(BENCH_ARGS)
 	$(VENV)/bin/python scripts/bench_triggerer.py --n $(BENCH_TRIGGERER_N)
+
+# Faults of the Celery + PostgreSQL + Redis deployment (tests/e2e/test_faults.py), figures printed per
+# scenario: workers killed mid-task (create, AutoML create, table load, registry upload), the triggerer
+# killed holding 200 deferred waits, the scheduler killed, PostgreSQL and Redis restarted, and the cases a
+# time window cannot tell apart. `make test` runs the worker-kill and triggerer-kill scenarios only.
+faults: venv e2e-services
+	MLS_FAULTS=1 $(VENV)/bin/python -m pytest -p no:cacheprovider -s tests/e2e/test_faults.py $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -22,7 +22,9 @@ from airflow_provider_mls._compat import (
     BaseOperator,
     BaseSensorOperator,
     PokeReturnValue,
+    TaskRecord,
     default_deferrable,
+    task_state,
     wait_memory,
 )
 from airflow_provider_mls._integration import lineage_of, persist_mls_links
@@ -108,6 +110,61 @@ def retry_not_before(context: Any) -> datetime | None:
     if isinstance(start, datetime) and start.tzinfo is not None:
         return start
     return None
+
+
+class CreateRecord:
+    """A create's trace in the task state store (Airflow 3.3+): its retry reconnects by id, not by time.
+
+    Key ``mls_create``: ``{"model_type", "name", "version", "sent_at"}`` just before the POST is
+    sent (``on_sending``), then ``"id"`` the moment MLS answers it (``on_created``). A later try of the task
+    instance (a retry after a dead worker, or the task cleared) then knows exactly what the earlier
+    ones did: ``known_id`` (the model it created, returned by identity), or nothing sent (a model
+    holding the name and version is somebody else's: ``if_exists`` decides), or sent but never
+    answered (the only case left to the time window of ``retry_not_before``). Without a task state
+    store (Airflow 3.0-3.2, 2.11) the window decides every retry, as ``retry_not_before`` says.
+    """
+
+    key = "mls_create"
+
+    def __init__(self, task: Any, context: Any, model_type: ModelType, name: str, version: str) -> None:
+        store = task_state(context)
+        self.record = TaskRecord(store, self.key, task.log) if store is not None else None
+        self.context, self.log = context, task.log
+        self.what = {"model_type": model_type.value, "name": name, "version": version}
+        self._sent = False
+        self._recorded: int | None = None
+
+    def prior(self) -> dict[str, Any]:
+        """``known_id`` and ``not_before`` for the hook's create, from what earlier tries recorded."""
+        if self.record is None:
+            return {"not_before": retry_not_before(self.context)}
+        stored = self.record.load() or {}
+        if any(stored.get(k) != v for k, v in self.what.items()):
+            return {}  # no earlier try sent this create
+        known = stored.get("id")
+        if isinstance(known, int) and not isinstance(known, bool):
+            return {"known_id": known}
+        self.log.info("An earlier try sent this create at %s and lost the answer", stored.get("sent_at"))
+        return {"not_before": retry_not_before(self.context)}
+
+    def sending(self) -> None:
+        if self.record is not None and not self._sent:
+            self._sent = True
+            self.record.save({**self.what, "sent_at": datetime.now(tz=UTC).isoformat()})
+
+    def created(self, id: int) -> None:
+        if self.record is not None:
+            self._recorded = id
+            self.record.save({**self.what, "id": id})
+            self.log.info("Recorded model %s in the task state store: a retry reconnects to it", id)
+
+    def create(self, call: Any, **kwargs: Any) -> dict[str, Any]:
+        """``call(**kwargs, known_id=..., not_before=..., on_created=...)`` with this record."""
+        prior = self.prior()
+        model: dict[str, Any] = call(**kwargs, **prior, on_sending=self.sending, on_created=self.created)
+        if self.record is not None and model.get("id") not in (prior.get("known_id"), self._recorded):
+            self.created(int(model["id"]))  # e.g. if_exists skip/update on another's model
+        return model
 
 
 def coerce_bool(value: object, field: str) -> bool:

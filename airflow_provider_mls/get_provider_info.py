@@ -44,7 +44,13 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "operators": [
-            {"integration-name": "MLS", "python-modules": ["airflow_provider_mls.operators.mls"]},
+            {
+                "integration-name": "MLS",
+                "python-modules": [
+                    "airflow_provider_mls.operators.mls",
+                    "airflow_provider_mls.operators.approval",
+                ],
+            },
             {
                 "integration-name": "SageMaker Model Registry",
                 "python-modules": ["airflow_provider_mls.operators.sagemaker_registry"],

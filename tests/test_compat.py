@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import airflow
+import pytest
 
 from airflow_provider_mls import _compat
-
-if TYPE_CHECKING:
-    import pytest
 
 
 def test_compat_resolves_to_the_running_airflow() -> None:
@@ -63,3 +59,42 @@ def test_wait_memory_never_fails_the_task() -> None:
     memory.remember(ctx, {"a": 1}, {"kind": "x"})
     assert memory.recall(ctx, {"a": 1}) is None
     memory.forget(ctx)
+
+
+class _FailingStore:
+    """A task state store whose every call fails (the execution API unreachable)."""
+
+    def get(self, key: str, default: object = None) -> object:
+        raise RuntimeError("execution API unreachable")
+
+    set = delete = get
+
+
+def test_wait_memory_uses_the_task_state_store_when_there_is_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow 3.3+: the key ``mls_wait`` of the task instance's store, tagged with the try; no Variable."""
+    from tests.operators.test_durable_tasks import TaskStore
+
+    memory = _compat.WaitMemory()
+    for name in ("_get", "_set", "_delete"):
+        monkeypatch.setattr(memory, name, lambda *a, **k: pytest.fail("an Airflow Variable was used"))
+    store = TaskStore()
+    ctx = {"ti": _Ti(), "task_state_store": store}
+    check = {"kind": "artifact_ready", "name": "n", "version": "v"}
+    memory.remember(ctx, {"model_id": 12}, check)
+    assert store.get("mls_wait") == {"try_number": 1, "inputs": {"model_id": 12}, "value": check}
+    assert memory.recall({"ti": _Ti(), "task_state_store": store}, {"model_id": 12}) == check
+    assert memory.recall({"ti": _Ti(), "task_state_store": store}, {"model_id": 13}) is None
+    assert memory.recall({"ti": _Ti(try_number=2), "task_state_store": store}, {"model_id": 12}) is None
+    memory.forget(ctx)
+    assert store.values == {}
+    failing = {"ti": _Ti(), "task_state_store": _FailingStore()}
+    memory.remember(failing, {"a": 1}, {"kind": "x"})  # never fails the task
+    assert memory.recall(failing, {"a": 1}) is None
+    memory.forget(failing)
+
+
+def test_task_state_is_none_without_a_store() -> None:
+    assert _compat.task_state({}) is None
+    assert _compat.task_state({"task_state_store": None}) is None
+    assert _compat.task_state({"task_state_store": object()}) is None  # not a store
+    assert _compat.task_state(None) is None

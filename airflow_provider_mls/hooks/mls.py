@@ -490,8 +490,16 @@ class MLSHook(BaseHook):
         if_exists: str,
         update: Mapping[str, Any] | None = None,
         not_before: datetime | None = None,
+        known_id: int | None = None,
+        on_sending: Callable[[], None] | None = None,
+        on_created: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         """Create a model; never return or change a model that is not this call's own write.
+
+        0. ``known_id`` (the id an earlier try of the task recorded when MLS answered its create):
+           the model with that id, when it still holds the (name, version), is this call's own, by
+           identity: returned (``if_exists="update"``: with this call's values stored). Deleted or
+           renamed since: created anew as below.
 
         1. Look the (name, version) up first: a model already there is a conflict (``if_exists``).
            The answer's ``Date`` is when the model was not there yet, by the server's clock.
@@ -504,9 +512,24 @@ class MLSHook(BaseHook):
         With ``not_before`` (a retry of the task: when its first try began), a model found in
         step 1 is adopted as an earlier try's create when it holds the payload and its
         ``created_at`` is known and not before ``not_before``.
+
+        ``on_sending()`` is called before each POST is sent, and ``on_created(id)`` the moment this
+        call knows the model is its own (the POST's answer, or an adoption), before it is read back.
         """
         kind = ModelType(payload["model_type"])
         name, version = payload["name"], payload["version"]
+        if known_id is not None:
+            own = self._known_create(kind, name, version, known_id)
+            if own is not None:
+                if update and if_exists == "update":
+                    return self._update_manual(own, self._field_units(update, own), ", ".join(sorted(update)))
+                return self._remember(own)
+
+        def adopted(model: dict[str, Any]) -> dict[str, Any]:
+            if on_created is not None and isinstance(model.get("id"), int):
+                on_created(int(model["id"]))
+            return self._remember(model)
+
         existing, not_there_at = self._find_model_dated(kind, name, version)
         if existing is not None:
             why = "it existed before this create began"
@@ -521,7 +544,7 @@ class MLSHook(BaseHook):
                         existing.get("id"),
                         why,
                     )
-                    return self._remember(existing)
+                    return adopted(existing)
             return self._on_conflict(kind, existing, if_exists, update, why)
         unknown = False  # has an attempt failed in a way that may have created the model?
 
@@ -531,6 +554,8 @@ class MLSHook(BaseHook):
                 found = self._find_model(kind, name, version)
                 if found is not None:
                     return "found", found
+            if on_sending is not None:
+                on_sending()
             try:
                 results = self._request_once("POST", MODELS_PATH, json=payload)
             except MLSConflictError as exc:
@@ -551,6 +576,8 @@ class MLSHook(BaseHook):
         outcome, value = self._call(f"POST {MODELS_PATH}", attempt, retry_safe=True)
         if outcome == "created":
             self.log.info("Created MLS %s model %s/%s (id %s)", kind.value, name, version, value)
+            if on_created is not None:
+                on_created(value)
             return self._remember(self._get_model_by_id(value))
         found: dict[str, Any] = value
         if unknown:
@@ -565,9 +592,37 @@ class MLSHook(BaseHook):
                     found.get("id"),
                     why,
                 )
-                return self._remember(found)
+                return adopted(found)
             return self._on_conflict(kind, found, if_exists, update, f"it is not this task's write: {why}")
         return self._on_conflict(kind, found, if_exists, update, "another writer created it meanwhile")
+
+    def _known_create(self, kind: ModelType, name: str, version: str, known_id: int) -> dict[str, Any] | None:
+        """The model ``known_id`` when it is still this create's (same type, name and version), else None."""
+        try:
+            model = self._get_model_by_id(check.check_id(known_id, "known_id"))
+        except MLSNotFoundError:
+            model = None
+        if model is not None and (model.get("model_type"), model.get("name"), model.get("version")) == (
+            kind.value,
+            name,
+            version,
+        ):
+            self.log.info(
+                "MLS %s model %s/%s (id %s) is this task's own create, recorded by an earlier try",
+                kind.value,
+                name,
+                version,
+                known_id,
+            )
+            return model
+        self.log.warning(
+            "MLS model %s, recorded by an earlier try of this task as its create of %s/%s, %s: creating it anew",
+            known_id,
+            name,
+            version,
+            "is gone" if model is None else f"now holds {model.get('name')}/{model.get('version')}",
+        )
+        return None
 
     @staticmethod
     def _earlier_try(
@@ -661,6 +716,9 @@ class MLSHook(BaseHook):
         components: Sequence[str | Mapping[str, Any]] | None = None,
         if_exists: str = "fail",
         not_before: datetime | None = None,
+        known_id: int | None = None,
+        on_sending: Callable[[], None] | None = None,
+        on_created: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         """Create (deploy) a manual model; returns the created model (3 requests: look-up, POST, GET).
 
@@ -680,6 +738,12 @@ class MLSHook(BaseHook):
         this task's own when it holds exactly this call's values and its ``created_at`` is not
         before ``not_before``. That time comes from Airflow, not from MLS: the two clocks' skew
         moves the window by as much (see the README, "Creates and updates").
+
+        ``known_id``, ``on_sending`` and ``on_created``: a task that keeps state across its tries
+        (Airflow 3.3's task state store) records that it is about to POST (``on_sending()``) and
+        the id ``on_created(id)`` gives the moment MLS answers, and passes that id back as
+        ``known_id`` on its next try: that model is returned (or updated, for
+        ``if_exists="update"``) by identity, whatever the clocks say or whoever edited it.
         """
         if_exists = check_if_exists(if_exists)
         not_before = check.check_not_before(not_before)
@@ -699,7 +763,15 @@ class MLSHook(BaseHook):
         # As the reference client: a field without a value ("", {}, [] or None) is left out.
         payload = {k: v for k, v in payload.items() if v is not None and v not in ("", {}, [])}
         update = {k: v for k, v in payload.items() if k in MANUAL_FIELDS}
-        return self._create_model(payload, if_exists=if_exists, update=update, not_before=not_before)
+        return self._create_model(
+            payload,
+            if_exists=if_exists,
+            update=update,
+            not_before=not_before,
+            known_id=known_id,
+            on_sending=on_sending,
+            on_created=on_created,
+        )
 
     create_model_deployment = create_manual_model
 
@@ -713,11 +785,16 @@ class MLSHook(BaseHook):
         dataset_name: str | None = None,
         if_exists: str = "fail",
         not_before: datetime | None = None,
+        known_id: int | None = None,
+        on_sending: Callable[[], None] | None = None,
+        on_created: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         """Create an AutoML model (training starts) from a dataset given by id or by name (exactly one).
 
         ``if_exists``: ``fail`` (``MLSConflictError``) or ``skip`` (return the model that holds the
-        (name, version)), with the provenance rule of ``create_manual_model`` (and its ``not_before``).
+        (name, version)), with the provenance rule of ``create_manual_model`` (and its ``not_before``,
+        ``known_id``, ``on_sending`` and ``on_created``). MLS has no way to cancel a training once
+        it started.
         """
         if_exists = check_if_exists(if_exists, ("fail", "skip"))
         not_before = check.check_not_before(not_before)
@@ -736,7 +813,14 @@ class MLSHook(BaseHook):
             "description": description,
             "dataset_id": check.check_id(dataset_id, "dataset_id"),
         }
-        return self._create_model(payload, if_exists=if_exists, not_before=not_before)
+        return self._create_model(
+            payload,
+            if_exists=if_exists,
+            not_before=not_before,
+            known_id=known_id,
+            on_sending=on_sending,
+            on_created=on_created,
+        )
 
     # ---- models: update ---------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from airflow_provider_mls.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
 
 _TABLE = re.compile(r"[a-zA-Z0-9_.-]{3,255}")  # DynamoDB table names
 KEY_TYPES = ("S", "N", "B")
@@ -328,6 +328,8 @@ class PredictionTableHook(AwsServiceHook):
         *,
         batch_size: int = MAX_BATCH,
         max_attempts: int = 8,
+        skip_rows: int = 0,
+        on_committed: Callable[[int], None] | None = None,
     ) -> int:
         """Put ``rows`` into the table in batches; returns how many rows were read.
 
@@ -337,10 +339,15 @@ class PredictionTableHook(AwsServiceHook):
         are sent again with capped exponential backoff and jitter, at most ``max_attempts``
         times in all. The table is tagged loading before the first write and untagged at the
         end; after a failure it stays tagged and the error says so.
+
+        Resuming a load an earlier attempt left half-done: ``on_committed(n)`` is called after
+        each batch is written, with the rows read so far (all of them in the table); given back as
+        ``skip_rows``, those first rows are read past without being written again.
         """
         check_table(table)
         _check_int(batch_size, "batch_size", 1, MAX_BATCH)
         _check_int(max_attempts, "max_attempts", 1)
+        _check_int(skip_rows, "skip_rows", 0)
         if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable):
             raise MLSValidationError(
                 "rows", f"expected an iterable of rows (dicts), got {type(rows).__name__}"
@@ -355,17 +362,27 @@ class PredictionTableHook(AwsServiceHook):
         batch: dict[tuple[Any, ...], dict[str, Any]] = {}
         try:
             for index, row in enumerate(rows):
+                count += 1
+                if index < skip_rows:
+                    continue
                 key, item = self._item(index, row, keys, serializer)
                 batch.pop(key, None)
                 batch[key] = item
-                count += 1
                 if len(batch) == batch_size:
                     marked = marked or self._start_loading(described["TableArn"], table)
                     written += self._write_batch(table, list(batch.values()), max_attempts)
                     batch.clear()
+                    if on_committed is not None:
+                        on_committed(count)
             if batch:
                 marked = marked or self._start_loading(described["TableArn"], table)
                 written += self._write_batch(table, list(batch.values()), max_attempts)
+                if on_committed is not None:
+                    on_committed(count)
+            if skip_rows:
+                self.log.info(
+                    "Resumed the load of %s after its first %s row(s), written before", table, skip_rows
+                )
         except Exception as exc:
             if not marked:
                 raise
@@ -462,6 +479,8 @@ class PredictionTableHook(AwsServiceHook):
         column_types: Mapping[str, str] | None = None,
         batch_size: int = MAX_BATCH,
         max_attempts: int = 8,
+        skip_rows: int = 0,
+        on_committed: Callable[[int], None] | None = None,
     ) -> int:
         """``load_rows`` from a file, read as it is written: ``csv``, ``jsonl`` (``.ndjson``) or ``json``.
 
@@ -500,7 +519,14 @@ class PredictionTableHook(AwsServiceHook):
         else:
             rows = _json_rows(file)
         try:
-            return self.load_rows(table, rows, batch_size=batch_size, max_attempts=max_attempts)
+            return self.load_rows(
+                table,
+                rows,
+                batch_size=batch_size,
+                max_attempts=max_attempts,
+                skip_rows=skip_rows,
+                on_committed=on_committed,
+            )
         finally:
             rows.close()
 

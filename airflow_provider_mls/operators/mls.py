@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from airflow_provider_mls._compat import TaskRecord, task_state
 from airflow_provider_mls._integration import add_model_versions_outlet, record_model_version
 from airflow_provider_mls._tasks import (
+    CreateRecord,
     MLSBaseOperator,
     ModelSelector,
     coerce_bool,
@@ -24,7 +26,6 @@ from airflow_provider_mls._tasks import (
     event_value,
     fail,
     fail_fast,
-    retry_not_before,
     summary,
     time_out,
 )
@@ -127,12 +128,13 @@ class CreateManualModelOperator(MLSBaseOperator):
         check_if_exists(self.if_exists)
         fields = self._manual_fields()
         # The hook decides if_exists: it never returns a model that is not this task's write
-        # (on a retry, one that an earlier try created is: not_before).
-        model = self.hook.create_manual_model(
-            self.name,
-            self.version,
+        # (on a retry, the one an earlier try created: by its recorded id, else by not_before).
+        record = CreateRecord(self, context, ModelType.MANUAL, self.name, self.version)
+        model = record.create(
+            self.hook.create_manual_model,
+            name=self.name,
+            version=self.version,
             if_exists=self.if_exists,
-            not_before=retry_not_before(context),
             **fields,
         )
         self.persist_links(context, model_id=model["id"])
@@ -437,14 +439,16 @@ class CreateAutoMLModelOperator(MLSBaseOperator):
     def _execute(self, context: Any) -> dict[str, Any]:
         check_if_exists(self.if_exists, ("fail", "skip"))
         dataset_id = coerce_id(self.dataset_id, "dataset_id") if self.dataset_id is not None else None
-        model = self.hook.create_automl_model(
-            self.name,
-            self.version,
-            self.description,
+        # A retry reconnects to the training its earlier try started (MLS cannot cancel a training).
+        record = CreateRecord(self, context, ModelType.AUTOML, self.name, self.version)
+        model = record.create(
+            self.hook.create_automl_model,
+            name=self.name,
+            version=self.version,
+            description=self.description,
             dataset_id=dataset_id,
             dataset_name=self.dataset_name,
             if_exists=self.if_exists,
-            not_before=retry_not_before(context),
         )
         self.persist_links(context, model_id=model["id"])
         self.log.info(
@@ -684,7 +688,14 @@ class _AutoMLServerOperator(MLSBaseOperator):
     and in the trigger's event (``carry``), so ``acted`` is true exactly when this task sent the
     start or stop, in every mode. The deadline is wall-clock: ``timeout`` seconds from the start of
     ``execute``, across deferrals.
+
+    On Airflow 3.3+ the start or stop is also recorded in the task state store (key
+    ``mls_server``, ``{"model_id", "action"}``) the moment MLS accepts it, so a retry after a dead
+    worker, or a resume, still knows that this task instance acted.
     """
+
+    _action = ""  # "start" or "stop"
+    cancel_on_kill = False
 
     template_fields: Sequence[str] = ("mls_conn_id", *_MODEL_REF_FIELDS, "wait_for_completion")
     # Statuses waited out before acting, even without wait_for_completion (a start while STOPPING is a 409).
@@ -733,7 +744,30 @@ class _AutoMLServerOperator(MLSBaseOperator):
             selector = ModelSelector(self.model_id, self.name, self.version)
             id = selector.target_id(self.hook, ModelType.AUTOML)
             self.persist_links(context, model_id=id)
-            return self._run(context, id, acted=False, wait=wait, deadline=deadline)
+            return self._run(context, id, acted=self._acted_before(context, id), wait=wait, deadline=deadline)
+
+    def _record(self, context: Any) -> TaskRecord | None:
+        store = task_state(context)
+        return TaskRecord(store, "mls_server", self.log) if store is not None else None
+
+    def _acted_before(self, context: Any, id: int) -> bool:
+        """Did an earlier try of this task instance send the start/stop (task state store, 3.3+)?"""
+        record = self._record(context)
+        stored = record.load() if record is not None else None
+        if stored is not None and stored.get("model_id") == id and stored.get("action") == self._action:
+            self.log.info("An earlier try of this task sent the %s of model %s's server", self._action, id)
+            self._acted_on = id
+            return True
+        return False
+
+    def on_kill(self) -> None:
+        """Killed while waiting in the worker: stop the server this task started (``cancel_on_kill``)."""
+        id = getattr(self, "_acted_on", None)
+        if self.cancel_on_kill and self._action == "start" and id is not None:
+            self.log.info(
+                "Killed: stopping the server of model %s, which this task started (cancel_on_kill)", id
+            )
+            self.hook.stop_automl_model_server(id)
 
     def execute_complete(
         self,
@@ -793,7 +827,10 @@ class _AutoMLServerOperator(MLSBaseOperator):
                 fail(self, step.message)
             if step.kind == "act":
                 answer = self._act(id)
-                acted = True
+                acted, self._acted_on = True, id
+                record = self._record(context)
+                if record is not None:
+                    record.save({"model_id": id, "action": self._action})
                 self.log.info("%s", step.message)
                 if not wait:
                     # The status the start/stop answered, when it answered one (no extra read).
@@ -807,6 +844,8 @@ class _AutoMLServerOperator(MLSBaseOperator):
             elif not wait and status.value not in self._settle_before_acting:
                 self.log.info("%s (wait_for_completion=False: not waiting)", step.message)
                 return self._result(id, status.value, acted)
+            if acted:
+                self._acted_on = id
             if self.deferrable and wait:
                 self._defer(id, step, acted, deadline)
             status = self._poll(id, step, deadline)
@@ -840,6 +879,7 @@ class _AutoMLServerOperator(MLSBaseOperator):
                 poke_interval=float(self.poke_interval),
                 deadline=deadline,
                 carry=carry,
+                stop_server_on_kill=id if acted and self.cancel_on_kill and self._action == "start" else None,
             ),
             waiting=step.message,
             what=check.describe(),
@@ -859,6 +899,11 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
     ``AirflowSensorTimeout``; ``soft_fail`` skips a failure or a timeout instead. Returns
     ``{"model_id", "status", "acted"}`` (``acted``: this task sent the start).
 
+    ``cancel_on_kill`` (default true, as the Databricks operators): when a person kills the task
+    while it waits (mark failed or success, clear), the server it started is stopped: in the worker
+    through ``on_kill``, deferred through the trigger's ``on_kill`` (Airflow 3.3+; older versions
+    stop nothing on a kill of a deferred task). A server this task did not start is never stopped.
+
     :param model_id: the model: its id, a rendered ``"12"``, or an upstream task's model dict.
     :param name: or the model's name (with ``version``).
     :param version: the model's version (with ``name``).
@@ -867,9 +912,11 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
     :param poke_interval: seconds between checks while waiting.
     :param timeout: seconds to wait at most, from the start of the task.
     :param soft_fail: skip the task instead of failing it when the server fails or the wait times out.
+    :param cancel_on_kill: stop the server this task started when the task is killed while it waits.
     :param mls_conn_id: the MLS connection (default ``mls_default``).
     """
 
+    _action = "start"
     _settle_before_acting = (ServerStatus.STOPPING.value,)
     _after_act = (ServerStatus.STOPPED.value, ServerStatus.STARTING.value)
 
@@ -884,6 +931,7 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
         poke_interval: float = 15,
         timeout: float = 20 * 60,
         soft_fail: bool = False,
+        cancel_on_kill: bool = True,
         mls_conn_id: str = "mls_default",
         **kwargs: Any,
     ) -> None:
@@ -901,6 +949,7 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
             mls_conn_id=mls_conn_id,
             **kwargs,
         )
+        self.cancel_on_kill = cancel_on_kill
 
     def _act(self, id: int) -> Any:
         return self.hook.start_automl_model_server(id)
@@ -966,6 +1015,7 @@ class StopAutoMLServerOperator(_AutoMLServerOperator):
             **kwargs,
         )
 
+    _action = "stop"
     _after_act = (ServerStatus.STOPPING.value, ServerStatus.RUNNING.value, ServerStatus.STARTING.value)
 
     def _act(self, id: int) -> Any:

@@ -9,10 +9,11 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mls._compat import TaskRecord, task_state
 from airflow_provider_mls._integration import aws_region, record_lineage
 from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator, aws_hook_kwargs
 from airflow_provider_mls._tasks import coerce_bool
-from airflow_provider_mls.exceptions import MLSValidationError
+from airflow_provider_mls.exceptions import MLSConflictError, MLSValidationError
 from airflow_provider_mls.links import RegistryArtifactLink
 
 if TYPE_CHECKING:
@@ -48,6 +49,12 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
     also pushed as an XCom of its own, so ``model_meta=upload.output["model_meta"]`` passes the
     dict itself. Bad input and an existing version fail at once
     (no retries).
+
+    On Airflow 3.3+ the upload is recorded in the task state store (key ``mls_upload``): before it
+    starts (the version was free), and with its result once both files are written. A retry after
+    a dead worker returns the recorded result when both files are still there (one artifact, not a
+    conflict with its own upload), and finishes a half-written upload of its own (replacing only
+    what this task wrote). Elsewhere such a retry fails on the version its earlier try wrote.
 
     :param name: the model's name.
     :param version: the model's version.
@@ -150,24 +157,59 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
             raise MLSValidationError("model_meta_extra", f"expected a dict, got {type(extra).__name__}")
         return extra
 
+    def _recorded(self, result: Any) -> dict[str, Any] | None:
+        """An earlier try's recorded result, when both of its files are still in the registry."""
+        if not isinstance(result, dict) or not isinstance(result.get("meta_uri"), str):
+            return None
+        # model.json is written after model.joblib: it is there only when both are
+        if not self.registry.version_exists(self.name, self.version):
+            self.log.warning("The upload an earlier try of this task recorded is gone: uploading again")
+            return None
+        self.log.info(
+            "An earlier try of this task uploaded %s/%s: %s", self.name, self.version, result["meta_uri"]
+        )
+        return result
+
     def _execute(self, context: Any) -> dict[str, Any]:
         model = self._model()
         extra = self._extra()
         overwrite = coerce_bool(self.overwrite, "overwrite")
-        try:
-            result = self.registry.put_version(
-                self.name,
-                self.version,
-                model,
-                model_lib=self.model_lib,
-                model_lib_version=self.model_lib_version,
-                features=self.features,
-                extra=extra,
-                overwrite=overwrite,
-            )
-        except MLSValidationError as exc:
-            # The hook checks everything before any call; name the operator's arguments.
-            raise _renamed(exc, "model_path" if isinstance(model, str) else "model_bytes") from None
+        store = task_state(context)
+        record = TaskRecord(store, "mls_upload", self.log) if store is not None else None
+        what = {"name": self.name, "version": self.version}
+        stored = (record.load() or {}) if record is not None else {}
+        if any(stored.get(k) != v for k, v in what.items()):
+            stored = {}
+        result = self._recorded(stored.get("result"))
+        if result is None:
+            if stored and not overwrite:
+                self.log.info(
+                    "An earlier try of this task began uploading %s/%s: writing it again over its own files",
+                    self.name,
+                    self.version,
+                )
+            elif record is not None:
+                record.save({**what, "started": True})
+            try:
+                result = self.registry.put_version(
+                    self.name,
+                    self.version,
+                    model,
+                    model_lib=self.model_lib,
+                    model_lib_version=self.model_lib_version,
+                    features=self.features,
+                    extra=extra,
+                    overwrite=overwrite or bool(stored),
+                )
+            except MLSValidationError as exc:
+                # The hook checks everything before any call; name the operator's arguments.
+                raise _renamed(exc, "model_path" if isinstance(model, str) else "model_bytes") from None
+            except MLSConflictError:
+                if record is not None and not stored:
+                    record.drop()  # another writer's version: nothing of this task's to finish
+                raise
+            if record is not None:
+                record.save({**what, "result": result})
         self.log.info("Model %s/%s is in the registry: %s", self.name, self.version, result["meta_uri"])
         region = aws_region(self.registry)
         self.persist_links(

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mls._compat import TaskRecord, task_state
 from airflow_provider_mls._integration import aws_region, record_lineage
 from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator, aws_hook_kwargs
 from airflow_provider_mls._tasks import coerce_bool
@@ -112,6 +113,12 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
     loading until every row is in; a failed load leaves it marked. Returns ``{"table", "rows"}``
     (the number of rows read).
 
+    On Airflow 3.3+ the rows committed so far are recorded in the task state store (key
+    ``mls_load``, after every batch, with a fingerprint of the load's inputs): a retry of the same
+    load (a dead worker) reads past them and writes the rest, and the table is marked ready only
+    after the last row. Elsewhere, and when the inputs changed, a retry writes every row again
+    (each write is a put by key: nothing is duplicated).
+
     :param table: the table's name.
     :param rows: the rows: a list of dicts (e.g. an XCom), or its JSON string.
     :param rows_path: or a ``.csv``, ``.jsonl``/``.ndjson`` or ``.json`` file on the worker.
@@ -177,6 +184,7 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
             raise MLSValidationError("rows", "give exactly one of rows and rows_path")
         region = aws_region(self.tables)
         self.persist_links(context, table=self.table, region=region)
+        progress = self._progress(context)
         if self.rows_path is not None:
             if not isinstance(self.rows_path, str) or not self.rows_path.strip():
                 raise MLSValidationError("rows_path", f"expected a file path, got {self.rows_path!r}")
@@ -188,6 +196,7 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
                     column_types=self.column_types,
                     batch_size=self.batch_size,
                     max_attempts=self.max_attempts,
+                    **progress,
                 )
             except MLSValidationError as exc:
                 if exc.field != "path":
@@ -197,7 +206,15 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
             if self.file_format is not None or self.column_types is not None:
                 raise MLSValidationError("file_format", "file_format and column_types go with rows_path only")
             count = self.tables.load_rows(
-                self.table, self._rows(), batch_size=self.batch_size, max_attempts=self.max_attempts
+                self.table,
+                self._rows(),
+                batch_size=self.batch_size,
+                max_attempts=self.max_attempts,
+                **progress,
+            )
+        if progress:  # finished: a later run of this task instance (cleared) loads every row again
+            TaskRecord(task_state(context), "mls_load", self.log).save(
+                {"inputs": self._fingerprint(), "committed": count, "done": True}
             )
         from airflow_provider_mls import lineage as ol
 
@@ -205,6 +222,39 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
         table.facets["row_count"] = count
         record_lineage(self, inputs=[ol.file_or_s3(self.rows_path)], outputs=[table])
         return {"table": self.table, "rows": count}
+
+    def _progress(self, context: Any) -> dict[str, Any]:
+        """``skip_rows`` and ``on_committed`` of the load, from and to the task state store (3.3+)."""
+        store = task_state(context)
+        if store is None:
+            return {}
+        record = TaskRecord(store, "mls_load", self.log)
+        inputs = self._fingerprint()
+        stored = record.load() or {}
+        skip = stored.get("committed") if stored.get("inputs") == inputs and not stored.get("done") else 0
+        skip = skip if isinstance(skip, int) and not isinstance(skip, bool) and skip > 0 else 0
+        if skip:
+            self.log.info("An earlier try of this task committed the first %s row(s) of this load", skip)
+
+        def committed(rows: int) -> None:
+            record.save({"inputs": inputs, "committed": rows})
+
+        return {"skip_rows": skip, "on_committed": committed}
+
+    def _fingerprint(self) -> str:
+        """What the load is (table, rows or file, format, batch size): a record of another load is not resumed."""
+        import hashlib
+        import os
+
+        source: Any = self.rows
+        if self.rows_path is not None:
+            try:
+                stat = os.stat(self.rows_path)
+                source = [self.rows_path, stat.st_size, stat.st_mtime_ns]
+            except OSError:
+                source = [self.rows_path]
+        what = [self.table, source, self.file_format, self.column_types, self.batch_size]
+        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 class DropPredictionTableOperator(_PredictionTableOperator):

@@ -35,6 +35,14 @@ class MLSCheckTrigger(PollingTrigger):
     :param carry: JSON facts the deferring task needs when it resumes (e.g. whether it acted, its
         deadline), returned unchanged in every event as ``"carry"``, so a resume that lost the
         deferral's kwargs still has them. Serialized only when given (older kwargs stay valid).
+    :param stop_server_on_kill: the AutoML model whose server this wait's task started: when a
+        person kills the deferred task (mark failed or success, clear; Airflow 3.3+ calls
+        ``on_kill``), the trigger stops that server. None (default): killing the task stops nothing
+        remote. Serialized only when given.
+
+    Whatever else it holds (its share of a request, the HTTP pool's lanes) a trigger gives back on
+    every exit (``async with``), kill included: the other waits on the same check keep their
+    request and their schedule.
     """
 
     def __init__(
@@ -46,10 +54,12 @@ class MLSCheckTrigger(PollingTrigger):
         retry_min_wait: float = DEFAULT_RETRY_MIN_WAIT,
         retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT,
         carry: dict[str, Any] | None = None,
+        stop_server_on_kill: int | None = None,
     ) -> None:
         super().__init__(poke_interval=poke_interval, deadline=deadline)
         self.check = check
         self.carry = carry
+        self.stop_server_on_kill = stop_server_on_kill
         self.mls_conn_id = mls_conn_id
         self.retry_min_wait = float(retry_min_wait)
         self.retry_max_wait = float(retry_max_wait)
@@ -65,6 +75,8 @@ class MLSCheckTrigger(PollingTrigger):
         }
         if self.carry is not None:
             kwargs["carry"] = self.carry
+        if self.stop_server_on_kill is not None:
+            kwargs["stop_server_on_kill"] = self.stop_server_on_kill
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     label = "MLS check"
@@ -96,3 +108,27 @@ class MLSCheckTrigger(PollingTrigger):
             await asyncio.sleep(start_jitter(self.poke_interval))
             async for event in self._poll(check.describe(), lambda: waiter.check(self.poke_interval)):
                 yield event
+
+    async def on_kill(self) -> None:
+        """A person killed the deferred task (Airflow 3.3+): stop the server its task started, if any.
+
+        Not called on a triggerer restart, a redistribution, a timeout or the trigger's own event.
+        One ``DELETE`` (retried like any idempotent call), bounded by ``[triggerer] on_kill_timeout``.
+        """
+        if self.stop_server_on_kill is None:
+            return
+        from airflow_provider_mls.hooks.mls_async import MLSAsyncClient
+
+        model_id = int(self.stop_server_on_kill)
+        client = await MLSAsyncClient.from_connection(
+            self.mls_conn_id,
+            retry_min_wait=self.retry_min_wait,
+            retry_max_wait=self.retry_max_wait,
+            logger=self.log,
+        )
+        async with client:
+            await client.run("DELETE", f"/api/v1/models/{model_id}/automl_model_server")
+        self.log.info(
+            "The task was killed: stopped the server of model %s, which it had started (cancel_on_kill)",
+            model_id,
+        )

@@ -21,6 +21,7 @@ from airflow.providers.common.compat.sdk import DAG, BaseOperator
 
 import airflow_provider_mls.operators
 import airflow_provider_mls.sensors
+from airflow_provider_mls.operators import approval
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,7 +59,9 @@ def required(cls: type, skip: str | None = None) -> dict[str, Any]:
 
 def test_the_public_tasks_are_found() -> None:
     names = {cls.__name__ for cls in TASKS}
-    assert len(TASKS) == 20, sorted(names)
+    # The approval tasks are Airflow's human-in-the-loop tasks: Airflow 3.1+ only.
+    assert len(TASKS) == 20 + (len(approval.TASKS) if approval.HITL_AVAILABLE else 0), sorted(names)
+    assert (set(approval.TASKS) <= names) is approval.HITL_AVAILABLE
     assert {"CreateManualModelOperator", "OnlinePredictionReadySensor", "ModelPackageApprovedSensor"} <= names
 
 
@@ -151,8 +154,19 @@ def render_reference() -> str:
     return "\n".join(lines)
 
 
+def _without_sections(text: str, names: tuple[str, ...]) -> str:
+    """The reference without the sections of these tasks (those the running Airflow does not have)."""
+    for name in names:
+        text = re.sub(rf"## `{name}`\n.*?(?=\n## |\Z)", "", text, flags=re.DOTALL)
+        text = text.replace("\n\n\n", "\n\n")
+    return text
+
+
 def test_the_task_reference_is_up_to_date() -> None:
-    assert REFERENCE.read_text(encoding="utf-8") == render_reference(), (
+    expected = REFERENCE.read_text(encoding="utf-8")
+    if not approval.HITL_AVAILABLE:  # docs/tasks.md documents them; this Airflow has none of them
+        expected = _without_sections(expected, approval.TASKS)
+    assert expected == render_reference(), (
         "docs/tasks.md is out of date: run `python tests/operators/test_task_signatures.py`"
     )
 

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(60)
 OPERATORS = [getattr(operators, name) for name in operators.__all__]
 # Arguments that are deliberately not templated: sensor knobs of the waiting operators, and handler
 # source, whose braces Jinja would eat (handler_path is templated instead).
-NOT_TEMPLATED = {"timeout", "poke_interval", "deferrable", "soft_fail", "handler"}
+NOT_TEMPLATED = {"timeout", "poke_interval", "deferrable", "soft_fail", "handler", "cancel_on_kill"}
 
 
 def user_arguments(cls: type) -> set[str]:

@@ -3,7 +3,8 @@
 * ``wait_table``: a deferred ``BatchPredictionReadySensor`` waits in the triggerer for ``conf["table"]``;
 * ``wait_artifact``: an ``OnlinePredictionReadySensor`` in reschedule mode waits for the registry
   artifact of the manual model ``conf["model_id"]``, giving its worker slot back between checks; the
-  model is read by the first check only (later reschedules recall it from an Airflow Variable);
+  model is read by the first check only (later reschedules recall it from the task state store on Airflow 3.3,
+  from an Airflow Variable before);
 * ``start_server``: a deferrable ``StartAutoMLServerOperator`` starts the server of the AutoML model
   ``conf["automl_id"]`` and waits in the triggerer until it is RUNNING; ``check_started`` checks that
   it says it acted (``acted`` travels through the deferral).

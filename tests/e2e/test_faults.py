@@ -1,0 +1,891 @@
+"""Faults of a real deployment: workers, the triggerer, the scheduler, PostgreSQL and Redis killed mid-run.
+
+The deployment is the Celery + PostgreSQL + Redis one of the deployment test (``_deployment.py``), with
+both workers serving both queues (a task killed on one worker is retried on the other) and the failure
+detection made short so that recovery takes seconds, not Airflow's defaults' minutes:
+
+* ``[scheduler] task_instance_heartbeat_timeout`` 20 s (default 300) and its detection interval 2 s
+  (default 10): how long a dead worker's task stays ``running`` before it is failed and retried;
+* ``[triggerer] triggerer_health_check_threshold`` 6 s (default 30), heartbeat 2 s: how long a dead
+  triggerer's triggers wait for another triggerer to take them.
+
+Each scenario prints one line of figures: runs completed, duplicates, events lost, seconds to recover.
+``make test`` runs the worker-kill scenario (``CreateManualModelOperator``) and the triggerer-kill one;
+``make faults`` (``MLS_FAULTS=1``) runs them all, on one deployment. Airflow 3.3 only (task state store).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+import pytest
+import requests
+
+from tests.e2e._cluster import AIRFLOW_V3, ClusterError
+from tests.e2e._deployment import WORKERS, CeleryDeployment, Postgres, Redis, missing_services, temp_root
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+DAGS = Path(__file__).resolve().parent / "fault_dags"
+WAITS = int(os.environ.get("MLS_FAULT_WAITS", "200"))
+ALL = bool(os.environ.get("MLS_FAULTS"))
+HEARTBEAT_TIMEOUT = 20
+TRIGGERER_THRESHOLD = 6
+FIGURES: list[str] = []
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.xdist_group("airflow-clusters"),  # see tests/conftest.py
+    pytest.mark.skipif(not AIRFLOW_V3, reason="faults of the Airflow 3 deployment (task state store: 3.3)"),
+]
+full_run = pytest.mark.skipif(not ALL, reason="part of `make faults` (MLS_FAULTS=1), not of `make test`")
+
+
+class FaultDeployment(CeleryDeployment):
+    """The deployment test's cluster, both workers on both queues, short failure detection, and processes
+    that can be killed (SIGKILL, with every descendant) and started again."""
+
+    def _build_env(self, extra_env: Any) -> dict[str, str]:
+        env = super()._build_env(extra_env)
+        env.update(
+            {
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_THRESHOLD),
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__CORE__PARALLELISM": "16",
+                "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "256",
+                # A task whose Celery message died with Redis is queued again after this (default 600 s).
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
+                "MLS_FAULT_WAITS": str(WAITS),
+            }
+        )
+        return env
+
+    def components(self) -> dict[str, list[str]]:
+        parts = super().components()
+        for worker in WORKERS:
+            args = parts[worker]
+            args[args.index("--queues") + 1] = ",".join(WORKERS.values())
+        return parts
+
+    down: set[str] = set()  # killed on purpose, not (yet) started again
+
+    def check_alive(self) -> None:
+        dead = {
+            name: proc.returncode
+            for name, proc in self.procs.items()
+            if name not in self.down and proc.poll() is not None
+        }
+        if dead:
+            raise ClusterError(f"Airflow process(es) exited: {dead}\n{self.logs()}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process and all its descendants at once, as a machine that dies."""
+        self.down = self.down | {name}
+        proc = self.procs[name]
+        family = []
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(proc.pid)
+            family = [root, *root.children(recursive=True)]
+        for member in family:
+            with contextlib.suppress(psutil.Error):
+                member.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        psutil.wait_procs(family, timeout=10)
+        proc.wait(10)
+
+    def restart(self, name: str) -> None:
+        """Start a killed process again (its log is appended to)."""
+        self.down = self.down - {name}
+        log = open(self.log_dir / f"{name}.log", "ab")  # closed in stop()
+        self._log_files.append(log)
+        env = self.process_env(name)
+        self.procs[name] = subprocess.Popen(
+            self.command(name, self.components()[name]),
+            env=env,
+            cwd=self.root if name in WORKERS and self.private_mounts else env["HOME"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    # ---------------------------------------------------------------- the metadata DB, read directly
+    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        import psycopg2
+
+        conn = psycopg2.connect(
+            host="127.0.0.1",
+            port=self.postgres.port,
+            user=self.postgres.user,
+            dbname="airflow",
+            connect_timeout=5,
+        )
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, args)
+                rows = list(cur.fetchall()) if cur.description else []
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+
+    def ti_states(self, dag_id: str, run_id: str) -> dict[str, int]:
+        rows = self.sql(
+            "SELECT coalesce(state, 'none'), count(*) FROM task_instance WHERE dag_id=%s AND run_id=%s GROUP BY 1",
+            dag_id,
+            run_id,
+        )
+        return {state: int(n) for state, n in rows}
+
+    def ti(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        rows = self.sql(
+            "SELECT state, try_number, hostname FROM task_instance WHERE dag_id=%s AND run_id=%s AND task_id=%s",
+            dag_id,
+            run_id,
+            task_id,
+        )
+        if not rows:
+            return {"state": None, "try_number": 0}
+        state, try_number, hostname = rows[0]
+        return {"state": state, "try_number": try_number, "hostname": hostname}
+
+    def trigger_run(self, dag_id: str, conf: dict[str, Any]) -> str:
+        run_id = f"fault__{uuid.uuid4().hex[:10]}"
+        resp = requests.post(
+            f"http://127.0.0.1:{self.api_port}/api/v2/dags/{dag_id}/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": None, "conf": conf},
+            headers={"Authorization": f"Bearer {self._token()}"},
+            timeout=60,
+        )
+        if resp.status_code not in (200, 201):
+            raise ClusterError(f"trigger {dag_id}: {resp.status_code} {resp.text[:2000]}")
+        return run_id
+
+    def unpause(self, dag_id: str) -> None:
+        resp = requests.patch(
+            f"http://127.0.0.1:{self.api_port}/api/v2/dags/{dag_id}",
+            json={"is_paused": False},
+            headers={"Authorization": f"Bearer {self._token()}"},
+            timeout=60,
+        )
+        if resp.status_code != 200:
+            raise ClusterError(f"unpause {dag_id}: {resp.status_code} {resp.text[:2000]}")
+
+    def worker_running(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        """The worker whose machine holds the task's log of this run (where it runs or ran)."""
+        for worker in WORKERS:
+            for path in self.task_logs_on(worker):
+                text = str(path)
+                if f"dag_id={dag_id}" in text and f"run_id={run_id}" in text and f"task_id={task_id}" in text:
+                    return worker
+        return None
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FaultDeployment, Any]]:
+    missing = missing_services()
+    assert not missing, f"missing for the fault test: {missing}; run scripts/e2e-services.sh (as root)"
+    import shutil
+
+    from airflow_provider_mls.local.process import LocalMLSServer
+    from airflow_provider_mls.testing.pytest_plugin import AWS_VARIABLES
+
+    root = temp_root("mls-e2e-faults-")
+    saved = {
+        k: os.environ.get(k) for k in (*AWS_VARIABLES, "AIRFLOW_CONN_MLS_DEFAULT", "AIRFLOW_CONN_AWS_DEFAULT")
+    }
+    try:
+        with contextlib.ExitStack() as stack:
+            mls = stack.enter_context(
+                LocalMLSServer(
+                    root / "mls",
+                    port=0,
+                    password="mls-e2e-faults",
+                    training_seconds=600,
+                    server_start_seconds=120,  # a start stays STARTING: the kill comes first
+                )
+            )
+            postgres = stack.enter_context(Postgres(root / "postgres"))
+            redis = stack.enter_context(Redis(root / "redis"))
+            for name in AWS_VARIABLES:
+                os.environ.pop(name, None)
+            connections = {
+                "AIRFLOW_CONN_MLS_DEFAULT": mls.conn_json(),
+                "AIRFLOW_CONN_AWS_DEFAULT": mls.aws_conn_json(),
+                **mls.aws_env(),
+            }
+            os.environ.update(connections)
+            env = {
+                **connections,
+                "AWS_CONFIG_FILE": str(root / "no-aws-config"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-credentials"),
+            }
+            cluster = stack.enter_context(
+                FaultDeployment(
+                    root / "airflow",
+                    DAGS,
+                    postgres=postgres,
+                    redis=redis,
+                    extra_env=env,
+                    worker_concurrency=4,
+                    startup_timeout=300,
+                )
+            )
+            dag_ids = [
+                "mls_fault_create_manual",
+                "mls_fault_create_automl",
+                "mls_fault_load_table",
+                "mls_fault_upload",
+                "mls_fault_waits",
+                "mls_fault_start_server",
+            ]
+
+            def parsed() -> bool:
+                cluster.check_alive()
+                found = {
+                    d["dag_id"] for d in cluster.api("dags", dag_id_pattern="mls_fault_%", limit=100)["dags"]
+                }
+                return set(dag_ids) <= found
+
+            cluster.wait_until(parsed, 180, f"DAGs parsed: {dag_ids}", 2)
+            for dag_id in dag_ids:
+                cluster.unpause(dag_id)
+            yield cluster, mls
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if FIGURES:
+            print("\n== fault scenarios (runs completed, duplicates, events lost, seconds to recover)")
+            print("\n".join(FIGURES))
+        if not os.environ.get("MLS_E2E_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def figures(
+    capsys: pytest.CaptureFixture[str],
+    scenario: str,
+    *,
+    runs: str,
+    duplicates: int,
+    lost: int,
+    recover: float,
+    note: str = "",
+) -> None:
+    line = (
+        f"[faults] {scenario}: runs completed {runs}, duplicates {duplicates}, events lost {lost}, "
+        f"seconds to recover {recover:.1f}{'; ' + note if note else ''}"
+    )
+    FIGURES.append(line)
+    with capsys.disabled():
+        print(line, flush=True)
+
+
+def wait(
+    cluster: FaultDeployment, condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5
+) -> None:
+    def checked() -> bool:
+        cluster.check_alive()
+        return condition()
+
+    cluster.wait_until(checked, timeout, what, interval)
+
+
+def run_done(cluster: FaultDeployment, dag_id: str, run_id: str, timeout: float = 240) -> str:
+    """Until the run finished; its state."""
+    states: list[str | None] = []
+
+    def finished() -> bool:
+        rows = cluster.sql("SELECT state FROM dag_run WHERE dag_id=%s AND run_id=%s", dag_id, run_id)
+        states[:] = [rows[0][0] if rows else None]
+        return states[0] in ("success", "failed")
+
+    wait(cluster, finished, timeout, f"{dag_id}/{run_id} finished")
+    return str(states[0])
+
+
+def kill_worker_mid_task(
+    cluster: FaultDeployment,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    ready: Callable[[], bool],
+    timeout: float = 120,
+    interval: float = 0.5,
+) -> tuple[str, float]:
+    """When ``ready()`` (the task has sent its request), SIGKILL the worker running the task; (worker, when)."""
+    worker: list[str | None] = [None]
+
+    def running_there() -> bool:
+        if cluster.ti(dag_id, run_id, task_id)["state"] != "running":
+            return False
+        worker[0] = cluster.worker_running(dag_id, run_id, task_id)
+        return worker[0] is not None and ready()
+
+    wait(cluster, running_there, timeout, f"{dag_id}/{task_id} running and past its request", interval)
+    assert worker[0] is not None
+    killed_at = time.monotonic()
+    cluster.kill(worker[0])
+    return worker[0], killed_at
+
+
+def recovered(
+    cluster: FaultDeployment, dag_id: str, run_id: str, task_id: str, killed: str, killed_at: float
+) -> tuple[str, float, dict[str, Any]]:
+    """Until the run finished (the retry ran on the live worker); the dead worker is started again."""
+    state = run_done(cluster, dag_id, run_id, timeout=HEARTBEAT_TIMEOUT + 180)
+    seconds = time.monotonic() - killed_at
+    ti = cluster.ti(dag_id, run_id, task_id)
+    cluster.restart(killed)
+    return state, seconds, ti
+
+
+def _models(mls: Any, name: str) -> list[dict[str, Any]]:
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    hook = MLSHook()
+    return [
+        m
+        for m in hook.list_all_models("manual", name=name) + hook.list_all_models("automl", name=name)
+        if m.get("name") == name
+    ]
+
+
+def _slow_read_of_created_model(mls: Any) -> Callable[[], bool]:
+    """Delay the read-back of the next model by id (the hook's GET after its POST was answered): the
+    worker is killed while that read hangs, i.e. after the create reached MLS and was answered. The
+    next id is the highest so far plus one (this test is the server's only writer)."""
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    hook = MLSHook()
+    ids = [m["id"] for kind in ("manual", "automl") for m in hook.list_all_models(kind)]
+    with mls.admin() as admin:
+        admin.clear_faults()
+        fault = admin.add_fault("GET", f"/api/v1/models/{max(ids, default=0) + 1}", status=None, delay=90)
+
+    def taken() -> bool:
+        with mls.admin() as admin:
+            return all(f["id"] != fault["id"] for f in admin.pending_faults())
+
+    return taken
+
+
+# ---------------------------------------------------------------------------------------------------
+def test_worker_killed_after_manual_create(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    name = f"fault_manual_{uuid.uuid4().hex[:8]}"
+    taken = _slow_read_of_created_model(mls)
+    dag_id = "mls_fault_create_manual"
+    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1", "if_exists": "fail"})
+    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
+    state, seconds, ti = recovered(cluster, dag_id, run_id, "create", worker, killed_at)
+    models = _models(mls, name)
+    figures(
+        capsys,
+        "worker SIGKILLed after CreateManualModelOperator's POST (if_exists=fail)",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=len(models) - 1,
+        lost=0,
+        recover=seconds,
+        note=f"try {ti['try_number']} ended {ti['state']}",
+    )
+    assert state == "success", cluster.logs()
+    assert ti["try_number"] >= 2, ti
+    assert len(models) == 1, models
+    retry_log = _task_log_text(cluster, dag_id, run_id, "create", ti["try_number"])
+    assert "recorded by an earlier try" in retry_log, retry_log[-4000:]
+
+
+def test_triggerer_killed_with_deferred_waits(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    dag_id = "mls_fault_waits"
+    tables = sorted({f"fault_waits_{i % 10}" for i in range(WAITS)})
+    with mls.admin() as admin:
+        for table in tables:
+            with contextlib.suppress(Exception):
+                admin.drop_table(table)
+    run_id = cluster.trigger_run(dag_id, {})
+    wait(
+        cluster,
+        lambda: cluster.ti_states(dag_id, run_id).get("deferred", 0) >= WAITS,
+        600,
+        f"{WAITS} waits deferred",
+    )
+    old_job = _triggerer_job(cluster)
+    killed_at = time.monotonic()
+    cluster.kill("triggerer")
+    time.sleep(3)
+    cluster.restart("triggerer")
+
+    def taken_over() -> bool:
+        job = _triggerer_job(cluster)
+        if job is None or job == old_job:
+            return False
+        held = cluster.sql("SELECT count(*) FROM trigger WHERE triggerer_id=%s", job)[0][0]
+        return int(held) >= WAITS
+
+    wait(cluster, taken_over, 180, "the new triggerer took every trigger")
+    takeover = time.monotonic() - killed_at
+    with mls.admin() as admin:
+        for table in tables:
+            admin.set_table(table, is_active=True)
+    ready_at = time.monotonic()
+    state = run_done(cluster, dag_id, run_id, timeout=900)
+    states = cluster.ti_states(dag_id, run_id)
+    tries = cluster.sql(
+        "SELECT max(try_number) FROM task_instance WHERE dag_id=%s AND run_id=%s", dag_id, run_id
+    )[0][0]
+    # A lost event leaves its task deferred (until its timeout); one fired twice shows twice in its trigger logs.
+    fired = _fired_events(cluster, dag_id, run_id)
+    lost = WAITS - states.get("success", 0)
+    twice = sum(1 for n in fired.values() if n > 1)
+    figures(
+        capsys,
+        f"triggerer SIGKILLed holding {WAITS} deferred waits, restarted 3 s later",
+        runs=f"{int(state == 'success')}/1 ({states.get('success', 0)}/{WAITS} waits success)",
+        duplicates=twice,
+        lost=lost,
+        recover=takeover,
+        note=f"all {WAITS} resumed {time.monotonic() - ready_at:.0f}s after the tables were ready; "
+        f"{sum(fired.values())} 'Trigger fired event' lines in the trigger logs",
+    )
+    assert state == "success", states
+    assert states == {"success": WAITS}, states
+    assert tries == 1, "a wait was retried"
+    assert twice == 0, fired
+
+
+def _triggerer_job(cluster: FaultDeployment) -> int | None:
+    rows = cluster.sql(
+        "SELECT id FROM job WHERE job_type='TriggererJob' AND state='running' "
+        "AND latest_heartbeat > now() - interval '5 seconds' ORDER BY id DESC LIMIT 1"
+    )
+    return int(rows[0][0]) if rows else None
+
+
+def _fired_events(cluster: FaultDeployment, dag_id: str, run_id: str) -> dict[str, int]:
+    """map index -> "Trigger fired event" lines in its trigger logs (on the control plane)."""
+    fired: dict[str, int] = {}
+    for path in cluster.task_logs_on("control-plane"):
+        text = str(path)
+        if ".trigger." not in path.name or f"dag_id={dag_id}" not in text or f"run_id={run_id}" not in text:
+            continue
+        index = next((part.split("=", 1)[1] for part in path.parts if part.startswith("map_index=")), "-1")
+        fired[index] = fired.get(index, 0) + path.read_text("utf-8", "replace").count("Trigger fired event")
+    return fired
+
+
+def _task_log_text(cluster: FaultDeployment, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    parts = []
+    for worker in WORKERS:
+        for path in cluster.task_logs_on(worker):
+            text = str(path)
+            if (
+                f"dag_id={dag_id}" in text
+                and f"run_id={run_id}" in text
+                and f"task_id={task_id}" in text
+                and path.name.startswith(f"attempt={try_number}")
+            ):
+                parts.append(path.read_text("utf-8", "replace"))
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------
+# `make faults` only (MLS_FAULTS=1): the other tasks that start something remote, the control plane's
+# own faults, and the cases a time window cannot tell apart.
+
+
+@full_run
+def test_worker_killed_after_automl_create(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    name = f"fault_automl_{uuid.uuid4().hex[:8]}"
+    dataset = f"fault_ds_{uuid.uuid4().hex[:8]}"
+    with mls.admin() as admin:
+        admin.create_dataset(dataset)
+    taken = _slow_read_of_created_model(mls)
+    dag_id = "mls_fault_create_automl"
+    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1", "dataset": dataset})
+    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
+    state, seconds, ti = recovered(cluster, dag_id, run_id, "create", worker, killed_at)
+    models = _models(mls, name)
+    figures(
+        capsys,
+        "worker SIGKILLed after CreateAutoMLModelOperator's POST (a training started)",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=len(models) - 1,
+        lost=0,
+        recover=seconds,
+        note=f"trainings {len(models)}",
+    )
+    assert state == "success" and len(models) == 1, models
+    assert "recorded by an earlier try" in _task_log_text(cluster, dag_id, run_id, "create", ti["try_number"])
+
+
+@full_run
+def test_worker_killed_mid_table_load(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
+
+    tables = PredictionTableHook()
+    table = f"fault_load_{uuid.uuid4().hex[:8]}"
+    tables.create_table(table)
+    rows = [{"user_id": f"u{i:05d}", "score": i % 97} for i in range(3000)]
+    dag_id = "mls_fault_load_table"
+    run_id = cluster.trigger_run(dag_id, {"table": table, "rows": rows})
+    worker, killed_at = kill_worker_mid_task(
+        cluster, dag_id, run_id, "load", lambda: 0 < tables.count_items(table) < len(rows), timeout=180
+    )
+    at_kill = tables.count_items(table)
+    loading_after_kill = tables.is_loading(table)
+    state, seconds, ti = recovered(cluster, dag_id, run_id, "load", worker, killed_at)
+    count = tables.count_items(table)
+    figures(
+        capsys,
+        f"worker SIGKILLed mid-load of {len(rows)} rows ({at_kill} in)",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=0,
+        lost=len(rows) - count,
+        recover=seconds,
+        note=f"marked loading until the retry's last row: {loading_after_kill and not tables.is_loading(table)}",
+    )
+    assert state == "success" and count == len(rows) and loading_after_kill and not tables.is_loading(table)
+    assert "committed the first" in _task_log_text(cluster, dag_id, run_id, "load", ti["try_number"])
+
+
+@full_run
+def test_worker_killed_mid_registry_upload(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    import boto3
+
+    from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
+
+    registry = MLSModelRegistryHook()
+    s3 = boto3.client("s3")
+    with contextlib.suppress(Exception):
+        s3.create_bucket(Bucket=registry.bucket)
+    name = f"fault_upload_{uuid.uuid4().hex[:8]}"
+    dag_id = "mls_fault_upload"
+    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1"})
+
+    recorded: list[str] = []
+
+    def uploading() -> bool:
+        """The try recorded that it is uploading (or, if we are late, that it has uploaded)."""
+        rows = cluster.sql(
+            "SELECT value FROM task_state_store WHERE dag_id=%s AND run_id=%s AND key='mls_upload'",
+            dag_id,
+            run_id,
+        )
+        recorded[:] = [str(rows[0][0])] if rows else []
+        return bool(rows)
+
+    worker, killed_at = kill_worker_mid_task(
+        cluster, dag_id, run_id, "upload", uploading, timeout=180, interval=0.05
+    )
+    in_flight = '"result"' not in recorded[0]
+    state, seconds, ti = recovered(cluster, dag_id, run_id, "upload", worker, killed_at)
+    versions = registry.list_versions(name)
+    figures(
+        capsys,
+        "worker SIGKILLed mid-upload of a 16 MiB model to the registry",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=len(versions) - 1,
+        lost=0,
+        recover=seconds,
+        note=f"killed {'mid-upload' if in_flight else 'after the upload, before the task ended'}; "
+        f"artifacts {versions}",
+    )
+    assert state == "success" and versions == ["v1"]
+    retry_log = _task_log_text(cluster, dag_id, run_id, "upload", ti["try_number"])
+    assert "An earlier try of this task " + ("began uploading" if in_flight else "uploaded") in retry_log
+
+
+@full_run
+def test_scheduler_killed_and_restarted_mid_run(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    names = [f"fault_sched_{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    runs = [cluster.trigger_run("mls_fault_create_manual", {"name": n, "version": "v1"}) for n in names]
+    wait(
+        cluster,
+        lambda: any(cluster.ti_states("mls_fault_create_manual", r) for r in runs),
+        60,
+        "a run started",
+    )
+    killed_at = time.monotonic()
+    cluster.kill("scheduler")
+    time.sleep(3)
+    cluster.restart("scheduler")
+    states = [run_done(cluster, "mls_fault_create_manual", r, timeout=240) for r in runs]
+    seconds = time.monotonic() - killed_at
+    duplicates = sum(len(_models(mls, n)) - 1 for n in names)
+    figures(
+        capsys,
+        "scheduler SIGKILLed mid-run (4 runs), restarted 3 s later",
+        runs=f"{states.count('success')}/{len(runs)}",
+        duplicates=duplicates,
+        lost=0,
+        recover=seconds,
+    )
+    assert states == ["success"] * len(runs) and duplicates == 0
+
+
+def _supervised(cluster: FaultDeployment, until: Callable[[], bool], timeout: float) -> int:
+    """Poll ``until()``, starting again any Airflow process that exits meanwhile (as systemd or Kubernetes
+    would); how many restarts it took."""
+    restarts = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        for name, proc in list(cluster.procs.items()):
+            if name not in cluster.down and proc.poll() is not None:
+                cluster.restart(name)
+                restarts += 1
+        with contextlib.suppress(Exception):
+            if until():
+                return restarts
+        if time.monotonic() > deadline:
+            raise ClusterError(f"not done after {timeout:.0f}s ({restarts} restarts)\n{cluster.logs()}")
+        time.sleep(1)
+
+
+@full_run
+@pytest.mark.parametrize("service", ["postgres", "redis"])
+def test_metadata_db_and_broker_restarted_mid_run(
+    deployment: Any, capsys: pytest.CaptureFixture[str], service: str
+) -> None:
+    cluster, mls = deployment
+    names = [f"fault_{service}_{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    runs = [cluster.trigger_run("mls_fault_create_manual", {"name": n, "version": "v1"}) for n in names]
+    wait(
+        cluster,
+        lambda: any(cluster.ti_states("mls_fault_create_manual", r) for r in runs),
+        60,
+        "a run started",
+    )
+    server = cluster.postgres if service == "postgres" else cluster.redis
+    killed_at = time.monotonic()
+    cluster.down = cluster.down | set(cluster.procs)  # the outage may take processes down with it
+    server.stop()
+    time.sleep(3)
+    _restart_server(server)
+    cluster.down = set()
+
+    def all_done() -> bool:
+        rows = cluster.sql(
+            "SELECT state FROM dag_run WHERE dag_id='mls_fault_create_manual' AND run_id = ANY(%s)", runs
+        )
+        return len(rows) == len(runs) and all(r[0] in ("success", "failed") for r in rows)
+
+    restarts = _supervised(cluster, all_done, 300)
+    seconds = time.monotonic() - killed_at
+    states = [
+        r[0]
+        for r in cluster.sql(
+            "SELECT state FROM dag_run WHERE dag_id='mls_fault_create_manual' AND run_id = ANY(%s)", runs
+        )
+    ]
+    duplicates = sum(len(_models(mls, n)) - 1 for n in names)
+    figures(
+        capsys,
+        f"{'PostgreSQL' if service == 'postgres' else 'Redis'} stopped mid-run (4 runs), started 3 s later",
+        runs=f"{states.count('success')}/{len(runs)}",
+        duplicates=duplicates,
+        lost=0,
+        recover=seconds,
+        note=f"Airflow processes restarted by the supervisor: {restarts}",
+    )
+    assert states == ["success"] * len(runs) and duplicates == 0
+
+
+def _restart_server(server: Any) -> None:
+    """Start a stopped PostgreSQL (same data directory and port) or Redis (empty: no persistence) again."""
+    if isinstance(server, Postgres):
+        from tests.e2e._deployment import pg_bin_dir
+
+        env = {"PATH": os.environ.get("PATH", ""), "LANG": "C", "LC_ALL": "C", "HOME": str(server.root)}
+        server._spawn(
+            [
+                str(pg_bin_dir() / "postgres"),  # type: ignore[operator]
+                "-D",
+                str(server.data_dir),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(server.port),
+                "-k",
+                str(server.root),
+                "-c",
+                "max_connections=300",
+                "-c",
+                "fsync=off",
+            ],
+            env=env,
+            cwd=server.root,
+            **server._as_owner(),
+        )
+        server._wait_ready(server._create_database, 60)
+    else:
+        assert isinstance(server, Redis)
+        server.start()
+
+
+# ---- the cases a time window cannot tell apart ------------------------------------------------------
+
+
+def _killed_create(cluster: FaultDeployment, mls: Any, conf: dict[str, Any]) -> tuple[str, str, float, int]:
+    """A manual create whose worker is killed after the POST was answered; (run, worker, when, model id)."""
+    taken = _slow_read_of_created_model(mls)
+    dag_id = "mls_fault_create_manual"
+    run_id = cluster.trigger_run(dag_id, conf)
+    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
+    [model] = _models(mls, conf["name"])
+    return run_id, worker, killed_at, int(model["id"])
+
+
+@full_run
+def test_model_edited_between_the_tries(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster, mls = deployment
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    name = f"fault_edit_{uuid.uuid4().hex[:8]}"
+    run_id, worker, killed_at, created = _killed_create(cluster, mls, {"name": name, "version": "v1"})
+    MLSHook().update_manual_model(created, description="edited by a person while the task was down")
+    state, seconds, _ = recovered(cluster, "mls_fault_create_manual", run_id, "create", worker, killed_at)
+    models = _models(mls, name)
+    figures(
+        capsys,
+        "model edited between the tries (the window: a conflict)",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=len(models) - 1,
+        lost=0,
+        recover=seconds,
+        note=f"returned its own model: {[m['id'] for m in models] == [created]}",
+    )
+    assert state == "success" and [m["id"] for m in models] == [created]
+    [(value,)] = cluster.sql(
+        "SELECT value FROM xcom WHERE dag_id='mls_fault_create_manual' AND run_id=%s AND key='return_value'",
+        run_id,
+    )
+    assert (json.loads(value) if isinstance(value, str) else value)["id"] == created
+
+
+@full_run
+def test_mls_clock_a_minute_behind_airflows(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The window compares MLS's created_at with Airflow's start of the run: with the run's start moved a
+    minute past the model's created_at, the two clocks disagree by a minute as the window sees them."""
+    cluster, mls = deployment
+    name = f"fault_clock_{uuid.uuid4().hex[:8]}"
+    run_id, worker, killed_at, created = _killed_create(cluster, mls, {"name": name, "version": "v1"})
+    [model] = _models(mls, name)
+    cluster.sql(
+        "UPDATE dag_run SET start_date = %s::timestamptz + interval '1 minute' "
+        "WHERE dag_id='mls_fault_create_manual' AND run_id=%s RETURNING start_date",
+        model["created_at"],
+        run_id,
+    )
+    state, seconds, _ = recovered(cluster, "mls_fault_create_manual", run_id, "create", worker, killed_at)
+    models = _models(mls, name)
+    figures(
+        capsys,
+        "MLS's clock a minute behind Airflow's (the window: a conflict)",
+        runs=f"{int(state == 'success')}/1",
+        duplicates=len(models) - 1,
+        lost=0,
+        recover=seconds,
+    )
+    assert state == "success" and [m["id"] for m in models] == [created]
+
+
+@full_run
+def test_rivals_identical_create_while_the_task_is_down(
+    deployment: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The worker dies before the POST (its look-up hangs); a rival creates the same model with the same
+    values. The window would take it as the task's own; the task state store knows nothing was sent."""
+    cluster, mls = deployment
+    from airflow_provider_mls.hooks.mls import MLSHook
+
+    name = f"fault_rival_{uuid.uuid4().hex[:8]}"
+    with mls.admin() as admin:
+        admin.clear_faults()
+        fault = admin.add_fault("GET", "/api/v1/models", status=None, delay=90)
+
+    def taken() -> bool:
+        with mls.admin() as admin:
+            return all(f["id"] != fault["id"] for f in admin.pending_faults())
+
+    dag_id = "mls_fault_create_manual"
+    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1", "description": "same"})
+    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
+    rival = MLSHook().create_manual_model(name, "v1", description="same", model_lib="sklearn")
+    state, seconds, ti = recovered(cluster, dag_id, run_id, "create", worker, killed_at)
+    models = _models(mls, name)
+    figures(
+        capsys,
+        "a rival's identical create while the task was down (the window: adopted as its own)",
+        runs=f"{int(state == 'success')}/1 (failed on purpose: not its model)",
+        duplicates=len(models) - 1,
+        lost=0,
+        recover=seconds,
+        note=f"rival's model untouched: {[m['id'] for m in models] == [rival['id']]}",
+    )
+    assert state == "failed" and ti["state"] == "failed"
+    assert "exists already" in _task_log_text(cluster, dag_id, run_id, "create", ti["try_number"])
+    assert [m["id"] for m in models] == [rival["id"]]
+
+
+@full_run
+def test_deferred_server_start_killed_by_a_person(
+    deployment: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A person marks a deferred StartAutoMLServerOperator failed: the triggerer calls the trigger's
+    ``on_kill``, which stops the server the task started (cancel_on_kill, the default)."""
+    cluster, mls = deployment
+    with mls.admin() as admin:
+        model = admin.create_automl_model(f"fault_srv_{uuid.uuid4().hex[:8]}", trained=True)
+    dag_id = "mls_fault_start_server"
+    run_id = cluster.trigger_run(dag_id, {"model_id": model["id"]})
+    wait(cluster, lambda: cluster.ti(dag_id, run_id, "start")["state"] == "deferred", 120, "start deferred")
+    with mls.admin() as admin:
+        assert admin.call("GET", f"/api/v1/models/{model['id']}/automl_model_server")["status"] == "STARTING"
+    killed_at = time.monotonic()
+    resp = requests.patch(
+        f"http://127.0.0.1:{cluster.api_port}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/start",
+        json={"new_state": "failed"},
+        headers={"Authorization": f"Bearer {cluster._token()}"},
+        timeout=60,
+    )
+    assert resp.status_code == 200, resp.text
+
+    def stopped() -> bool:
+        with mls.admin() as admin:
+            status = admin.call("GET", f"/api/v1/models/{model['id']}/automl_model_server")["status"]
+        return status in ("STOPPING", "STOPPED")
+
+    wait(cluster, stopped, 120, "the server stopped by the trigger's on_kill")
+    seconds = time.monotonic() - killed_at
+    figures(
+        capsys,
+        "a deferred StartAutoMLServerOperator marked failed by a person (cancel_on_kill)",
+        runs="0/1 (failed by the person)",
+        duplicates=0,
+        lost=0,
+        recover=seconds,
+        note="the server it started was stopped by the trigger's on_kill",
+    )
+    assert "which it had started (cancel_on_kill)" in cluster.triggerer_log()
