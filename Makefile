@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # module is listed there as safe to split; `make test PYTEST_XDIST=` runs in one process.
 PYTEST_XDIST ?= -n 2 --dist loadgroup
 
-.PHONY: demo test lint test-af3 test-af2 e2e-services venv venv-af2 venv-sktmls lock clean bench chaos faults
+.PHONY: demo test lint docs test-af3 test-af2 e2e-services venv venv-af2 venv-sktmls lock clean bench chaos faults
 
 venv:
 	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV) $(LOCK_AF3)
@@ -43,7 +43,8 @@ chaos: venv
 
 # Numbers, not assertions: many deferred waits on one triggerer loop, MLSCheckTrigger vs the http
 # provider's HttpSensorTrigger on a stub server (N = 200, 1000, 5000), then a real `airflow triggerer`
-# holding 1000 deferred task instances of each (about 10 minutes in all). Smaller runs:
+# holding 1000 deferred task instances of each (about 10 minutes in all). The scripts print their tables
+# and write them to docs/benchmarks.md (with the date, the machine and the arguments). Smaller runs:
 #   make bench BENCH_ARGS="--n 200 --repeats 1" BENCH_TRIGGERER_N=200
 BENCH_ARGS ?=
 BENCH_TRIGGERER_N ?= 1000
@@ -62,6 +63,18 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	@$(MAKE) --no-print-directory docs
+
+# The docs site (docs/: Markdown through Sphinx and MyST, docs/conf.py) into build/docs/ (git-ignored):
+# the HTML from a fresh environment (-E: every page read again, so no warning hides in a cached one) with
+# warnings as errors and nitpicky references (a link to a missing page or heading fails), then the link
+# check, which fails on any link out of the site: the repository links to nothing outside itself.
+DOCS_OUT := build/docs
+SPHINX := $(VENV)/bin/python -m sphinx -W --keep-going -n -q -d $(DOCS_OUT)/.doctrees
+docs: venv
+	$(SPHINX) -E -b html docs $(DOCS_OUT)/html
+	$(SPHINX) -b linkcheck docs $(DOCS_OUT)/linkcheck
+	@echo "docs: $(DOCS_OUT)/html/index.html"
 
 # PostgreSQL and Redis server binaries for the deployment test (installed with apt-get when root).
 e2e-services:
@@ -96,4 +109,4 @@ lock: venv
 	@echo "requirements/sktmls-client.txt: re-resolve requirements/sktmls-client.in the same way and keep its last 'sktmls==' line"
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) $(VENV_SKTMLS) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_AF2) $(VENV_SKTMLS) .demo .pytest_cache .mypy_cache .ruff_cache $(DOCS_OUT)

@@ -9,7 +9,10 @@ of the checks past the poke interval and the requests at the stub. The waits are
 ``MLSCheckTrigger`` (``mls``) and the http provider's ``HttpSensorTrigger`` (``http``) on the stub
 of ``bench_stub.py`` (5 "not ready" answers per table, poke interval 1 s). Airflow 3.x and 2.11.
 
-    .venv/bin/python scripts/bench_triggerer.py --n 1000 [--trigger mls http]
+    .venv/bin/python scripts/bench_triggerer.py --n 1000 [--trigger mls http] [--no-page]
+
+The figures are also written to ``docs/benchmarks.md``, in the section of the Airflow major version
+that ran them (with the date, the machine and the arguments); ``--no-page`` leaves the page alone.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import bench_page
 
 HERE = Path(__file__).resolve().parent
 AIRFLOW_BIN = str(Path(sys.executable).parent / "airflow")
@@ -166,8 +171,9 @@ def deferred(run: str) -> int:
         )
 
 
-def measure(home: Path, env: dict[str, str], port: int, n: int, kind: str, limit: float) -> None:
-    """Defer N task instances on ``kind`` triggers, run ``airflow triggerer`` until all fired, print."""
+def measure(home: Path, env: dict[str, str], port: int, n: int, kind: str, limit: float) -> list[str]:
+    """Defer N task instances on ``kind`` triggers, run ``airflow triggerer`` until all fired, print;
+    return the row of docs/benchmarks.md."""
     import psutil
 
     run = f"{kind}{os.getpid()}"
@@ -228,6 +234,30 @@ def measure(home: Path, env: dict[str, str], port: int, n: int, kind: str, limit
         f"{stats['requests']} requests, {stats['checks']} checks at the stub",
         flush=True,
     )
+    return [
+        {"mls": "MLSCheckTrigger", "http": "HttpSensorTrigger"}[kind],
+        f"{bench_page.number(n - left)} / {bench_page.number(n)}",
+        f"{fired_at:.1f} s" if fired_at is not None else f"not all within {limit:.0f} s",
+        f"{first_request or float('nan'):.1f} s",
+        f"{cpu:.1f} s ({1000 * cpu / checks:.2f} ms per check)",
+        f"{biggest[0]:.0f} MiB ({' '.join(Path(word).name for word in biggest[1].split())})",  # no local paths
+        f"{sum(v for v, _ in rss.values()):.0f} MiB",
+        f"{bench_page.seconds(p50)} / {bench_page.seconds(p99)} s",
+        f"{bench_page.number(stats['requests'])} / {bench_page.number(stats['checks'])}",
+    ]
+
+
+PAGE_HEADER = (
+    "trigger",
+    "fired",
+    "all fired after the triggerer started",
+    "first check after",
+    "CPU of the triggerer's processes (start-up included)",
+    "peak RSS of its biggest process",
+    "of all its processes",
+    "delay past the interval p50 / p99",
+    "requests / checks at the stub",
+)
 
 
 def main() -> None:
@@ -235,6 +265,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--trigger", choices=("mls", "http"), nargs="+", default=["mls", "http"])
     parser.add_argument("--limit", type=float, default=180.0, help="seconds to wait for every trigger")
+    parser.add_argument("--no-page", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="mls-bench-triggerer-"))
@@ -263,10 +294,16 @@ def main() -> None:
     }
     os.environ.update(env)
     print(f"AIRFLOW_HOME {home} (logs of the triggerer and the tasks)", flush=True)
+    label = bench_page.run_label()
     try:
         airflow_cli("db", "migrate")
-        for kind in args.trigger:
-            measure(home, env, port, args.n, kind, args.limit)
+        rows = [measure(home, env, port, args.n, kind, args.limit) for kind in args.trigger]
+        if not args.no_page:
+            bench_page.write_section(
+                f"bench_triggerer on Airflow {_airflow_version().split('.')[0]}",
+                f"{label} {args.n:,} deferred task instances of a mapped deferrable sensor, poke interval "
+                f"1 s, 5 'not ready' answers per table.\n\n{bench_page.table(PAGE_HEADER, rows)}",
+            )
     finally:
         stub.terminate()
         stub.wait(10)

@@ -10,7 +10,9 @@ repeats: events fired, CPU per check, the delay of a check past its poke interva
 measured at the stub), event-loop lag p99 (a 10 ms ticker), peak RSS, requests per interval and
 peak requests in flight. ``MLS, T tables`` rows share T tables among the N waits (coalescing).
 
-Numbers, not assertions: run it on a quiet machine and compare runs.
+Numbers, not assertions: run it on a quiet machine and compare runs. The table is also written to
+``docs/benchmarks.md`` (its own section, with the date, the machine and the arguments; ``--no-page``
+leaves the page alone).
 
     .venv/bin/python scripts/bench_triggers.py                      # N = 200, 1000, 5000; 3 repeats
     .venv/bin/python scripts/bench_triggers.py --n 200 --repeats 1  # a quick look
@@ -31,6 +33,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+import bench_page
 
 HERE = Path(__file__).resolve().parent
 KINDS = ("mls", "http")
@@ -256,6 +260,38 @@ def _row(n: int, label: str, results: list[dict[str, Any]]) -> str:
     return f"{n:>5}  {label:<16} " + " ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
 
 
+def _page_row(n: int, label: str, results: list[dict[str, Any]]) -> list[str]:
+    """The row of docs/benchmarks.md: the printed medians, in the units of the page."""
+    m = {key: statistics.median(r[key] for r in results) for key, _ in COLUMNS}
+    lag = m["lag_p99"]
+    return [
+        bench_page.number(n),
+        label,
+        bench_page.number(m["fired"]),
+        f"{m['cpu_per_check_ms']:.2f} ms",
+        f"{bench_page.seconds(m['delay_p50'])} / {bench_page.seconds(m['delay_p99'])} s",
+        f"{1000 * lag:.0f} ms" if lag < 1 else f"{lag:.1f} s",
+        f"{m['rss_peak']:.0f} MiB",
+        bench_page.number(m["req_per_interval"]),
+        bench_page.number(m["in_flight"]),
+        bench_page.number(m["connections_opened"]),
+    ]
+
+
+PAGE_HEADER = (
+    "N",
+    "trigger",
+    "fired",
+    "CPU per check",
+    "delay past the interval p50 / p99",
+    "loop lag p99",
+    "peak RSS",
+    "requests per interval",
+    "peak in flight",
+    "connections opened",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[200, 1000, 5000], help="waits per run")
@@ -268,6 +304,7 @@ def main() -> None:
     )
     parser.add_argument("--limit", type=float, default=0.0, help="seconds a run may take (0: by N)")
     parser.add_argument("--max-in-flight", type=int, default=0, help="MLS pool limit (0: the default)")
+    parser.add_argument("--no-page", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--child", choices=KINDS, dest="kind", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -288,14 +325,17 @@ def main() -> None:
     try:
         assert stub.stdout is not None
         port = int(stub.stdout.readline().split()[1])
+        label = bench_page.run_label()
+        setting = (
+            f"poke interval {args.interval} s, starts spread over {args.spread} s, 5 'not ready' answers per "
+            f"table; median of {args.repeats} run(s) ({args.large_repeats} for N >= 5000)"
+        )
         print(
-            f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; poke interval {args.interval} s, starts "
-            f"spread over {args.spread} s, 5 'not ready' answers per table; median of {args.repeats} run(s) "
-            f"({args.large_repeats} for N >= 5000); "
-            f"logs in {workdir}",
+            f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; {setting}; logs in {workdir}",
             flush=True,
         )
         print(HEADER, flush=True)
+        page_rows: list[list[str]] = []
         for n in args.n:
             results: dict[str, list[dict[str, Any]]] = {"mls": [], "http": [], "shared": []}
             for rep in range(args.repeats if n < 5000 else args.large_repeats):
@@ -306,8 +346,11 @@ def main() -> None:
                     results["shared"].append(one_run("mls", n, args.shared_tables, port, args, workdir))
             print(_row(n, "MLSCheckTrigger", results["mls"]), flush=True)
             print(_row(n, "HttpSensorTrigger", results["http"]), flush=True)
+            page_rows += [_page_row(n, "MLSCheckTrigger", results["mls"])]
+            page_rows += [_page_row(n, "HttpSensorTrigger", results["http"])]
             if results["shared"]:
                 print(_row(n, f"MLS, {args.shared_tables} tables", results["shared"]), flush=True)
+                page_rows += [_page_row(n, f"MLS, {args.shared_tables} tables", results["shared"])]
         print(
             "delay: a check's start past its poke interval after the previous check of its table (at the stub); "
             "lag: event-loop lag of a 10 ms ticker; RSS: peak of the run's process (imports included); "
@@ -315,6 +358,11 @@ def main() -> None:
             "peak requests inside httpx (MLS) or aiohttp (http); conns: TCP connections opened.",
             flush=True,
         )
+        if not args.no_page:
+            bench_page.write_section(
+                "bench_triggers",
+                f"{label} {setting[0].upper()}{setting[1:]}.\n\n{bench_page.table(PAGE_HEADER, page_rows)}",
+            )
     finally:
         stub.terminate()
         stub.wait(10)

@@ -142,7 +142,7 @@ with sync_playwright() as p:
     else:
         result["checks"]["test_button"] = None
 
-    # The REST API's test of the same connection: the workaround the README gives.
+    # The REST API's test of the same connection: the workaround docs/connection.md gives.
     token = next((c["value"] for c in page.context.cookies() if c["name"] == "_token"), None)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     conn = page.request.get(cfg["url"] + "/api/v2/connections/" + cfg["conn_id"], headers=headers).json()

@@ -103,7 +103,7 @@ def test_merges_survive_writes_held_in_flight(
     chaos_server: LocalMLSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Concurrent distinct-key merges when some requests are held 2-3 s before they reach the server:
-    with the connection's ``write_settle`` above that delay (as the README says to set it where
+    with the connection's ``write_settle`` above that delay (as docs/hook.md says to set it where
     such delays are expected), no green merge loses its key."""
     direct = Direct(chaos_server.url, chaos_server.auth)
     with ChaosProxy(chaos_server.url, fault_rate=0.3, seed=5, kinds=["delay"], delay=(2.0, 3.0)) as proxy:
