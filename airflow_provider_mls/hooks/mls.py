@@ -737,7 +737,7 @@ class MLSHook(BaseHook):
         first try began (an aware datetime). A model already holding the (name, version) is then
         this task's own when it holds exactly this call's values and its ``created_at`` is not
         before ``not_before``. That time comes from Airflow, not from MLS: the two clocks' skew
-        moves the window by as much (see the README, "Creates and updates").
+        moves the window by as much (see docs/hook.md, "Creates and updates: what is guaranteed").
 
         ``known_id``, ``on_sending`` and ``on_created``: a task that keeps state across its tries
         (Airflow 3.3's task state store) records that it is about to POST (``on_sending()``) and
@@ -968,7 +968,7 @@ class MLSHook(BaseHook):
         exactly as its last create or update of it returned it (chained writes); any other dict
         may be stale and a PUT built from it would silently undo another writer's change.
 
-        Guarantee (see the README, "Updates under concurrency"): the fields given here are stored
+        Guarantee (see docs/hook.md, "Creates and updates: what is guaranteed"): the fields given here are stored
         when this returns, unless another writer wrote a different value into the same field
         later (last writer wins). A concurrent update of other fields is not undone by this one
         (nor this one by it) as long as each writer's read-to-write time stays under the
