@@ -10,41 +10,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-import types
 import urllib.request
 from base64 import b64encode
-from unittest import mock
 
-# The SDK's package imports pull in its ML stack (torch, numpy, lightgbm, ...) at import time;
-# none of it is used by the HTTP clients driven here.
-for heavy in (
-    "torch",
-    "numpy",
-    "pandas",
-    "lightgbm",
-    "xgboost",
-    "catboost",
-    "autogluon",
-    "autogluon.tabular",
-):
-    sys.modules.setdefault(heavy, mock.MagicMock(name=heavy))
-
-import sktmls  # noqa: E402
-from sktmls import MLSENV, MLSClientError, MLSRuntimeENV  # noqa: E402
-
-_models_dir = os.path.join(os.path.dirname(sktmls.__file__), "models")
-_models_pkg = types.ModuleType("sktmls.models")
-_models_pkg.__path__ = [_models_dir]
-sys.modules["sktmls.models"] = _models_pkg  # skip sktmls/models/__init__ (numpy models)
-
-from sktmls.components import ComponentClient  # noqa: E402
-from sktmls.datasets import DatasetClient, FeatureStoreConf, LabelDataConf, ProblemType  # noqa: E402
-from sktmls.models import ml_model  # noqa: E402
-from sktmls.models.ml_model import AutoMLModel, ManualModel, MLModelClient, MLModelStatus  # noqa: E402
-
-for _name in ("AutoMLModel", "ManualModel", "MLModelClient", "MLModelStatus", "MLModel"):
-    setattr(_models_pkg, _name, getattr(ml_model, _name))
-from sktmls.experiments import ExperimentClient  # noqa: E402
+import sktmls_light  # noqa: F401  (first: the SDK without its ML stack)
+from sktmls import MLSENV, MLSClientError, MLSRuntimeENV
+from sktmls.components import ComponentClient
+from sktmls.datasets import DatasetClient, FeatureStoreConf, LabelDataConf, ProblemType
+from sktmls.experiments import ExperimentClient
+from sktmls.models.ml_model import AutoMLModel, ManualModel, MLModelClient, MLModelStatus
 
 URL, USER, PASSWORD = sys.argv[1:4]
 ENVS = ("dev", "stg", "prd", "dev_land", "stg_land", "prd_land", "local")

@@ -27,40 +27,16 @@ import types
 from contextlib import ExitStack
 from unittest import mock
 
-# The SDK's package imports pull in its ML stack (torch, numpy, lightgbm, ...) at import time;
-# none of it is used by the HTTP clients driven here.
-for heavy in (
-    "torch",
-    "numpy",
-    "pandas",
-    "lightgbm",
-    "xgboost",
-    "catboost",
-    "autogluon",
-    "autogluon.tabular",
-):
-    sys.modules.setdefault(heavy, mock.MagicMock(name=heavy))
-
-import sktmls  # noqa: E402
-from sktmls import MLSENV, MLSRuntimeENV  # noqa: E402
-
-_models_dir = os.path.join(os.path.dirname(sktmls.__file__), "models")
-_models_pkg = types.ModuleType("sktmls.models")
-_models_pkg.__path__ = [_models_dir]
-sys.modules["sktmls.models"] = _models_pkg  # skip sktmls/models/__init__ (numpy models)
-
-from sktmls.components import Component, ComponentClient  # noqa: E402
-from sktmls.datasets import Dataset, DatasetClient  # noqa: E402
-from sktmls.models import ml_model  # noqa: E402
-from sktmls.models.ml_model import AutoMLModel, ManualModel, MLModelClient  # noqa: E402
-
-for _name in ("AutoMLModel", "ManualModel", "MLModelClient", "MLModelStatus", "MLModel"):
-    setattr(_models_pkg, _name, getattr(ml_model, _name))
-from sktmls.experiments import ExperimentClient  # noqa: E402
+import sktmls_light
+from sktmls import MLSENV, MLSRuntimeENV
+from sktmls.components import Component, ComponentClient
+from sktmls.datasets import Dataset, DatasetClient
+from sktmls.experiments import ExperimentClient
+from sktmls.models.ml_model import AutoMLModel, ManualModel, MLModelClient
 
 # sktmls/models/automl/__init__ pulls in BigQuery: load the helper's own file only.
 _spec = importlib.util.spec_from_file_location(
-    "sktmls.models.automl.automl_helper", os.path.join(_models_dir, "automl", "automl_helper.py")
+    "sktmls.models.automl.automl_helper", os.path.join(sktmls_light.models_dir, "automl", "automl_helper.py")
 )
 automl_helper = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(automl_helper)
@@ -172,7 +148,7 @@ def run(command):
 
 
 def main() -> None:
-    print(json.dumps({"ready": True, "sktmls": getattr(sktmls, "__version__", "?")}), flush=True)
+    print(json.dumps({"ready": True, "sktmls": getattr(sktmls_light.sktmls, "__version__", "?")}), flush=True)
     for line in sys.stdin:
         if not line.strip():
             continue

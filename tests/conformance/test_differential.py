@@ -17,7 +17,6 @@ provider); the test fails when the committed file is not what it wrote (commit t
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 TABLE_DOC = REPO / "docs" / "requests-per-operation.md"
-DEFAULT_PYTHON = REPO / ".venv-sktmls" / "bin" / "python"
 CONN_ID = "mls_differential"
 HANDLER = "def handler(prediction):\n    return prediction\n"
 META = {"name": "m", "version": "v1", "model_lib": "lightgbm", "features": ["age", "svc"], "auc": 0.8}
@@ -860,15 +858,6 @@ def table_markdown(ops: list[Op]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _sdk_python() -> str:
-    configured = os.environ.get("MLS_SKTMLS_PYTHON")
-    if configured:
-        return configured  # set by `make test`: a missing interpreter is a failure, not a skip
-    if not DEFAULT_PYTHON.exists():
-        pytest.skip("the sktmls client venv is not built (run `make venv-sktmls` or `make test`)")
-    return str(DEFAULT_PYTHON)
-
-
 def test_rewrites_are_the_only_allowed_differences() -> None:
     """The comparison can fail: a null, a lowercase boolean, a missing key or an extra request is named."""
     sdk = [
@@ -902,10 +891,12 @@ def test_rewrites_are_the_only_allowed_differences() -> None:
 
 
 @pytest.mark.e2e
-def test_provider_sends_what_sktmls_sends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_provider_sends_what_sktmls_sends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sdk_python: str
+) -> None:
     from airflow_provider_mls.local.process import LocalMLSServer
 
-    python = _sdk_python()
+    python = sdk_python
     record = tmp_path / "requests.jsonl"
     with LocalMLSServer(
         tmp_path / "mls",

@@ -7,30 +7,19 @@ MLS_SKTMLS_PYTHON.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_PYTHON = HERE.parent.parent / ".venv-sktmls" / "bin" / "python"
-
-
-def _sdk_python() -> str:
-    configured = os.environ.get("MLS_SKTMLS_PYTHON")
-    if configured:
-        return configured  # set by `make test`: a missing interpreter is a failure, not a skip
-    if not DEFAULT_PYTHON.exists():
-        pytest.skip("the sktmls client venv is not built (run `make venv-sktmls` or `make test`)")
-    return str(DEFAULT_PYTHON)
 
 
 @pytest.mark.e2e
-def test_reference_sdk_flow_against_local_server(tmp_path: Path) -> None:
+def test_reference_sdk_flow_against_local_server(tmp_path: Path, sdk_python: str) -> None:
     from airflow_provider_mls.local.process import LocalMLSServer
 
-    python = _sdk_python()
+    python = sdk_python
     with LocalMLSServer(
         tmp_path / "mls",
         port=0,
