@@ -250,3 +250,19 @@ def check_if_exists(value: object, allowed: tuple[str, ...] = IF_EXISTS, field: 
     if not isinstance(value, str) or value not in allowed:
         raise MLSValidationError(field, f"expected one of {', '.join(allowed)}, got {value!r}")
     return value
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address; anything else (``0.0.0.0``, a hostname) reaches further.
+
+    The hook speaks ``http`` only to these (``https`` otherwise); ``mls-local`` refuses default
+    credentials beyond them."""
+    import ipaddress
+
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

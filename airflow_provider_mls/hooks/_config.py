@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ from airflow_provider_mls.constants import (
 )
 from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.hooks._retry import DEFAULT_MAX_RETRIES
+from airflow_provider_mls.rules import is_loopback
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -86,16 +86,6 @@ def table_base_url(env: MLSEnv, runtime_env: MLSRuntimeEnv) -> str:
             f"env {env.value!r} is not available with runtime_env {runtime_env.value!r} "
             f"(env/runtime_env pairs: {runtime_env.value} accepts {', '.join(valid)})",
         ) from None
-
-
-def is_loopback(host: str) -> bool:
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def resolve_base_url(

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls.rules import REQUEST_MAX_BYTES
+from airflow_provider_mls.rules import REQUEST_MAX_BYTES, is_loopback
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -173,19 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(refused otherwise: anyone who can reach the port knows it)",
     )
     return p
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost`` or a loopback address; anything else (``0.0.0.0``, a hostname) reaches further."""
-    import ipaddress
-
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _exposure_problem(args: argparse.Namespace) -> str | None:
