@@ -115,8 +115,8 @@ class ArtifactReadyCheck(Check):
             {"model_name": self.name, "model_version": self.version},
         )
         info = (results or {}).get("info") if isinstance(results, dict) else None
-        if info is None:
-            return Outcome("waiting", f"{self.describe()} does not exist yet (info=null)")
+        if not info:  # as sktmls's is_online_prediction_ready: null, {} or "" is not ready
+            return Outcome("waiting", f"{self.describe()} does not exist yet (info={info!r})")
         return Outcome(
             "done",
             f"{self.describe()} exists",

@@ -376,11 +376,11 @@ def table(active: bool, loading: bool) -> Setup:
     return setup
 
 
-def artifact(present: bool) -> Setup:
+def artifact(present: bool, info: dict[str, Any] | None = None) -> Setup:
     def setup(f: Fixtures, tag: str) -> dict[str, Any]:
         ctx = full(f, tag)
         if present:
-            f.admin.set_artifact(ctx["model"]["name"], "v1")
+            f.admin.set_artifact(ctx["model"]["name"], "v1", info)
         return ctx
 
     return setup
@@ -447,6 +447,17 @@ def same_model(sdk: Any, ours: Any, c: dict[str, Any]) -> None:
     """Both returned the whole model (never a list item): its id and its meta."""
     assert isinstance(sdk, dict) and isinstance(ours, dict), (sdk, ours)
     assert "model_meta" in ours and "created_at" in ours, sorted(ours)
+
+
+def answers(expected: bool) -> Callable[[Any, Any, dict[str, Any]], None]:
+    """Both answered ``expected`` (a readiness question)."""
+
+    def check(sdk: Any, ours: Any, c: dict[str, Any]) -> None:
+        assert (sdk, ours) == (expected, expected), (
+            f"sktmls {sdk!r}, the provider {ours!r}, expected {expected!r}"
+        )
+
+    return check
 
 
 CREATE_FIELDS = {
@@ -630,30 +641,42 @@ OPS: list[Op] = [
         table(active=False, loading=False),
         lambda c: call("models.is_batch_prediction_ready", manual_model=M(c)),
         lambda h, c: h.is_batch_prediction_ready(c["model"]),
+        result=answers(False),
     ),
     Op(
         "is_batch_prediction_ready (loading)",
         table(active=True, loading=True),
         lambda c: call("models.is_batch_prediction_ready", manual_model=M(c)),
         lambda h, c: h.is_batch_prediction_ready(c["model"]),
+        result=answers(False),
     ),
     Op(
         "is_batch_prediction_ready (ready)",
         table(active=True, loading=False),
         lambda c: call("models.is_batch_prediction_ready", manual_model=M(c)),
         lambda h, c: h.is_batch_prediction_ready(c["model"]),
+        result=answers(True),
     ),
     Op(
         "is_online_prediction_ready (no artifact)",
         artifact(present=False),
         lambda c: call("models.is_online_prediction_ready", manual_model=M(c)),
         lambda h, c: h.is_online_prediction_ready(c["model"]),
+        result=answers(False),
+    ),
+    Op(
+        "is_online_prediction_ready (artifact with an empty info)",
+        artifact(present=True, info={}),
+        lambda c: call("models.is_online_prediction_ready", manual_model=M(c)),
+        lambda h, c: h.is_online_prediction_ready(c["model"]),
+        result=answers(False),
     ),
     Op(
         "is_online_prediction_ready (artifact)",
         artifact(present=True),
         lambda c: call("models.is_online_prediction_ready", manual_model=M(c)),
         lambda h, c: h.is_online_prediction_ready(c["model"]),
+        result=answers(True),
     ),
     # ---- AutoML models, servers, handlers
     Op(

@@ -189,6 +189,19 @@ def test_artifact_missing_then_present() -> None:
     assert outcome.value == {"model_id": 5, "name": "m", "version": "v2", "info": {"size": 1}}
 
 
+@pytest.mark.parametrize("info", [{}, "", [], 0, False])
+def test_artifact_empty_info_waits(info: Any) -> None:
+    # sktmls's is_online_prediction_ready is ``bool(info)``: an empty info is not ready
+    outcome, _ = both(ArtifactReadyCheck(name="m", version="v"), lambda: FakeMLS({"info": info}))
+    assert outcome.state == "waiting" and "does not exist" in outcome.message
+
+
+@pytest.mark.parametrize("info", ["s3://bucket/model.joblib", ["x"], 1, True])
+def test_artifact_any_truthy_info_is_ready(info: Any) -> None:
+    outcome, _ = both(ArtifactReadyCheck(name="m", version="v"), lambda: FakeMLS({"info": info}))
+    assert outcome.done and outcome.value["info"] == info
+
+
 @pytest.mark.parametrize("answer", [None, [], "info"])
 def test_artifact_odd_answers_wait(answer: Any) -> None:
     outcome, _ = both(ArtifactReadyCheck(name="m", version="v"), lambda: FakeMLS(answer))
