@@ -747,7 +747,7 @@ class MLSHook(BaseHook):
         """
         if_exists = check_if_exists(if_exists)
         not_before = check.check_not_before(not_before)
-        payload: dict[str, Any] = {
+        checked: dict[str, Any] = {
             "model_type": ModelType.MANUAL.value,
             "name": check.check_name(name, "name"),
             "version": check.check_version(version, "version"),
@@ -757,12 +757,14 @@ class MLSHook(BaseHook):
             "model_data": check.check_optional_str(model_data, "model_data"),
             "model_meta": check.check_meta(model_meta) if model_meta is not None else None,
             "features": check.check_features(features),
-            "table": check.check_table(table),
+            "table": "" if table == "" else check.check_table(table),
             "components": check.check_components(components),
         }
         # As the reference client: a field without a value ("", {}, [] or None) is left out.
-        payload = {k: v for k, v in payload.items() if v is not None and v not in ("", {}, [])}
-        update = {k: v for k, v in payload.items() if k in MANUAL_FIELDS}
+        payload = {k: v for k, v in checked.items() if v is not None and v not in ("", {}, [])}
+        # An update stores every value given, "", {} and [] included (they clear the field, as
+        # in update_manual_model); only None keeps the field.
+        update = {k: v for k, v in checked.items() if k in MANUAL_FIELDS and v is not None}
         return self._create_model(
             payload,
             if_exists=if_exists,

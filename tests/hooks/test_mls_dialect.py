@@ -135,3 +135,26 @@ def test_the_async_client_writes_query_booleans_as_requests_does(
             )
 
     assert [c["id"] for c in asyncio.run(listed())] == [comp["id"]]
+
+
+def test_create_with_update_clears_with_empty_values(hook: MLSHook, unique: str) -> None:
+    """``if_exists="update"`` stores ``""``, ``{}`` and ``[]`` (they clear), yet a POST leaves them out."""
+    name = f"cu-{unique}"
+    bodies = Bodies(hook)
+    created = hook.create_manual_model(name, "v1", description="", model_meta={}, features="", table="")
+    assert bodies.of("POST") == [{"model_type": "manual", "name": name, "version": "v1"}]
+    full = hook.update_manual_model(
+        created, description="d", model_meta=META, features="a", table=f"t_{unique}"
+    )
+    assert (full["description"], full["model_meta"], full["features"]) == ("d", META, "a")
+    bodies.sent.clear()
+    cleared = hook.create_manual_model(
+        name, "v1", description="", model_meta={}, features="", table="", if_exists="update"
+    )
+    assert bodies.of("POST") == []
+    (put,) = bodies.of("PUT")
+    assert (put["description"], put["model_meta"], put["features"], put["table"]) == ("", {}, "", "")
+    assert (cleared["description"], cleared["model_meta"], cleared["features"]) == ("", {}, "")
+    assert cleared["table"] in ("", None) and cleared["id"] == created["id"]
+    kept = hook.create_manual_model(name, "v1", if_exists="update")  # None keeps every field
+    assert kept["id"] == created["id"] and (kept["description"], kept["model_meta"]) == ("", {})
