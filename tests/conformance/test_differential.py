@@ -306,7 +306,8 @@ class Op:
     ours: HookCall
     allowed: tuple[str, ...] = ()
     broken: str | None = None  # a key of SDK_BROKEN: sktmls raises it; compare with its intent
-    result: Callable[[Any, Any, dict[str, Any]], None] | None = None  # a check of what both returned
+    # a check of what both returned: (sktmls's result, the provider's, sktmls's context, the provider's)
+    result: Callable[[Any, Any, dict[str, Any], dict[str, Any]], None] | None = None
     counts: dict[str, int] = field(default_factory=dict)
     used: list[str] = field(default_factory=list)  # the allowed differences this run used
 
@@ -443,16 +444,25 @@ def run_upgrade(h: MLSHook, c: dict[str, Any]) -> Any:
     return StopAutoMLServerOperator(task_id="stop_previous_server", model_id=prev, **waits).execute({})
 
 
-def same_model(sdk: Any, ours: Any, c: dict[str, Any]) -> None:
-    """Both returned the whole model (never a list item): its id and its meta."""
+def same_model(sdk: Any, ours: Any, sdk_ctx: dict[str, Any], our_ctx: dict[str, Any]) -> None:
+    """Both returned the whole model of their own setup (never a list item): its id and its meta.
+
+    sktmls's ``AutoMLModel`` keeps no ``model_meta``; its other fields are compared there.
+    """
     assert isinstance(sdk, dict) and isinstance(ours, dict), (sdk, ours)
-    assert "model_meta" in ours and "created_at" in ours, sorted(ours)
+    for side, got, want in (("sktmls", sdk, sdk_ctx["model"]), ("provider", ours, our_ctx["model"])):
+        for key in ("id", "name", "version", "model_type"):
+            assert got.get(key) == want[key], f"{side}: {key} {got.get(key)!r}, the model's {want[key]!r}"
+        if side == "provider" or want["model_type"] == "manual":
+            assert "model_meta" in got, f"{side} returned no model_meta: {sorted(got)}"
+            assert got["model_meta"] == want["model_meta"], f"{side}: model_meta {got['model_meta']!r}"
+    assert "created_at" in ours, sorted(ours)
 
 
-def answers(expected: bool) -> Callable[[Any, Any, dict[str, Any]], None]:
+def answers(expected: bool) -> Callable[[Any, Any, dict[str, Any], dict[str, Any]], None]:
     """Both answered ``expected`` (a readiness question)."""
 
-    def check(sdk: Any, ours: Any, c: dict[str, Any]) -> None:
+    def check(sdk: Any, ours: Any, sdk_ctx: dict[str, Any], our_ctx: dict[str, Any]) -> None:
         assert (sdk, ours) == (expected, expected), (
             f"sktmls {sdk!r}, the provider {ours!r}, expected {expected!r}"
         )
@@ -991,5 +1001,5 @@ def compare(op: Op, n: int, fixtures: Fixtures, worker: Worker, hook: MLSHook, r
     if op.counts["provider"] > reference and "stop-reads-status" not in op.used:
         failures.append(f"{op.name}: the provider sends {op.counts['provider']} requests, sktmls {reference}")
     if op.result is not None and not failures and ours is not None:
-        op.result(answer["result"], ours, our_ctx)
+        op.result(answer["result"], ours, sdk_ctx, our_ctx)
     return failures
