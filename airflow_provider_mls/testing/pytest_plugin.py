@@ -43,6 +43,7 @@ false keeps one MLS and AWS state for the whole session), ``mls_local_training_s
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -85,7 +86,11 @@ _FALSE = ("0", "false", "no", "off")
 _HOME_KEY = pytest.StashKey["MLSAirflow | None"]()
 _SAVED_ENV_KEY = pytest.StashKey[dict[str, str | None]]()
 DB_FILE = "airflow.db"
-QUIET_ASSET_MANAGER = "airflow.assets.manager.AssetManager=error"
+# Airflow 3 warns "Emitting event for inactive AssetModel ..." for each event of an asset no synced
+# DAG schedules on (the deploy tasks' model version events, in a test of a DAG with no consumer of
+# them in the folder): ``drop_inactive_asset_model`` drops that message only.
+INACTIVE_ASSET_MODEL = "Emitting event for inactive AssetModel"
+ASSET_MANAGER_LOGGER = "airflow.assets.manager"
 TEMPLATE_FILE = "airflow-template.db"
 
 
@@ -114,13 +119,43 @@ class MLSAirflow:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.log_folder),
-            # Airflow 3 warns ("not found", "inactive AssetModel") for each event of an asset that no
-            # synced DAG schedules on: the deploy tasks' model version events, in a test of a DAG
-            # with no consumer of them in the folder. Errors of the asset manager still show.
-            "AIRFLOW__LOGGING__NAMESPACE_LEVELS": " ".join(
-                p for p in (os.environ.get("AIRFLOW__LOGGING__NAMESPACE_LEVELS"), QUIET_ASSET_MANAGER) if p
-            ),
         }
+
+
+def _is_inactive_asset_model(logger: str, message: str) -> bool:
+    return logger.startswith(ASSET_MANAGER_LOGGER) and message.startswith(INACTIVE_ASSET_MODEL)
+
+
+class InactiveAssetModelFilter(logging.Filter):
+    """Drops the asset manager's "inactive AssetModel" warning only (stdlib logging); every other
+    record, of the asset manager too, passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _is_inactive_asset_model(record.name, record.getMessage())
+
+
+def drop_inactive_asset_model(logger: Any, method_name: str, event_dict: Any) -> Any:
+    """The same as a structlog processor (Airflow 3 logs through structlog): drops that one event."""
+    import structlog
+
+    if _is_inactive_asset_model(str(event_dict.get("logger") or ""), str(event_dict.get("event") or "")):
+        raise structlog.DropEvent
+    return event_dict
+
+
+def _filter_inactive_asset_model() -> None:
+    """Install both filters once Airflow configured its logging (again after it reconfigures)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, InactiveAssetModelFilter) for f in handler.filters):
+            handler.addFilter(InactiveAssetModelFilter())
+    try:
+        import structlog
+    except ImportError:  # Airflow 2 logs through stdlib logging only
+        return
+    processors = list(structlog.get_config().get("processors") or [])
+    if processors and drop_inactive_asset_model not in processors:
+        # before the renderer (the last processor), after the processors that name the logger
+        structlog.configure(processors=[*processors[:-1], drop_inactive_asset_model, processors[-1]])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -348,6 +383,7 @@ def mls_airflow(request: pytest.FixtureRequest) -> MLSAirflow | None:
     _dispose_airflow_engine()
     shutil.copyfile(airflow.template_path, airflow.db_path)
     request.getfixturevalue("mls_local")
+    _filter_inactive_asset_model()
     return airflow
 
 

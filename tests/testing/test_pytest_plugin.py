@@ -3,6 +3,7 @@ user-like project (``dags/`` and ``tests/``), on the Airflow of the venv running
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -208,6 +209,56 @@ def _user_project(pytester: pytest.Pytester) -> Path:
     return root
 
 
+# A plugin for the project's run (``-p mls_log_watch``): every log record at WARNING or above of an
+# ``airflow_provider_mls`` logger, stdlib or structlog (Airflow 3 logs through both), written as a
+# JSON line to $MLS_LOG_WATCH.
+LOG_WATCH = """
+import json, logging, os
+import pytest
+
+OURS = "airflow_provider_mls"
+LEVELS = {"warning": 30, "warn": 30, "error": 40, "exception": 40, "critical": 50, "fatal": 50}
+
+
+def _write(logger, level, message):
+    with open(os.environ["MLS_LOG_WATCH"], "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"logger": logger, "level": level, "message": message}) + "\\n")
+
+
+class Watch(logging.Handler):
+    def emit(self, record):
+        if OURS in record.name and record.levelno >= logging.WARNING:
+            _write(record.name, record.levelname, record.getMessage())
+
+
+def watch(logger, method_name, event_dict):
+    name = str(event_dict.get("logger") or event_dict.get("logger_name") or getattr(logger, "name", "") or "")
+    level = str(event_dict.get("level") or method_name).lower()
+    if OURS in name and LEVELS.get(level, 0) >= 30:
+        _write(name, level, str(event_dict.get("event")))
+    return event_dict
+
+
+def _install():
+    root = logging.getLogger()
+    if not any(isinstance(h, Watch) for h in root.handlers):
+        root.addHandler(Watch(logging.WARNING))
+    try:
+        import structlog
+    except ImportError:
+        return
+    processors = list(structlog.get_config().get("processors") or [])
+    if processors and watch not in processors:
+        structlog.configure(processors=[watch, *processors])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    _install()
+    return (yield)
+"""
+
+
 def test_a_dag_authors_project_runs_its_dags_through_the_plugin(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,12 +272,30 @@ def test_a_dag_authors_project_runs_its_dags_through_the_plugin(
     for name in ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__UNIT_TEST_MODE", "AIRFLOW_CONN_MLS_DEFAULT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "True")  # the plugin turns the examples off
+    watch_dir = tmp_path / "watch"
+    watch_dir.mkdir()
+    (watch_dir / "mls_log_watch.py").write_text(LOG_WATCH)
+    records = tmp_path / "our-warnings.jsonl"
+    monkeypatch.setenv("MLS_LOG_WATCH", str(records))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(p for p in (str(watch_dir), os.environ.get("PYTHONPATH")) if p)
+    )
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:xdist", "-s", str(root / "tests")
+        "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "mls_log_watch", "-s", str(root / "tests")
     )
     out = result.stdout.str() + result.stderr.str()
     result.assert_outcomes(passed=8)
     assert not own_home.exists()
+    # no record at WARNING or above of one of our loggers (as records, and in the rendered output)
+    ours = records.read_text(encoding="utf-8") if records.exists() else ""
+    assert ours == "", ours
+    rendered = [
+        line
+        for line in out.splitlines()
+        if "airflow_provider_mls" in line
+        and any(f"[{level}" in line.lower() for level in ("warning", "error", "critical", "exception"))
+    ]
+    assert rendered == [], rendered
     assert "XCom not found" not in out, out[-3000:]
     assert "Emitting event for inactive AssetModel" not in out, out[-3000:]
     assert "defer" in out.lower(), out[-3000:]  # the sensor deferred, and its trigger ran here
@@ -243,3 +312,27 @@ def test_the_readmes_first_dag_and_test_are_the_example_projects() -> None:
     assert f"```python\n{first_test}\n```" in section
     assert 'pytest_plugins = ["airflow_provider_mls.testing.pytest_plugin"]' in section
     assert readme.index("## Your first DAG and its test") < readme.index("## The two commands")
+
+
+def test_the_asset_manager_filter_drops_the_inactive_asset_model_warning_only() -> None:
+    import logging
+
+    import structlog
+
+    from airflow_provider_mls.testing.pytest_plugin import InactiveAssetModelFilter, drop_inactive_asset_model
+
+    manager = "airflow.assets.manager.AssetManager"
+
+    def record(name: str, msg: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.WARNING, __file__, 1, msg, ("Asset(name='m')",), None)
+
+    keep = InactiveAssetModelFilter().filter
+    assert not keep(record(manager, "Emitting event for inactive AssetModel %s"))
+    assert keep(record(manager, "AssetModel %s not found; cannot create asset event."))
+    assert keep(record("airflow.other", "Emitting event for inactive AssetModel %s"))
+    with pytest.raises(structlog.DropEvent):
+        drop_inactive_asset_model(
+            None, "warning", {"logger": manager, "event": "Emitting event for inactive AssetModel x"}
+        )
+    other = {"logger": manager, "event": "AssetModel x not found; cannot create asset event."}
+    assert drop_inactive_asset_model(None, "warning", dict(other)) == other
