@@ -121,7 +121,8 @@ class CreateRecord:
     ones did: ``known_id`` (the model it created, returned by identity), or nothing sent (a model
     holding the name and version is somebody else's: ``if_exists`` decides), or sent but never
     answered (the only case left to the time window of ``retry_not_before``). Without a task state
-    store (Airflow 3.0-3.2, 2.11) the window decides every retry, as ``retry_not_before`` says.
+    store (Airflow 3.0-3.2, 2.11), or when the store cannot be read, the window decides the retry, as
+    ``retry_not_before`` says. A store that cannot be written before the POST fails the try unsent.
     """
 
     key = "mls_create"
@@ -139,6 +140,8 @@ class CreateRecord:
         if self.record is None:
             return {"not_before": retry_not_before(self.context)}
         stored = self.record.load() or {}
+        if self.record.unreadable:  # an earlier try may have sent it: the window decides, as before 3.3
+            return {"not_before": retry_not_before(self.context)}
         if any(stored.get(k) != v for k, v in self.what.items()):
             return {}  # no earlier try sent this create
         known = stored.get("id")
@@ -148,9 +151,18 @@ class CreateRecord:
         return {"not_before": retry_not_before(self.context)}
 
     def sending(self) -> None:
+        """Record the create before its first POST; a store that cannot be written fails the try first.
+
+        Nothing is sent yet, so the retry is clean; sent unrecorded, a retry would take the model
+        this try created for somebody else's.
+        """
         if self.record is not None and not self._sent:
+            if not self.record.save({**self.what, "sent_at": datetime.now(tz=UTC).isoformat()}, warn=False):
+                raise MLSError(
+                    f"Could not record the create of {self.what['name']}/{self.what['version']} in the "
+                    "task state store: not sending it (a retry of the task sends it)"
+                )
             self._sent = True
-            self.record.save({**self.what, "sent_at": datetime.now(tz=UTC).isoformat()})
 
     def created(self, id: int) -> None:
         if self.record is not None:

@@ -184,6 +184,53 @@ def test_a_post_whose_answer_was_lost_falls_back_to_the_window(mls: Mls, no_retr
     assert store.get("mls_create")["id"] == model["id"]
 
 
+class BrokenStore(TaskStore):
+    """A store that fails to read (``get``) or to write (``set``) while the flag is up: the api-server down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken_get = self.broken_set = False
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self.broken_get:
+            raise ConnectionError("the task state store is down")
+        return super().get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        if self.broken_set:
+            raise ConnectionError("the task state store is down")
+        super().set(key, value, retention=retention)
+
+
+def test_a_store_that_cannot_be_read_falls_back_to_the_window(mls: Mls, no_retry_conn: str) -> None:
+    """Try 1 sent the create and died; the retry cannot read the store: the window, not "nothing sent"."""
+    store = BrokenStore()
+    name = uniq("unreadable")
+    fields = {"name": name, "version": "v1", "description": "mine", "if_exists": "fail"}
+    created = first_try_dies_after_its_post(mls, no_retry_conn, store, **fields)
+    store.broken_get = True
+    retry = CreateManualModelOperator(task_id="create", mls_conn_id=no_retry_conn, **fields)
+    assert retry.execute(context(store, 2))["id"] == created
+    assert [m["id"] for m in mls.models(name)] == [created]
+
+
+def test_a_store_that_cannot_be_written_fails_the_try_before_its_post(mls: Mls, no_retry_conn: str) -> None:
+    store = BrokenStore()
+    store.broken_set = True
+    name = uniq("unwritable")
+    fields = {"name": name, "version": "v1", "description": "mine", "if_exists": "fail"}
+    op = CreateManualModelOperator(task_id="create", mls_conn_id=no_retry_conn, **fields)
+    calls = record_requests(op)
+    with pytest.raises(MLSError, match="not sending it"):
+        op.execute(context(store, 1))
+    assert writes(calls) == [] and mls.models(name) == []  # nothing sent: the retry is clean
+    store.broken_set = False
+    result = CreateManualModelOperator(task_id="create", mls_conn_id=no_retry_conn, **fields).execute(
+        context(store, 2)
+    )
+    assert store.get("mls_create")["id"] == result["id"]
+
+
 def test_a_recorded_model_deleted_since_is_created_anew(mls: Mls, no_retry_conn: str) -> None:
     store = TaskStore()
     name = uniq("gone")
