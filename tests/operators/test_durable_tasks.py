@@ -293,6 +293,45 @@ def test_a_retry_knows_its_earlier_try_started_the_server(mls: Mls, automl: dict
     assert again.execute(context(None, 2))["acted"] is False
 
 
+def test_a_retry_after_a_failed_start_starts_again(mls: Mls, automl: dict[str, Any]) -> None:
+    """The recorded start of an earlier try does not fail the retry at once: that is what retries are for."""
+    store = TaskStore()
+    mls.force_server(automl["id"], fail_next_start=True)
+    first = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], poke_interval=0.05, timeout=10)
+    with pytest.raises(AirflowFailException, match="FAILED after the start"):
+        first.execute(context(store, 1))
+    assert store.get("mls_server") == {"model_id": automl["id"], "action": "start"}
+    retry = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], poke_interval=0.05, timeout=10)
+    calls = record_requests(retry)
+    assert retry.execute(context(store, 2)) == {"model_id": automl["id"], "status": "RUNNING", "acted": True}
+    assert len(writes(calls)) == 1  # the start, sent again
+
+
+def test_a_retry_after_a_dead_worker_waits_for_the_start_it_sent(mls: Mls, automl: dict[str, Any]) -> None:
+    """Try 1 sent the start and died while the server was STARTING: the retry sends no second start, a kill
+    stops the server (it is this task's), and a failure after it is retried by a new start, not failed."""
+    store = TaskStore()
+    first = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], wait_for_completion=False)
+    assert first.execute(context(store, 1))["acted"] is True
+    mls.force_server(automl["id"], "STARTING")  # and it stays so while the retry waits
+    retry = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], deferrable=True, poke_interval=30)
+    calls = record_requests(retry)
+    with pytest.raises(TaskDeferred) as deferred:
+        retry.execute(context(store, 2))
+    assert writes(calls) == []
+    assert deferred.value.kwargs is not None
+    assert deferred.value.kwargs["acted"] is True and deferred.value.kwargs["sent"] is False
+    assert deferred.value.trigger.stop_server_on_kill == automl["id"]  # cancel_on_kill applies
+    event = {"status": "success", "value": {"model_id": automl["id"], "status": "FAILED"}}
+    mls.force_server(automl["id"], "FAILED")
+    resumed = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], poke_interval=0.05, timeout=10)
+    calls = record_requests(resumed)
+    assert resumed.execute_complete(context(store, 2), event, **deferred.value.kwargs)["status"] == "RUNNING"
+    assert len(writes(calls)) == 1
+    resumed.on_kill()  # a person kills it now: the server this task started is stopped
+    mls.wait_server(automl["id"], "STOPPED")
+
+
 def test_a_stop_record_does_not_count_as_a_start(mls: Mls, automl: dict[str, Any]) -> None:
     store = TaskStore()
     store.set("mls_server", {"model_id": automl["id"], "action": "stop"})
