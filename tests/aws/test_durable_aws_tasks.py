@@ -15,6 +15,7 @@ import pytest
 from airflow_provider_mls._compat import AirflowFailException
 from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
 from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
+from airflow_provider_mls.operators import prediction_table
 from airflow_provider_mls.operators.model_registry import UploadModelToRegistryOperator
 from airflow_provider_mls.operators.prediction_table import LoadPredictionTableOperator
 from tests.operators.test_durable_tasks import TaskStore, context
@@ -41,6 +42,7 @@ def table(moto_url: str, aws_env: None) -> Iterator[str]:
 def test_a_retried_load_resumes_after_the_rows_committed(
     moto_url: str, table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(prediction_table, "PROGRESS_SAVE_SECONDS", 0.0)  # a record after every batch
     store = TaskStore()
     rows = [{"user_id": f"u{i}", "score": i} for i in range(100)]
     batches: list[int] = []
@@ -75,6 +77,74 @@ def test_a_retried_load_resumes_after_the_rows_committed(
         context(store, 3)
     )
     assert batches == [25, 25, 25, 25]
+
+
+class CountingStore(TaskStore):
+    """Counts the writes; ``broken``: every write fails (the api-server down)."""
+
+    def __init__(self, broken: bool = False) -> None:
+        super().__init__()
+        self.broken, self.sets = broken, 0
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.sets += 1
+        if self.broken:
+            raise ConnectionError("the task state store is down")
+        super().set(key, value, retention=retention)
+
+
+def test_a_load_records_its_progress_every_few_seconds_not_every_batch(
+    moto_url: str, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CountingStore()
+    rows = [{"user_id": f"u{i}"} for i in range(250)]  # 10 batches
+    op = LoadPredictionTableOperator(task_id="load", table=table, rows=rows, endpoint_url=moto_url)
+    assert op.execute(context(store, 1))["rows"] == 250
+    assert store.sets == 2  # the first batch, then the end (the load is quicker than PROGRESS_SAVE_SECONDS)
+    assert store.get("mls_load")["done"] is True
+
+    clock = iter(range(0, 10_000, 3))  # 3 s per reading: a record every other batch
+    monkeypatch.setattr(prediction_table, "_monotonic", lambda: float(next(clock)))
+    store = CountingStore()
+    LoadPredictionTableOperator(task_id="load", table=table, rows=rows, endpoint_url=moto_url).execute(
+        context(store, 1)
+    )
+    assert [v["committed"] for _, v in store.writes] == [25, 75, 125, 175, 225, 250]
+
+
+def test_a_load_failing_mid_way_records_what_it_committed(
+    moto_url: str, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CountingStore()
+    write = PredictionTableHook._write_batch
+    done: list[int] = []
+
+    def fails_after_three(self: Any, name: str, items: list[dict[str, Any]], max_attempts: int) -> int:
+        if len(done) == 3:
+            raise RuntimeError("DynamoDB said no")
+        done.append(len(items))
+        return write(self, name, items, max_attempts)
+
+    monkeypatch.setattr(PredictionTableHook, "_write_batch", fails_after_three)
+    rows = [{"user_id": f"u{i}"} for i in range(250)]
+    op = LoadPredictionTableOperator(task_id="load", table=table, rows=rows, endpoint_url=moto_url)
+    with pytest.raises(RuntimeError):
+        op.execute(context(store, 1))
+    assert store.get("mls_load")["committed"] == 75 and store.sets == 2
+
+
+def test_a_store_that_cannot_be_written_is_warned_about_once(
+    moto_url: str, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prediction_table, "PROGRESS_SAVE_SECONDS", 0.0)
+    store = CountingStore(broken=True)
+    rows = [{"user_id": f"u{i}"} for i in range(250)]
+    op = LoadPredictionTableOperator(task_id="load", table=table, rows=rows, endpoint_url=moto_url)
+    warnings: list[str] = []
+    monkeypatch.setattr(op.log, "warning", lambda message, *args: warnings.append(message % args))
+    assert op.execute(context(store, 1))["rows"] == 250  # the load goes on
+    assert store.sets == 11  # each batch tried (the interval is 0 here), then the end
+    assert len([w for w in warnings if "task state store" in w]) == 1
 
 
 def test_a_retried_load_of_other_rows_starts_over(moto_url: str, table: str) -> None:
