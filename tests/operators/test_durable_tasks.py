@@ -99,12 +99,14 @@ def test_model_edited_between_the_tries(mls: Mls, no_retry_conn: str, store: Tas
     fields = {"name": name, "version": "v1", "description": "mine", "if_exists": "fail"}
     created = first_try_dies_after_its_post(mls, no_retry_conn, store, **fields)
     if store is not None:
-        assert store.get("mls_create") == {
+        recorded = store.get("mls_create")
+        assert {k: v for k, v in recorded.items() if k != "values"} == {
             "model_type": "manual",
             "name": name,
             "version": "v1",
             "id": created,
         }
+        assert sorted(recorded["values"]) == ["description"]  # digests of the values it was given
     mls.edit(created, description="edited by a person")
     retry = CreateManualModelOperator(task_id="create", mls_conn_id=no_retry_conn, **fields)
     if store is None:  # the payload no longer matches: the window cannot know the model is its own
@@ -229,6 +231,37 @@ def test_a_store_that_cannot_be_written_fails_the_try_before_its_post(mls: Mls, 
         context(store, 2)
     )
     assert store.get("mls_create")["id"] == result["id"]
+
+
+@pytest.mark.parametrize("if_exists", ["fail", "skip", "update"])
+def test_a_task_cleared_after_its_values_changed(mls: Mls, if_exists: str) -> None:
+    """The task created its model and succeeded (the record stays); its DAG's values changed, it is
+    cleared: its earlier create holds other values, and ``if_exists`` says so instead of going green."""
+    store = TaskStore()
+    name = uniq("changed")
+    first = CreateManualModelOperator(
+        task_id="create", name=name, version="v1", description="old", if_exists=if_exists
+    ).execute(context(store, 1))
+    again = CreateManualModelOperator(
+        task_id="create", name=name, version="v1", description="new", features="a,b", if_exists=if_exists
+    )
+    warnings: list[str] = []
+    again.log.warning = lambda message, *args: warnings.append(message % args)  # type: ignore[method-assign]
+    if if_exists == "fail":
+        with pytest.raises(AirflowFailException, match="other values of description, features than this run"):
+            again.execute(context(store, 2))
+        assert mls.model(first["id"])["description"] == "old"
+        return
+    assert again.execute(context(store, 2))["id"] == first["id"]
+    if if_exists == "skip":
+        assert mls.model(first["id"])["description"] == "old"
+        assert any("other values of description, features" in w for w in warnings)
+        return
+    assert mls.model(first["id"])["description"] == "new"
+    # recorded with this run's values: the same run cleared again is told of no change
+    CreateManualModelOperator(
+        task_id="create", name=name, version="v1", description="new", features="a,b", if_exists="fail"
+    ).execute(context(store, 3))
 
 
 def test_a_recorded_model_deleted_since_is_created_anew(mls: Mls, no_retry_conn: str) -> None:
