@@ -220,3 +220,48 @@ def test_another_writers_version_still_fails_and_leaves_no_record(moto_url: str,
     assert store.get("mls_upload") is None
     with pytest.raises(AirflowFailException, match="exists"):  # a cleared task does not take it either
         upload(moto_url, bucket, name).execute(context(store, 2))
+
+
+def test_a_retry_does_not_overwrite_a_rivals_upload_made_after_its_try_began(
+    moto_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Try 1 recorded that it began and died before writing anything; a rival then uploaded the same
+    name and version: the retry fails on it (its files carry another writer) and leaves them as they are."""
+    store = TaskStore()
+    name = f"m-{uuid.uuid4().hex[:8]}"
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        raise WorkerDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MLSModelRegistryHook, "_upload_model", dies)  # nothing written
+        with pytest.raises(WorkerDied):
+            upload(moto_url, bucket, name).execute(context(store, 1))
+    assert store.get("mls_upload")["started"] is True
+    registry = MLSModelRegistryHook(mls_conn_id=None, bucket=bucket, endpoint_url=moto_url)
+    rival = registry.put_version(name, "v1", b"rival", **{**UPLOAD_ARGS, "features": "rival_feature"})
+    with pytest.raises(AirflowFailException, match="written by another writer"):
+        upload(moto_url, bucket, name).execute(context(store, 2))
+    assert registry.get_meta(name, "v1") == rival["model_meta"]
+    assert store.get("mls_upload") is None
+
+
+def test_a_retry_overwrites_only_its_own_files(
+    moto_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TaskStore()
+    name = f"m-{uuid.uuid4().hex[:8]}"
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        raise WorkerDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MLSModelRegistryHook, "_put_meta", dies)  # model.joblib written, model.json not
+        patched.setattr(MLSModelRegistryHook, "_remove_written", lambda self, key: None)
+        with pytest.raises(WorkerDied):
+            upload(moto_url, bucket, name).execute(context(store, 1))
+    registry = MLSModelRegistryHook(mls_conn_id=None, bucket=bucket, endpoint_url=moto_url)
+    writer = store.get("mls_upload")["writer"]
+    assert registry.writers(name, "v1") == {"model.joblib": writer}
+    upload(moto_url, bucket, name).execute(context(store, 2))
+    assert registry.writers(name, "v1") == {"model.joblib": writer, "model.json": writer}
