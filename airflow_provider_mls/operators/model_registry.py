@@ -176,8 +176,10 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
     def _own_files(self, writer: str | None) -> bool:
         """An earlier try began this upload: may this try overwrite what is there (only its own files)?"""
         there = self.registry.writers(self.name, self.version)
-        if not there:
-            return False  # nothing written yet: a plain (conditional) upload
+        began = "An earlier try of this task began uploading %s/%s: %s"
+        if not there:  # nothing written yet: a plain (conditional) upload
+            self.log.info(began, self.name, self.version, "nothing of it is there yet, uploading it")
+            return False
         foreign = [file for file, by in there.items() if writer is None or by != writer]
         if foreign:
             raise MLSConflictError(
@@ -185,11 +187,7 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
                 "writer since this task's earlier try began its upload); pass overwrite=True to replace it",
                 code=409,
             )
-        self.log.info(
-            "An earlier try of this task began uploading %s/%s: writing it again over its own files",
-            self.name,
-            self.version,
-        )
+        self.log.info(began, self.name, self.version, "writing it again over its own files")
         return True
 
     def _execute(self, context: Any) -> dict[str, Any]:
