@@ -118,16 +118,18 @@ class CreateRecord:
 
     Key ``mls_create``: ``{"model_type", "name", "version", "values", "sent_at"}`` just before the
     POST is sent (``on_sending``), then ``"id"`` the moment MLS answers it (``on_created``);
-    ``values`` holds a digest of each value the create was given. A later run of the task instance
-    whose values differ (the task cleared after its DAG changed) is told so: ``if_exists="fail"``
-    raises ``MLSConflictError`` naming the fields, ``"skip"`` warns naming them and returns the model
-    unchanged, ``"update"`` stores the new values. A later try of the task
+    ``values`` holds a digest of each value the create was given. A later try of the task
     instance (a retry after a dead worker, or the task cleared) then knows exactly what the earlier
     ones did: ``known_id`` (the model it created, returned by identity), or nothing sent (a model
     holding the name and version is somebody else's: ``if_exists`` decides), or sent but never
     answered (the only case left to the time window of ``retry_not_before``). Without a task state
     store (Airflow 3.0-3.2, 2.11), or when the store cannot be read, the window decides the retry, as
     ``retry_not_before`` says. A store that cannot be written before the POST fails the try unsent.
+
+    A later run whose values differ from the recorded create's (the task cleared after its DAG
+    changed) is told so: ``if_exists="fail"`` raises ``MLSConflictError`` naming the fields,
+    ``"skip"`` warns naming them and returns the model unchanged, ``"update"`` stores the new values.
+    A person's edit of the model between the tries is not such a difference (the values are the task's).
     """
 
     key = "mls_create"
