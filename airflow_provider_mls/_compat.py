@@ -82,32 +82,44 @@ class TaskRecord:
     """One key of this provider in the task state store: read, write and delete without failing the task.
 
     ``load`` returns the stored dict (None when there is none, it is not a dict, or the store could
-    not be read: the task then behaves as on a first try). ``save`` and ``drop`` log a failure and
-    go on: a record that could not be written costs the retry its reconnect, never this try its work.
+    not be read); ``unreadable`` then tells the last case apart: the caller must not take it for
+    "nothing recorded" where that matters (a create falls back to the time window). ``save`` and
+    ``drop`` log a failure and go on (``save`` returns False, ``warn=False`` leaves the warning to
+    the caller): a record that could not be written costs the retry its reconnect, never this try
+    its work.
     """
 
     def __init__(self, store: Any, key: str, log: Any) -> None:
         self.store, self.key, self.log = store, key, log
+        self.unreadable = False
 
     def load(self) -> dict[str, Any] | None:
         try:
             value = self.store.get(self.key)
         except Exception as exc:
+            self.unreadable = True
             self.log.warning(
-                "Could not read %r from the task state store (%s): starting afresh", self.key, exc
-            )
-            return None
-        return value if isinstance(value, dict) else None
-
-    def save(self, value: dict[str, Any]) -> None:
-        try:
-            self.store.set(self.key, value)
-        except Exception as exc:
-            self.log.warning(
-                "Could not record %r in the task state store (%s): a retry cannot reconnect to it",
+                "Could not read %r from the task state store (%s): deciding as without a store "
+                "(Airflow < 3.3)",
                 self.key,
                 exc,
             )
+            return None
+        self.unreadable = False
+        return value if isinstance(value, dict) else None
+
+    def save(self, value: dict[str, Any], *, warn: bool = True) -> bool:
+        try:
+            self.store.set(self.key, value)
+        except Exception as exc:
+            if warn:
+                self.log.warning(
+                    "Could not record %r in the task state store (%s): a retry cannot reconnect to it",
+                    self.key,
+                    exc,
+                )
+            return False
+        return True
 
     def drop(self) -> None:
         with contextlib.suppress(Exception):

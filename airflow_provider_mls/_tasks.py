@@ -33,6 +33,7 @@ from airflow_provider_mls.checks import summary as summary
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import (
     TERMINAL_ERRORS,
+    MLSConflictError,
     MLSError,
     MLSNotFoundError,
     MLSValidationError,
@@ -115,13 +116,20 @@ def retry_not_before(context: Any) -> datetime | None:
 class CreateRecord:
     """A create's trace in the task state store (Airflow 3.3+): its retry reconnects by id, not by time.
 
-    Key ``mls_create``: ``{"model_type", "name", "version", "sent_at"}`` just before the POST is
-    sent (``on_sending``), then ``"id"`` the moment MLS answers it (``on_created``). A later try of the task
+    Key ``mls_create``: ``{"model_type", "name", "version", "values", "sent_at"}`` just before the
+    POST is sent (``on_sending``), then ``"id"`` the moment MLS answers it (``on_created``);
+    ``values`` holds a digest of each value the create was given. A later try of the task
     instance (a retry after a dead worker, or the task cleared) then knows exactly what the earlier
     ones did: ``known_id`` (the model it created, returned by identity), or nothing sent (a model
     holding the name and version is somebody else's: ``if_exists`` decides), or sent but never
     answered (the only case left to the time window of ``retry_not_before``). Without a task state
-    store (Airflow 3.0-3.2, 2.11) the window decides every retry, as ``retry_not_before`` says.
+    store (Airflow 3.0-3.2, 2.11), or when the store cannot be read, the window decides the retry, as
+    ``retry_not_before`` says. A store that cannot be written before the POST fails the try unsent.
+
+    A later run whose values differ from the recorded create's (the task cleared after its DAG
+    changed) is told so: ``if_exists="fail"`` raises ``MLSConflictError`` naming the fields,
+    ``"skip"`` warns naming them and returns the model unchanged, ``"update"`` stores the new values.
+    A person's edit of the model between the tries is not such a difference (the values are the task's).
     """
 
     key = "mls_create"
@@ -133,37 +141,92 @@ class CreateRecord:
         self.what = {"model_type": model_type.value, "name": name, "version": version}
         self._sent = False
         self._recorded: int | None = None
+        self.values: dict[str, str] = {}
 
-    def prior(self) -> dict[str, Any]:
+    @staticmethod
+    def digests(values: Mapping[str, Any]) -> dict[str, str]:
+        """A short digest of each value a create is given (what the record compares, not the values)."""
+        import hashlib
+        import json
+
+        skip = ("name", "version", "if_exists")
+        return {
+            k: hashlib.sha256(json.dumps(v, sort_keys=True, default=str).encode()).hexdigest()[:16]
+            for k, v in values.items()
+            if k not in skip and v is not None
+        }
+
+    def _changed(self, stored: Mapping[str, Any], known: int, if_exists: str | None) -> None:
+        """The earlier create was given other values than this run: fail or warn as ``if_exists`` says."""
+        recorded = stored.get("values")
+        if not isinstance(recorded, dict):
+            return
+        changed = sorted(k for k in {*recorded, *self.values} if recorded.get(k) != self.values.get(k))
+        if not changed or if_exists == "update":
+            return
+        what = f"model {known} ({self.what['name']}/{self.what['version']})"
+        fields = ", ".join(changed)
+        if if_exists == "skip":
+            self.log.warning(
+                "%s is this task's earlier create, given other values of %s than this run; "
+                "if_exists=skip: returning it unchanged",
+                what,
+                fields,
+            )
+            return
+        raise MLSConflictError(
+            f"{what} is this task's earlier create, which was given other values of {fields} than this "
+            f"run (the task's arguments changed since); if_exists={if_exists!r} does not change it: use "
+            "if_exists='update' to store this run's values, or create a new version",
+            code=409,
+        )
+
+    def prior(self, if_exists: str | None = None) -> dict[str, Any]:
         """``known_id`` and ``not_before`` for the hook's create, from what earlier tries recorded."""
         if self.record is None:
             return {"not_before": retry_not_before(self.context)}
         stored = self.record.load() or {}
+        if self.record.unreadable:  # an earlier try may have sent it: the window decides, as before 3.3
+            return {"not_before": retry_not_before(self.context)}
         if any(stored.get(k) != v for k, v in self.what.items()):
             return {}  # no earlier try sent this create
         known = stored.get("id")
         if isinstance(known, int) and not isinstance(known, bool):
+            self._changed(stored, known, if_exists)
             return {"known_id": known}
         self.log.info("An earlier try sent this create at %s and lost the answer", stored.get("sent_at"))
         return {"not_before": retry_not_before(self.context)}
 
     def sending(self) -> None:
+        """Record the create before its first POST; a store that cannot be written fails the try first.
+
+        Nothing is sent yet, so the retry is clean; sent unrecorded, a retry would take the model
+        this try created for somebody else's.
+        """
         if self.record is not None and not self._sent:
+            sent = {**self.what, "values": self.values, "sent_at": datetime.now(tz=UTC).isoformat()}
+            if not self.record.save(sent, warn=False):
+                raise MLSError(
+                    f"Could not record the create of {self.what['name']}/{self.what['version']} in the "
+                    "task state store: not sending it (a retry of the task sends it)"
+                )
             self._sent = True
-            self.record.save({**self.what, "sent_at": datetime.now(tz=UTC).isoformat()})
 
     def created(self, id: int) -> None:
         if self.record is not None:
             self._recorded = id
-            self.record.save({**self.what, "id": id})
+            self.record.save({**self.what, "values": self.values, "id": id})
             self.log.info("Recorded model %s in the task state store: a retry reconnects to it", id)
 
     def create(self, call: Any, **kwargs: Any) -> dict[str, Any]:
         """``call(**kwargs, known_id=..., not_before=..., on_created=...)`` with this record."""
-        prior = self.prior()
+        self.values = self.digests(kwargs)
+        prior = self.prior(kwargs.get("if_exists"))
         model: dict[str, Any] = call(**kwargs, **prior, on_sending=self.sending, on_created=self.created)
         if self.record is not None and model.get("id") not in (prior.get("known_id"), self._recorded):
             self.created(int(model["id"]))  # e.g. if_exists skip/update on another's model
+        elif self.record is not None and "known_id" in prior and kwargs.get("if_exists") == "update":
+            self.created(int(model["id"]))  # it now holds this run's values
         return model
 
 

@@ -31,6 +31,7 @@ MiB = 1024 * 1024
 # S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
+WRITER_METADATA = "mls-writer"  # S3 user metadata of a version's files: put_version's ``writer``
 _MISSING = ("404", "NoSuchKey", "NotFound")
 # A conditional write lost: the object exists (412), or another conditional write to it is in flight (409).
 _LOST_RACE = ("PreconditionFailed", "ConditionalRequestConflict", "412")
@@ -289,8 +290,12 @@ class MLSModelRegistryHook(AwsServiceHook):
         features: str | Sequence[str],
         extra: Mapping[str, Any] | None = None,
         overwrite: bool = False,
+        writer: str | None = None,
     ) -> dict[str, Any]:
         """Upload a version: ``model.joblib`` (a file path or bytes) first, then ``model.json``.
+
+        ``writer``: a token stored with both files (S3 metadata ``mls-writer``; ``writers`` reads
+        it back), so that a task's retry can tell its own half-written upload from another's.
 
         Without ``overwrite`` an existing version (either file) raises ``MLSConflictError``, and
         both writes are conditional (``If-None-Match: *``), so a writer racing this one cannot be
@@ -320,11 +325,12 @@ class MLSModelRegistryHook(AwsServiceHook):
                 f"version: {where} exists ({', '.join(present)}); pass overwrite=True to replace it", code=409
             )
 
+        tag = {"Metadata": {WRITER_METADATA: writer}} if writer else {}
         with _conflict_on_lost_race(where):
-            self._upload_model(model_key, source, conditional=not overwrite)
+            self._upload_model(model_key, source, conditional=not overwrite, tag=tag)
         try:
             with _conflict_on_lost_race(where):
-                self._put_meta(meta_key, meta, conditional=not overwrite)
+                self._put_meta(meta_key, meta, conditional=not overwrite, tag=tag)
         except BaseException:
             if not model_existed:
                 self._remove_written(model_key)
@@ -366,9 +372,11 @@ class MLSModelRegistryHook(AwsServiceHook):
             return {"ChecksumAlgorithm": "CRC32"}
         return {}
 
-    def _upload_model(self, key: str, source: _Model, *, conditional: bool) -> None:
+    def _upload_model(
+        self, key: str, source: _Model, *, conditional: bool, tag: Mapping[str, Any] | None = None
+    ) -> None:
         client = self.get_conn()
-        extra = {"ContentType": "application/octet-stream"}
+        extra: dict[str, Any] = {"ContentType": "application/octet-stream", **(tag or {})}
         with source.open() as body:
             if not conditional:
                 # s3transfer: multipart (in parallel) above the threshold; it cannot send If-None-Match.
@@ -383,7 +391,7 @@ class MLSModelRegistryHook(AwsServiceHook):
             else:
                 self._upload_parts(key, body, source.size, extra)
 
-    def _upload_parts(self, key: str, body: IO[bytes], size: int, extra: dict[str, str]) -> None:
+    def _upload_parts(self, key: str, body: IO[bytes], size: int, extra: dict[str, Any]) -> None:
         """A multipart upload whose completion is conditional (``If-None-Match: *``), aborted on failure.
 
         s3transfer (``upload_file``/``upload_fileobj``) does not accept ``IfNoneMatch`` (it is not in
@@ -423,12 +431,30 @@ class MLSModelRegistryHook(AwsServiceHook):
                 )
             raise
 
-    def _put_meta(self, key: str, meta: Mapping[str, Any], *, conditional: bool) -> None:
+    def _put_meta(
+        self, key: str, meta: Mapping[str, Any], *, conditional: bool, tag: Mapping[str, Any] | None = None
+    ) -> None:
         body = json.dumps(meta, ensure_ascii=False, indent=2).encode()
         condition = {"IfNoneMatch": "*"} if conditional else {}
         self.get_conn().put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", **condition
+            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", **condition, **(tag or {})
         )
+
+    def writers(self, name: str, version: str) -> dict[str, str | None]:
+        """The files of a version that are there, each with the ``writer`` it was uploaded with (or None)."""
+        from botocore.exceptions import ClientError
+
+        found: dict[str, str | None] = {}
+        for file in (MODEL_FILE, META_FILE):
+            key = registry_key(_check_segment(name, "name"), _check_segment(version, "version"), file)
+            try:
+                head = self.get_conn().head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if _error_code(exc) in _MISSING:
+                    continue
+                raise
+            found[file] = (head.get("Metadata") or {}).get(WRITER_METADATA)
+        return found
 
     def get_meta(self, name: str, version: str) -> dict[str, Any] | None:
         """The version's ``model.json``, parsed; None when there is none."""

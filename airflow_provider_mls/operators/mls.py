@@ -691,7 +691,10 @@ class _AutoMLServerOperator(MLSBaseOperator):
 
     On Airflow 3.3+ the start or stop is also recorded in the task state store (key
     ``mls_server``, ``{"model_id", "action"}``) the moment MLS accepts it, so a retry after a dead
-    worker, or a resume, still knows that this task instance acted.
+    worker, or a resume, still knows that this task instance acted: it reports ``acted`` and a kill
+    stops the server it started (``cancel_on_kill``). Each try decides afresh (``sent``: this try
+    sent it): a server that failed after an earlier try's start is started again, as on a retry
+    without the store; only a failure after this try's own start fails the task at once.
     """
 
     _action = ""  # "start" or "stop"
@@ -727,7 +730,8 @@ class _AutoMLServerOperator(MLSBaseOperator):
         self.timeout = timeout
         self.soft_fail = soft_fail
 
-    def _decide(self, id: int, status: ServerStatus, acted: bool) -> Step:  # pragma: no cover - abstract
+    def _decide(self, id: int, status: ServerStatus, sent: bool) -> Step:  # pragma: no cover - abstract
+        """The next step; ``sent``: this try sent the start/stop (an earlier try's does not count)."""
         raise NotImplementedError
 
     def _act(self, id: int) -> Any:  # pragma: no cover - abstract
@@ -744,7 +748,8 @@ class _AutoMLServerOperator(MLSBaseOperator):
             selector = ModelSelector(self.model_id, self.name, self.version)
             id = selector.target_id(self.hook, ModelType.AUTOML)
             self.persist_links(context, model_id=id)
-            return self._run(context, id, acted=self._acted_before(context, id), wait=wait, deadline=deadline)
+            acted = self._acted_before(context, id)
+            return self._run(context, id, acted=acted, sent=False, wait=wait, deadline=deadline)
 
     def _record(self, context: Any) -> TaskRecord | None:
         store = task_state(context)
@@ -776,13 +781,15 @@ class _AutoMLServerOperator(MLSBaseOperator):
         deadline: float | None = None,
         model_id: int | None = None,
         acted: bool | None = None,
+        sent: bool | None = None,
     ) -> dict[str, Any]:
         """Resume after the trigger: the settled status decides what comes next (done, fail, act, wait).
 
-        ``model_id``, ``acted`` and ``deadline`` come with the deferral's kwargs and, the same, in
-        the trigger's event (``event["carry"]``), used when the kwargs are missing: ``airflow dags
-        test`` on Airflow 3.3 resumes with the event alone. Nothing is inferred: without either the
-        task fails naming what is missing.
+        ``model_id``, ``acted``, ``sent`` and ``deadline`` come with the deferral's kwargs and, the
+        same, in the trigger's event (``event["carry"]``), used when the kwargs are missing:
+        ``airflow dags test`` on Airflow 3.3 resumes with the event alone. Nothing is inferred:
+        without either the task fails naming what is missing (``sent`` alone, absent from a deferral
+        of an older version, is taken to be ``acted``).
         """
         with fail_fast(self):
             value = event_value(self, event)
@@ -793,11 +800,14 @@ class _AutoMLServerOperator(MLSBaseOperator):
             for field, fact in facts.items():
                 if fact is None:
                     raise MLSValidationError(field, "neither the deferral nor the trigger's event carries it")
+            if sent is None:
+                sent = carry.get("sent", facts["acted"])
             status = value.get("status") if isinstance(value, dict) else None
             return self._run(
                 context,
                 int(facts["model_id"]),
                 acted=bool(facts["acted"]),
+                sent=bool(sent),
                 wait=True,
                 deadline=float(facts["deadline"]),
                 status=ServerStatus.parse(status) if status is not None else None,
@@ -812,14 +822,17 @@ class _AutoMLServerOperator(MLSBaseOperator):
         id: int,
         *,
         acted: bool,
+        sent: bool,
         wait: bool,
         deadline: float,
         status: ServerStatus | None = None,
     ) -> dict[str, Any]:
+        """Decide, act, wait, until done. ``acted``: this task instance sent the start/stop (any try:
+        reported, and what ``cancel_on_kill`` stops); ``sent``: this try did (what ``_decide`` reads)."""
         while True:
             if status is None:
                 status = self._status(id)
-            step = self._decide(id, status, acted)
+            step = self._decide(id, status, sent)
             if step.kind == "done":
                 self.log.info("%s", step.message)
                 return self._result(id, status.value, acted)
@@ -827,7 +840,8 @@ class _AutoMLServerOperator(MLSBaseOperator):
                 fail(self, step.message)
             if step.kind == "act":
                 answer = self._act(id)
-                acted, self._acted_on = True, id
+                acted = sent = True
+                self._acted_on = id
                 record = self._record(context)
                 if record is not None:
                     record.save({"model_id": id, "action": self._action})
@@ -847,7 +861,7 @@ class _AutoMLServerOperator(MLSBaseOperator):
             if acted:
                 self._acted_on = id
             if self.deferrable and wait:
-                self._defer(id, step, acted, deadline)
+                self._defer(id, step, acted, sent, deadline)
             status = self._poll(id, step, deadline)
 
     def _poll(self, id: int, step: Step, deadline: float) -> ServerStatus:
@@ -866,11 +880,11 @@ class _AutoMLServerOperator(MLSBaseOperator):
                 return ServerStatus.parse(outcome.value["status"])
             message = outcome.message
 
-    def _defer(self, id: int, step: Step, acted: bool, deadline: float) -> None:
+    def _defer(self, id: int, step: Step, acted: bool, sent: bool, deadline: float) -> None:
         from airflow_provider_mls.triggers.mls import MLSCheckTrigger
 
         check = ServerStatusCheck(model_id=id, wait_while=step.wait_while)
-        carry = {"model_id": id, "acted": acted, "deadline": deadline}
+        carry = {"model_id": id, "acted": acted, "sent": sent, "deadline": deadline}
         defer_wait(
             self,
             trigger=MLSCheckTrigger(
@@ -884,7 +898,7 @@ class _AutoMLServerOperator(MLSBaseOperator):
             waiting=step.message,
             what=check.describe(),
             deadline=deadline,
-            kwargs={"model_id": id, "acted": acted},
+            kwargs={"model_id": id, "acted": acted, "sent": sent},
         )
 
 
@@ -893,8 +907,8 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
 
     Already ``RUNNING`` is success without a new start; ``STARTING`` is waited for; ``STOPPING``
     waits for ``STOPPED`` and then starts; ``STOPPED`` starts. ``FAILED``/``UNKNOWN`` before this
-    task started anything starts it again (as the SDK does); after its start they fail the task at
-    once. Waits in the worker (every ``poke_interval``, default 15 s) or, with ``deferrable``, in
+    try started anything starts it again (as the SDK does; a retry too, after its earlier try's
+    start); after this try's start they fail the try at once. Waits in the worker (every ``poke_interval``, default 15 s) or, with ``deferrable``, in
     the triggerer; ``timeout`` (default 20 minutes, the SDK's limit) ends the wait with
     ``AirflowSensorTimeout``; ``soft_fail`` skips a failure or a timeout instead. Returns
     ``{"model_id", "status", "acted"}`` (``acted``: this task sent the start).
@@ -954,7 +968,7 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
     def _act(self, id: int) -> Any:
         return self.hook.start_automl_model_server(id)
 
-    def _decide(self, id: int, status: ServerStatus, acted: bool) -> Step:
+    def _decide(self, id: int, status: ServerStatus, sent: bool) -> Step:
         what = f"server of model {id}"
         if status is ServerStatus.RUNNING:
             return Step("done", f"{what} is RUNNING")
@@ -962,7 +976,7 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
             return Step("wait", f"{what} is STARTING", (ServerStatus.STARTING.value,))
         if status is ServerStatus.STOPPING:
             return Step("wait", f"{what} is STOPPING; it starts once STOPPED", (ServerStatus.STOPPING.value,))
-        if status in SERVER_START_FAILURE_STATUSES and acted:
+        if status in SERVER_START_FAILURE_STATUSES and sent:
             return Step("failed", f"{what} is {status.value} after the start")
         return Step("act", f"{what} was {status.value}; start requested", self._after_act)
 
@@ -1021,17 +1035,15 @@ class StopAutoMLServerOperator(_AutoMLServerOperator):
     def _act(self, id: int) -> Any:
         return self.hook.stop_automl_model_server(id)
 
-    def _decide(self, id: int, status: ServerStatus, acted: bool) -> Step:
+    def _decide(self, id: int, status: ServerStatus, sent: bool) -> Step:
         what = f"server of model {id}"
         after_stop = self._after_act
         if status is ServerStatus.STOPPED:
             return Step("done", f"{what} is STOPPED")
         if status is ServerStatus.STOPPING:
-            return Step(
-                "wait", f"{what} is STOPPING", after_stop if acted else (ServerStatus.STOPPING.value,)
-            )
-        if status in SERVER_START_FAILURE_STATUSES and acted:
+            return Step("wait", f"{what} is STOPPING", after_stop if sent else (ServerStatus.STOPPING.value,))
+        if status in SERVER_START_FAILURE_STATUSES and sent:
             return Step("failed", f"{what} is {status.value} after the stop")
-        if status in (ServerStatus.RUNNING, ServerStatus.STARTING) and acted:
+        if status in (ServerStatus.RUNNING, ServerStatus.STARTING) and sent:
             return Step("wait", f"{what} is still {status.value} after the stop", after_stop)
         return Step("act", f"{what} was {status.value}; stop requested", after_stop)

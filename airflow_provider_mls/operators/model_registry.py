@@ -6,6 +6,7 @@ Cheap to import: boto3 is imported when a task runs.
 from __future__ import annotations
 
 import json
+import uuid
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +54,10 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
     On Airflow 3.3+ the upload is recorded in the task state store (key ``mls_upload``): before it
     starts (the version was free), and with its result once both files are written. A retry after
     a dead worker returns the recorded result when both files are still there (one artifact, not a
-    conflict with its own upload), and finishes a half-written upload of its own (replacing only
-    what this task wrote). Elsewhere such a retry fails on the version its earlier try wrote.
+    conflict with its own upload), and finishes a half-written upload of its own: both files carry
+    a token of this task's upload (S3 metadata ``mls-writer``), so only files with that token are
+    replaced; a file another writer put there since fails the retry (``MLSConflictError``).
+    Elsewhere such a retry fails on the version its earlier try wrote.
 
     :param name: the model's name.
     :param version: the model's version.
@@ -170,6 +173,23 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
         )
         return result
 
+    def _own_files(self, writer: str | None) -> bool:
+        """An earlier try began this upload: may this try overwrite what is there (only its own files)?"""
+        there = self.registry.writers(self.name, self.version)
+        began = "An earlier try of this task began uploading %s/%s: %s"
+        if not there:  # nothing written yet: a plain (conditional) upload
+            self.log.info(began, self.name, self.version, "nothing of it is there yet, uploading it")
+            return False
+        foreign = [file for file, by in there.items() if writer is None or by != writer]
+        if foreign:
+            raise MLSConflictError(
+                f"version: {self.name}/{self.version} exists ({', '.join(foreign)} written by another "
+                "writer since this task's earlier try began its upload); pass overwrite=True to replace it",
+                code=409,
+            )
+        self.log.info(began, self.name, self.version, "writing it again over its own files")
+        return True
+
     def _execute(self, context: Any) -> dict[str, Any]:
         model = self._model()
         extra = self._extra()
@@ -182,14 +202,18 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
             stored = {}
         result = self._recorded(stored.get("result"))
         if result is None:
+            writer = stored.get("writer") if isinstance(stored.get("writer"), str) else None
+            replace = overwrite
             if stored and not overwrite:
-                self.log.info(
-                    "An earlier try of this task began uploading %s/%s: writing it again over its own files",
-                    self.name,
-                    self.version,
-                )
-            elif record is not None:
-                record.save({**what, "started": True})
+                try:
+                    replace = self._own_files(writer)
+                except MLSConflictError:
+                    if record is not None:
+                        record.drop()  # nothing of this task's there to finish
+                    raise
+            if record is not None and (not stored or writer is None):
+                writer = uuid.uuid4().hex
+                record.save({**what, "started": True, "writer": writer})
             try:
                 result = self.registry.put_version(
                     self.name,
@@ -199,7 +223,8 @@ class UploadModelToRegistryOperator(MLSAwsBaseOperator):
                     model_lib_version=self.model_lib_version,
                     features=self.features,
                     extra=extra,
-                    overwrite=overwrite or bool(stored),
+                    overwrite=replace,
+                    writer=writer,
                 )
             except MLSValidationError as exc:
                 # The hook checks everything before any call; name the operator's arguments.

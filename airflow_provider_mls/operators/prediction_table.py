@@ -7,6 +7,7 @@ does not call it ready half-loaded. Cheap to import: boto3 is imported when a ta
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
 
 __all__ = ["CreatePredictionTableOperator", "DropPredictionTableOperator", "LoadPredictionTableOperator"]
+
+# A load records its committed rows in the task state store at most this often (seconds), not
+# after every batch: each record is an Execution API call and a database write.
+PROGRESS_SAVE_SECONDS = 5.0
+_monotonic = time.monotonic  # the clock of that interval
 
 
 class _PredictionTableOperator(MLSAwsBaseOperator):
@@ -185,11 +191,27 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
         region = aws_region(self.tables)
         self.persist_links(context, table=self.table, region=region)
         progress = self._progress(context)
+        try:
+            count = self._load(progress)
+        except Exception:
+            if progress:
+                progress["on_committed"].flush()  # what the batches committed before the failure
+            raise
+        if progress:  # finished: a later run of this task instance (cleared) loads every row again
+            progress["on_committed"].finish(count)
+        from airflow_provider_mls import lineage as ol
+
+        table = ol.dynamodb_table(self.table, region=region)
+        table.facets["row_count"] = count
+        record_lineage(self, inputs=[ol.file_or_s3(self.rows_path)], outputs=[table])
+        return {"table": self.table, "rows": count}
+
+    def _load(self, progress: dict[str, Any]) -> int:
         if self.rows_path is not None:
             if not isinstance(self.rows_path, str) or not self.rows_path.strip():
                 raise MLSValidationError("rows_path", f"expected a file path, got {self.rows_path!r}")
             try:
-                count = self.tables.load_file(
+                return self.tables.load_file(
                     self.table,
                     self.rows_path,
                     file_format=self.file_format or None,
@@ -202,26 +224,15 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
                 if exc.field != "path":
                     raise
                 raise MLSValidationError("rows_path", exc.message.split(": ", 1)[-1]) from None
-        else:
-            if self.file_format is not None or self.column_types is not None:
-                raise MLSValidationError("file_format", "file_format and column_types go with rows_path only")
-            count = self.tables.load_rows(
-                self.table,
-                self._rows(),
-                batch_size=self.batch_size,
-                max_attempts=self.max_attempts,
-                **progress,
-            )
-        if progress:  # finished: a later run of this task instance (cleared) loads every row again
-            TaskRecord(task_state(context), "mls_load", self.log).save(
-                {"inputs": self._fingerprint(), "committed": count, "done": True}
-            )
-        from airflow_provider_mls import lineage as ol
-
-        table = ol.dynamodb_table(self.table, region=region)
-        table.facets["row_count"] = count
-        record_lineage(self, inputs=[ol.file_or_s3(self.rows_path)], outputs=[table])
-        return {"table": self.table, "rows": count}
+        if self.file_format is not None or self.column_types is not None:
+            raise MLSValidationError("file_format", "file_format and column_types go with rows_path only")
+        return self.tables.load_rows(
+            self.table,
+            self._rows(),
+            batch_size=self.batch_size,
+            max_attempts=self.max_attempts,
+            **progress,
+        )
 
     def _progress(self, context: Any) -> dict[str, Any]:
         """``skip_rows`` and ``on_committed`` of the load, from and to the task state store (3.3+)."""
@@ -236,10 +247,7 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
         if skip:
             self.log.info("An earlier try of this task committed the first %s row(s) of this load", skip)
 
-        def committed(rows: int) -> None:
-            record.save({"inputs": inputs, "committed": rows})
-
-        return {"skip_rows": skip, "on_committed": committed}
+        return {"skip_rows": skip, "on_committed": _Progress(record, inputs, self.log)}
 
     def _fingerprint(self) -> str:
         """What the load is (table, rows or file, format, batch size): a record of another load is not resumed."""
@@ -255,6 +263,46 @@ class LoadPredictionTableOperator(_PredictionTableOperator):
                 source = [self.rows_path]
         what = [self.table, source, self.file_format, self.column_types, self.batch_size]
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class _Progress:
+    """``on_committed`` of a load: the committed rows, recorded after the first batch, then at most
+    every ``PROGRESS_SAVE_SECONDS``.
+
+    A retry resuming from a count a few seconds old writes those rows again (puts by key: nothing
+    is duplicated). ``flush`` records the last count (the load failed), ``finish`` the end of the
+    load. A store that cannot be written is warned about once per try, not once per batch.
+    """
+
+    def __init__(self, record: TaskRecord, inputs: str, log: Any) -> None:
+        self.record, self.inputs, self.log = record, inputs, log
+        self.rows = self.saved = 0
+        self.last: float | None = None  # the first batch is recorded at once
+        self.warned = False
+
+    def __call__(self, rows: int) -> None:
+        self.rows = rows
+        if self.last is None or _monotonic() - self.last >= PROGRESS_SAVE_SECONDS:
+            self._save({"inputs": self.inputs, "committed": rows})
+
+    def flush(self) -> None:
+        if self.rows > self.saved:
+            self._save({"inputs": self.inputs, "committed": self.rows})
+
+    def finish(self, count: int) -> None:
+        self.rows = count
+        self._save({"inputs": self.inputs, "committed": count, "done": True})
+
+    def _save(self, value: dict[str, Any]) -> None:
+        self.last = _monotonic()
+        if self.record.save(value, warn=False):
+            self.saved = self.rows
+        elif not self.warned:
+            self.warned = True
+            self.log.warning(
+                "Could not record the load's progress in the task state store: a retry writes again "
+                "the rows committed since its last record (warned once; the load goes on)"
+            )
 
 
 class DropPredictionTableOperator(_PredictionTableOperator):

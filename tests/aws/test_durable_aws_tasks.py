@@ -15,6 +15,7 @@ import pytest
 from airflow_provider_mls._compat import AirflowFailException
 from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
 from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
+from airflow_provider_mls.operators import prediction_table
 from airflow_provider_mls.operators.model_registry import UploadModelToRegistryOperator
 from airflow_provider_mls.operators.prediction_table import LoadPredictionTableOperator
 from tests.operators.test_durable_tasks import TaskStore, context
@@ -41,6 +42,7 @@ def table(moto_url: str, aws_env: None) -> Iterator[str]:
 def test_a_retried_load_resumes_after_the_rows_committed(
     moto_url: str, table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(prediction_table, "PROGRESS_SAVE_SECONDS", 0.0)  # a record after every batch
     store = TaskStore()
     rows = [{"user_id": f"u{i}", "score": i} for i in range(100)]
     batches: list[int] = []
@@ -75,6 +77,74 @@ def test_a_retried_load_resumes_after_the_rows_committed(
         context(store, 3)
     )
     assert batches == [25, 25, 25, 25]
+
+
+class CountingStore(TaskStore):
+    """Counts the writes; ``broken``: every write fails (the api-server down)."""
+
+    def __init__(self, broken: bool = False) -> None:
+        super().__init__()
+        self.broken, self.sets = broken, 0
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.sets += 1
+        if self.broken:
+            raise ConnectionError("the task state store is down")
+        super().set(key, value, retention=retention)
+
+
+def test_a_load_records_its_progress_every_few_seconds_not_every_batch(
+    moto_url: str, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CountingStore()
+    rows = [{"user_id": f"u{i}"} for i in range(250)]  # 10 batches
+    op = LoadPredictionTableOperator(task_id="load", table=table, rows=rows, endpoint_url=moto_url)
+    assert op.execute(context(store, 1))["rows"] == 250
+    assert store.sets == 2  # the first batch, then the end (the load is quicker than PROGRESS_SAVE_SECONDS)
+    assert store.get("mls_load")["done"] is True
+
+    clock = iter(range(0, 10_000, 3))  # 3 s per reading: a record every other batch
+    monkeypatch.setattr(prediction_table, "_monotonic", lambda: float(next(clock)))
+    store = CountingStore()
+    LoadPredictionTableOperator(task_id="load", table=table, rows=rows, endpoint_url=moto_url).execute(
+        context(store, 1)
+    )
+    assert [v["committed"] for _, v in store.writes] == [25, 75, 125, 175, 225, 250]
+
+
+def test_a_load_failing_mid_way_records_what_it_committed(
+    moto_url: str, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CountingStore()
+    write = PredictionTableHook._write_batch
+    done: list[int] = []
+
+    def fails_after_three(self: Any, name: str, items: list[dict[str, Any]], max_attempts: int) -> int:
+        if len(done) == 3:
+            raise RuntimeError("DynamoDB said no")
+        done.append(len(items))
+        return write(self, name, items, max_attempts)
+
+    monkeypatch.setattr(PredictionTableHook, "_write_batch", fails_after_three)
+    rows = [{"user_id": f"u{i}"} for i in range(250)]
+    op = LoadPredictionTableOperator(task_id="load", table=table, rows=rows, endpoint_url=moto_url)
+    with pytest.raises(RuntimeError):
+        op.execute(context(store, 1))
+    assert store.get("mls_load")["committed"] == 75 and store.sets == 2
+
+
+def test_a_store_that_cannot_be_written_is_warned_about_once(
+    moto_url: str, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prediction_table, "PROGRESS_SAVE_SECONDS", 0.0)
+    store = CountingStore(broken=True)
+    rows = [{"user_id": f"u{i}"} for i in range(250)]
+    op = LoadPredictionTableOperator(task_id="load", table=table, rows=rows, endpoint_url=moto_url)
+    warnings: list[str] = []
+    monkeypatch.setattr(op.log, "warning", lambda message, *args: warnings.append(message % args))
+    assert op.execute(context(store, 1))["rows"] == 250  # the load goes on
+    assert store.sets == 11  # each batch tried (the interval is 0 here), then the end
+    assert len([w for w in warnings if "task state store" in w]) == 1
 
 
 def test_a_retried_load_of_other_rows_starts_over(moto_url: str, table: str) -> None:
@@ -150,3 +220,48 @@ def test_another_writers_version_still_fails_and_leaves_no_record(moto_url: str,
     assert store.get("mls_upload") is None
     with pytest.raises(AirflowFailException, match="exists"):  # a cleared task does not take it either
         upload(moto_url, bucket, name).execute(context(store, 2))
+
+
+def test_a_retry_does_not_overwrite_a_rivals_upload_made_after_its_try_began(
+    moto_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Try 1 recorded that it began and died before writing anything; a rival then uploaded the same
+    name and version: the retry fails on it (its files carry another writer) and leaves them as they are."""
+    store = TaskStore()
+    name = f"m-{uuid.uuid4().hex[:8]}"
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        raise WorkerDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MLSModelRegistryHook, "_upload_model", dies)  # nothing written
+        with pytest.raises(WorkerDied):
+            upload(moto_url, bucket, name).execute(context(store, 1))
+    assert store.get("mls_upload")["started"] is True
+    registry = MLSModelRegistryHook(mls_conn_id=None, bucket=bucket, endpoint_url=moto_url)
+    rival = registry.put_version(name, "v1", b"rival", **{**UPLOAD_ARGS, "features": "rival_feature"})
+    with pytest.raises(AirflowFailException, match="written by another writer"):
+        upload(moto_url, bucket, name).execute(context(store, 2))
+    assert registry.get_meta(name, "v1") == rival["model_meta"]
+    assert store.get("mls_upload") is None
+
+
+def test_a_retry_overwrites_only_its_own_files(
+    moto_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = TaskStore()
+    name = f"m-{uuid.uuid4().hex[:8]}"
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        raise WorkerDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MLSModelRegistryHook, "_put_meta", dies)  # model.joblib written, model.json not
+        patched.setattr(MLSModelRegistryHook, "_remove_written", lambda self, key: None)
+        with pytest.raises(WorkerDied):
+            upload(moto_url, bucket, name).execute(context(store, 1))
+    registry = MLSModelRegistryHook(mls_conn_id=None, bucket=bucket, endpoint_url=moto_url)
+    writer = store.get("mls_upload")["writer"]
+    assert registry.writers(name, "v1") == {"model.joblib": writer}
+    upload(moto_url, bucket, name).execute(context(store, 2))
+    assert registry.writers(name, "v1") == {"model.joblib": writer, "model.json": writer}

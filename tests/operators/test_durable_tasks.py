@@ -99,12 +99,14 @@ def test_model_edited_between_the_tries(mls: Mls, no_retry_conn: str, store: Tas
     fields = {"name": name, "version": "v1", "description": "mine", "if_exists": "fail"}
     created = first_try_dies_after_its_post(mls, no_retry_conn, store, **fields)
     if store is not None:
-        assert store.get("mls_create") == {
+        recorded = store.get("mls_create")
+        assert {k: v for k, v in recorded.items() if k != "values"} == {
             "model_type": "manual",
             "name": name,
             "version": "v1",
             "id": created,
         }
+        assert sorted(recorded["values"]) == ["description"]  # digests of the values it was given
     mls.edit(created, description="edited by a person")
     retry = CreateManualModelOperator(task_id="create", mls_conn_id=no_retry_conn, **fields)
     if store is None:  # the payload no longer matches: the window cannot know the model is its own
@@ -184,6 +186,84 @@ def test_a_post_whose_answer_was_lost_falls_back_to_the_window(mls: Mls, no_retr
     assert store.get("mls_create")["id"] == model["id"]
 
 
+class BrokenStore(TaskStore):
+    """A store that fails to read (``get``) or to write (``set``) while the flag is up: the api-server down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken_get = self.broken_set = False
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self.broken_get:
+            raise ConnectionError("the task state store is down")
+        return super().get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        if self.broken_set:
+            raise ConnectionError("the task state store is down")
+        super().set(key, value, retention=retention)
+
+
+def test_a_store_that_cannot_be_read_falls_back_to_the_window(mls: Mls, no_retry_conn: str) -> None:
+    """Try 1 sent the create and died; the retry cannot read the store: the window, not "nothing sent"."""
+    store = BrokenStore()
+    name = uniq("unreadable")
+    fields = {"name": name, "version": "v1", "description": "mine", "if_exists": "fail"}
+    created = first_try_dies_after_its_post(mls, no_retry_conn, store, **fields)
+    store.broken_get = True
+    retry = CreateManualModelOperator(task_id="create", mls_conn_id=no_retry_conn, **fields)
+    assert retry.execute(context(store, 2))["id"] == created
+    assert [m["id"] for m in mls.models(name)] == [created]
+
+
+def test_a_store_that_cannot_be_written_fails_the_try_before_its_post(mls: Mls, no_retry_conn: str) -> None:
+    store = BrokenStore()
+    store.broken_set = True
+    name = uniq("unwritable")
+    fields = {"name": name, "version": "v1", "description": "mine", "if_exists": "fail"}
+    op = CreateManualModelOperator(task_id="create", mls_conn_id=no_retry_conn, **fields)
+    calls = record_requests(op)
+    with pytest.raises(MLSError, match="not sending it"):
+        op.execute(context(store, 1))
+    assert writes(calls) == [] and mls.models(name) == []  # nothing sent: the retry is clean
+    store.broken_set = False
+    result = CreateManualModelOperator(task_id="create", mls_conn_id=no_retry_conn, **fields).execute(
+        context(store, 2)
+    )
+    assert store.get("mls_create")["id"] == result["id"]
+
+
+@pytest.mark.parametrize("if_exists", ["fail", "skip", "update"])
+def test_a_task_cleared_after_its_values_changed(mls: Mls, if_exists: str) -> None:
+    """The task created its model and succeeded (the record stays); its DAG's values changed, it is
+    cleared: its earlier create holds other values, and ``if_exists`` says so instead of going green."""
+    store = TaskStore()
+    name = uniq("changed")
+    first = CreateManualModelOperator(
+        task_id="create", name=name, version="v1", description="old", if_exists=if_exists
+    ).execute(context(store, 1))
+    again = CreateManualModelOperator(
+        task_id="create", name=name, version="v1", description="new", features="a,b", if_exists=if_exists
+    )
+    warnings: list[str] = []
+    again.log.warning = lambda message, *args: warnings.append(message % args)  # type: ignore[method-assign]
+    if if_exists == "fail":
+        with pytest.raises(AirflowFailException, match="other values of description, features than this run"):
+            again.execute(context(store, 2))
+        assert mls.model(first["id"])["description"] == "old"
+        return
+    assert again.execute(context(store, 2))["id"] == first["id"]
+    if if_exists == "skip":
+        assert mls.model(first["id"])["description"] == "old"
+        assert any("other values of description, features" in w for w in warnings)
+        return
+    assert mls.model(first["id"])["description"] == "new"
+    # recorded with this run's values: the same run cleared again is told of no change
+    CreateManualModelOperator(
+        task_id="create", name=name, version="v1", description="new", features="a,b", if_exists="fail"
+    ).execute(context(store, 3))
+
+
 def test_a_recorded_model_deleted_since_is_created_anew(mls: Mls, no_retry_conn: str) -> None:
     store = TaskStore()
     name = uniq("gone")
@@ -244,6 +324,45 @@ def test_a_retry_knows_its_earlier_try_started_the_server(mls: Mls, automl: dict
     # without the store (Airflow < 3.3) the retry cannot know: acted is false
     again = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], poke_interval=0.05, timeout=10)
     assert again.execute(context(None, 2))["acted"] is False
+
+
+def test_a_retry_after_a_failed_start_starts_again(mls: Mls, automl: dict[str, Any]) -> None:
+    """The recorded start of an earlier try does not fail the retry at once: that is what retries are for."""
+    store = TaskStore()
+    mls.force_server(automl["id"], fail_next_start=True)
+    first = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], poke_interval=0.05, timeout=10)
+    with pytest.raises(AirflowFailException, match="FAILED after the start"):
+        first.execute(context(store, 1))
+    assert store.get("mls_server") == {"model_id": automl["id"], "action": "start"}
+    retry = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], poke_interval=0.05, timeout=10)
+    calls = record_requests(retry)
+    assert retry.execute(context(store, 2)) == {"model_id": automl["id"], "status": "RUNNING", "acted": True}
+    assert len(writes(calls)) == 1  # the start, sent again
+
+
+def test_a_retry_after_a_dead_worker_waits_for_the_start_it_sent(mls: Mls, automl: dict[str, Any]) -> None:
+    """Try 1 sent the start and died while the server was STARTING: the retry sends no second start, a kill
+    stops the server (it is this task's), and a failure after it is retried by a new start, not failed."""
+    store = TaskStore()
+    first = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], wait_for_completion=False)
+    assert first.execute(context(store, 1))["acted"] is True
+    mls.force_server(automl["id"], "STARTING")  # and it stays so while the retry waits
+    retry = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], deferrable=True, poke_interval=30)
+    calls = record_requests(retry)
+    with pytest.raises(TaskDeferred) as deferred:
+        retry.execute(context(store, 2))
+    assert writes(calls) == []
+    assert deferred.value.kwargs is not None
+    assert deferred.value.kwargs["acted"] is True and deferred.value.kwargs["sent"] is False
+    assert deferred.value.trigger.stop_server_on_kill == automl["id"]  # cancel_on_kill applies
+    event = {"status": "success", "value": {"model_id": automl["id"], "status": "FAILED"}}
+    mls.force_server(automl["id"], "FAILED")
+    resumed = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], poke_interval=0.05, timeout=10)
+    calls = record_requests(resumed)
+    assert resumed.execute_complete(context(store, 2), event, **deferred.value.kwargs)["status"] == "RUNNING"
+    assert len(writes(calls)) == 1
+    resumed.on_kill()  # a person kills it now: the server this task started is stopped
+    mls.wait_server(automl["id"], "STOPPED")
 
 
 def test_a_stop_record_does_not_count_as_a_start(mls: Mls, automl: dict[str, Any]) -> None:
