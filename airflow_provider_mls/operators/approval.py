@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._compat import AIRFLOW_VERSION_STRING
@@ -26,6 +27,9 @@ from airflow_provider_mls.exceptions import MLSValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from airflow_provider_mls.hooks.mls import MLSHook
+    from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
 
 HITL_MIN_AIRFLOW = (3, 1)
 TASKS = ("MLSModelApprovalOperator", "ModelPackageApprovalOperator")
@@ -545,13 +549,11 @@ if HITL_AVAILABLE:
             self.metrics_key = metrics_key
             self.mls_conn_id = mls_conn_id
 
-        @property
-        def hook(self) -> Any:
+        @cached_property
+        def hook(self) -> MLSHook:
             from airflow_provider_mls.hooks.mls import MLSHook
 
-            if getattr(self, "_hook", None) is None:
-                self._hook = MLSHook(mls_conn_id=self.mls_conn_id)
-            return self._hook
+            return MLSHook(mls_conn_id=self.mls_conn_id)
 
         def _serving(self, model: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
             if self.serving_model_id not in (None, ""):
@@ -767,11 +769,9 @@ if HITL_AVAILABLE:
             self.region_name = region_name
             self.endpoint_url = endpoint_url
 
-        @property
-        def registry(self) -> Any:
-            if getattr(self, "_registry", None) is None:
-                self._registry = registry_hook(self)
-            return self._registry
+        @cached_property
+        def registry(self) -> SageMakerModelRegistryHook:
+            return registry_hook(self)
 
         @staticmethod
         def _facts(described: Mapping[str, Any] | None) -> dict[str, Any]:

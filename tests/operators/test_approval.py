@@ -122,7 +122,7 @@ def operator(**kwargs: Any) -> Any:
     with DAG("deploy", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
         op = approval.MLSModelApprovalOperator(task_id="approve", **{"model_id": 12, **kwargs})
         op >> EmptyOperator(task_id="move_buckets")
-    op._hook = FakeHook()
+    op.hook = FakeHook()
     return op
 
 
@@ -175,7 +175,7 @@ def test_the_reviewer_sees_the_proposal_next_to_the_bucket_model(
     with pytest.raises(TaskAwaitingInput) as parked:
         op.execute(ctx)
     # The experiment and the bucket looked up by name, as sktmls does.
-    assert op._hook.requests == [
+    assert op.hook.requests == [
         ("GET", "/api/v1/experiments", {"name": "churn-ab"}),
         ("GET", "/api/v1/experiments/3/buckets", {"name": "main"}),
     ]
@@ -239,7 +239,7 @@ def test_approve_merges_the_approval_entry_and_lets_downstream_run() -> None:
         "comment": "looks good",
         "dag_run": RUN,
     }
-    assert op._hook.writes == [(12, {"approval": entry}, True)]  # the no-lost-update merge of one key
+    assert op.hook.writes == [(12, {"approval": entry}, True)]  # the no-lost-update merge of one key
     assert result == {**entry, **TARGET}
 
 
@@ -252,7 +252,7 @@ def test_reject_records_then_skips_downstream_and_says_why(capsys: pytest.Captur
     with pytest.raises(DownstreamTasksSkipped) as skipped:
         op.execute_complete(ctx, event("Reject", "auc is worse on new customers"), target=dict(TARGET))
     assert skipped.value.tasks == ["move_buckets"]
-    ((_, meta, _),) = op._hook.writes
+    ((_, meta, _),) = op.hook.writes
     assert meta["approval"]["decision"] == "rejected"
     assert meta["approval"]["comment"] == "auc is worse on new customers"
     log = capsys.readouterr().out
@@ -267,7 +267,7 @@ def test_fail_on_reject_fails_after_recording() -> None:
     op = operator(fail_on_reject=True)
     with pytest.raises(HITLRejectException, match="rejected: Rejected in Airflow by Alice .*: too risky"):
         op.execute_complete(context(op), event("Reject", "too risky"), target=dict(TARGET))
-    assert op._hook.writes[0][1]["approval"]["decision"] == "rejected"
+    assert op.hook.writes[0][1]["approval"]["decision"] == "rejected"
 
 
 @needs_hitl
@@ -278,7 +278,7 @@ def test_a_rejection_without_a_comment_is_not_recorded_and_asks_again(asked: lis
     deadline = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
     with pytest.raises(TaskAwaitingInput) as parked:
         op.execute_complete(context(op), event("Reject", "  "), target=dict(TARGET), deadline=deadline)
-    assert op._hook.writes == []
+    assert op.hook.writes == []
     assert len(asked) == 1  # the response cleared: the request is open again
     assert parked.value.kwargs == {"target": TARGET, "deadline": deadline}
     assert timedelta(minutes=29) < parked.value.timeout <= timedelta(minutes=30)  # the same deadline
@@ -294,7 +294,7 @@ def test_the_timeout_default_is_a_rejection_by_nobody() -> None:
         op.execute_complete(
             ctx, event("Reject", "", user={}, timedout=True) | {"responded_by_user": None}, target=TARGET
         )
-    entry = op._hook.writes[0][1]["approval"]
+    entry = op.hook.writes[0][1]["approval"]
     assert entry["decision"] == "rejected" and entry["by"] is None
     assert entry["comment"] == "no response within 0:05:00: rejected by default (on_timeout='reject')"
 
@@ -307,7 +307,7 @@ def test_on_timeout_fail_fails_and_writes_nothing() -> None:
     assert op.defaults is None
     with pytest.raises(HITLTimeoutError):
         op.execute_complete(context(op), {"error": "no response", "error_type": "timeout"}, target=TARGET)
-    assert op._hook.writes == []
+    assert op.hook.writes == []
 
 
 @needs_hitl
@@ -316,9 +316,9 @@ def test_a_retry_after_the_decision_was_recorded_does_not_ask_again(
 ) -> None:
     op = operator()
     entry = {"decision": "approved", "by": {"id": "a", "name": "A"}, "at": "t", "comment": "", "dag_run": RUN}
-    op._hook.models[12]["model_meta"] = {"approval": entry}
+    op.hook.models[12]["model_meta"] = {"approval": entry}
     result = op.execute(context(op, try_number=2))
-    assert asked == [] and op._hook.writes == []
+    assert asked == [] and op.hook.writes == []
     assert result == {**entry, **TARGET, "serving_model_id": None}
 
 
