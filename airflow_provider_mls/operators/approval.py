@@ -224,7 +224,9 @@ def check_on_timeout(value: Any) -> str:
 if HITL_AVAILABLE:
     from airflow.providers.standard.exceptions import HITLRejectException
     from airflow.providers.standard.operators.hitl import ApprovalOperator
-    from airflow.sdk import Param
+
+    # ParamsDict is public (airflow.sdk's __all__) but missing from its type stub
+    from airflow.sdk import Param, ParamsDict  # type: ignore[attr-defined]
 
     from airflow_provider_mls._compat import AirflowFailException
     from airflow_provider_mls._integration import aws_region, persist_aws_links, persist_mls_links, profile
@@ -244,8 +246,6 @@ if HITL_AVAILABLE:
 
     def _form(params: Any) -> dict[str, Any]:
         """The response form: the comment field, next to any task-level params (the DAG's are dropped)."""
-        from airflow.sdk.definitions.param import ParamsDict
-
         fields = (
             {k: params.get_param(k) for k in params} if isinstance(params, ParamsDict) else dict(params or {})
         )
@@ -338,10 +338,25 @@ if HITL_AVAILABLE:
                     "This run already decided (a retry asks no one again): %s", describe_decision(done)
                 )
                 return self._finish(context, target, done)
-            self.subject = self.subject or subject
-            self.body = body
+            question = {"subject": self.subject or subject, "body": body}
             deadline = datetime.now(UTC) + self.response_timeout if self.response_timeout else None
-            self.log.info("Asking for a decision on %s: %s", self.what, self.subject)
+            self.log.info("Asking for a decision on %s: %s", self.what, question["subject"])
+            return self._ask(context, target, question, deadline, self.response_timeout)
+
+        def _ask(
+            self,
+            context: Any,
+            target: dict[str, Any],
+            question: dict[str, Any],
+            deadline: datetime | None,
+            timeout: timedelta | None,
+            preface: str = "",
+        ) -> Any:
+            """Ask through ``ApprovalOperator.execute`` itself (the request, the notifiers, the wait),
+            waiting at most ``timeout``; what ``execute_complete`` needs travels with the wait."""
+            self.subject = str(question.get("subject") or self.subject)
+            self.body = preface + str(question.get("body") or "")
+            asked_for, self.response_timeout = self.response_timeout, timeout
             try:
                 return super().execute(context)
             except BaseException as parked:  # TaskAwaitingInput (3.3) or TaskDeferred (3.1, 3.2)
@@ -350,8 +365,11 @@ if HITL_AVAILABLE:
                         **(getattr(parked, "kwargs", None) or {}),
                         "target": target,
                         "deadline": deadline.isoformat() if deadline else None,
+                        "question": question,
                     }
                 raise
+            finally:
+                self.response_timeout = asked_for
 
         def execute_complete(
             self,
@@ -359,6 +377,7 @@ if HITL_AVAILABLE:
             event: dict[str, Any],
             target: dict[str, Any] | None = None,
             deadline: str | None = None,
+            question: dict[str, Any] | None = None,
         ) -> Any:
             if target is None:
                 raise AirflowFailException(
@@ -375,7 +394,7 @@ if HITL_AVAILABLE:
             comment = str(params_input.get(COMMENT) or "").strip()
             timed_out = bool(event.get("timedout")) or event.get("responded_by_user") is None
             if chosen == self.REJECT and not comment and not timed_out:
-                return self._ask_again(context, target, deadline)
+                return self._ask_again(context, target, deadline, question)
             if timed_out and chosen == self.REJECT and not comment:
                 comment = (
                     f"no response within {self.response_timeout}: rejected by default (on_timeout='reject')"
@@ -412,48 +431,21 @@ if HITL_AVAILABLE:
         def _refs(self, target: Mapping[str, Any]) -> dict[str, Any]:  # pragma: no cover
             raise NotImplementedError
 
-        def _ask_again(self, context: Any, target: dict[str, Any], deadline: str | None) -> Any:
-            """A rejection without a comment: clear the response and wait again, until the same deadline."""
-            from airflow.providers.standard.version_compat import AIRFLOW_V_3_3_PLUS
-            from airflow.sdk.execution_time.hitl import upsert_hitl_detail
-
-            remaining: timedelta | None = None
-            if deadline:
-                remaining = datetime.fromisoformat(deadline) - datetime.now(UTC)
-                if remaining <= timedelta(0):
-                    remaining = timedelta(seconds=1)  # the timeout default applies at once
+        def _ask_again(
+            self, context: Any, target: dict[str, Any], deadline: str | None, question: dict[str, Any] | None
+        ) -> Any:
+            """A rejection without a comment: the same question again (its answer cleared, the notifiers
+            called again), until the same deadline (at once past it: the timeout default applies)."""
+            due = datetime.fromisoformat(deadline) if deadline else None
+            remaining = None if due is None else max(due - datetime.now(UTC), timedelta(seconds=1))
             self.log.warning(
                 "Rejected without a comment: not recorded; asking again (a rejection needs a comment)"
             )
-            upsert_hitl_detail(  # clears the response: the request is open again
-                ti_id=context["task_instance"].id,
-                options=self.options,
-                subject=self.subject,
-                body=self.body,
-                defaults=self.defaults,
-                multiple=self.multiple,
-                params=self.serialized_params,
-                assigned_users=self.assigned_users,  # type: ignore[arg-type]
+            preface = (
+                "**Asked again: a rejection needs a comment.** The earlier Reject had none and was not "
+                "recorded.\n\n"
             )
-            kwargs = {"target": target, "deadline": deadline}
-            if AIRFLOW_V_3_3_PLUS:
-                from airflow.sdk.exceptions import TaskAwaitingInput
-
-                raise TaskAwaitingInput(method_name="execute_complete", kwargs=kwargs, timeout=remaining)
-            from airflow.providers.standard.triggers.hitl import HITLTrigger
-
-            self.defer(
-                trigger=HITLTrigger(
-                    ti_id=context["task_instance"].id,
-                    options=self.options,
-                    defaults=self.defaults,
-                    params=self.serialized_params,
-                    multiple=self.multiple,
-                    timeout_datetime=datetime.fromisoformat(deadline) if deadline else None,
-                ),
-                method_name="execute_complete",
-                kwargs=kwargs,
-            )
+            return self._ask(context, target, question or {}, due, remaining, preface)
 
     class MLSModelApprovalOperator(_ModelApprovalOperator):
         """Ask a person in the Airflow UI to approve an MLS model version; record the decision in its meta.

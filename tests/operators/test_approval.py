@@ -104,14 +104,32 @@ def mls_conn(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def asked(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """What ``upsert_hitl_detail`` would write (the question in Airflow's DB), recorded instead."""
+    """What ``upsert_hitl_detail`` would write (the question in Airflow's DB), recorded instead.
+
+    Replaced where ``HITLOperator.execute`` calls it: every question, the first and any asked again,
+    goes through Airflow's own operator."""
     calls: list[dict[str, Any]] = []
     import airflow.providers.standard.operators.hitl as hitl
-    import airflow.sdk.execution_time.hitl as sdk_hitl
 
     monkeypatch.setattr(hitl, "upsert_hitl_detail", lambda **kw: calls.append(kw))
-    monkeypatch.setattr(sdk_hitl, "upsert_hitl_detail", lambda **kw: calls.append(kw))
     return calls
+
+
+def notifier() -> Any:
+    """An Airflow notifier that counts the times it was called (upstream's execute calls it per question)."""
+    from airflow.sdk import BaseNotifier
+
+    class Counting(BaseNotifier):
+        template_fields = ()
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def notify(self, context: Any) -> None:
+            self.calls += 1
+
+    return Counting()
 
 
 def operator(**kwargs: Any) -> Any:
@@ -202,6 +220,7 @@ def test_the_reviewer_sees_the_proposal_next_to_the_bucket_model(
     assert parked.value.kwargs == {
         "target": {"model_id": 12, "name": "churn", "version": "v2", "serving_model_id": 9},
         "deadline": None,
+        "question": {"subject": "Deploy churn v2?", "body": body},  # asked again as it is
     }
     assert ctx["ti"].xcoms["mls_link_mls_model"] == "https://mls.example/models/12"
 
@@ -271,17 +290,56 @@ def test_fail_on_reject_fails_after_recording() -> None:
 
 
 @needs_hitl
-def test_a_rejection_without_a_comment_is_not_recorded_and_asks_again(asked: list[dict[str, Any]]) -> None:
+def test_a_rejection_without_a_comment_is_not_recorded_and_asks_again(
+    mls_conn: None, asked: list[dict[str, Any]]
+) -> None:
+    """The same question again through ApprovalOperator.execute (notifiers included), same deadline."""
+    from airflow.sdk.exceptions import TaskAwaitingInput
+
+    told = notifier()
+    op = operator(response_timeout=timedelta(hours=1), notifiers=told)
+    with pytest.raises(TaskAwaitingInput) as first:
+        op.execute(context(op))
+    kwargs = first.value.kwargs
+    assert kwargs["question"] == {"subject": "Deploy churn v2?", "body": asked[0]["body"]}
+    # The answer comes to a fresh copy of the task (a new process on the worker), 30 minutes left.
+    kwargs["deadline"] = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    for _ in range(2):
+        resumed = operator(response_timeout=timedelta(hours=1), notifiers=told)
+        with pytest.raises(TaskAwaitingInput) as parked:
+            resumed.execute_complete(context(resumed), event("Reject", "  "), **kwargs)
+        assert resumed.hook.writes == []
+        assert parked.value.kwargs == kwargs  # the same target, question and deadline travel on
+        assert timedelta(minutes=29) < parked.value.timeout <= timedelta(minutes=30)  # the same deadline
+        assert resumed.response_timeout == timedelta(hours=1)
+    first_question, *again = asked
+    assert len(again) == 2 and told.calls == 3  # each question written afresh, the notifiers told each time
+    for question in again:
+        assert question["subject"] == "Deploy churn v2?"
+        assert question["body"] == (
+            "**Asked again: a rejection needs a comment.** The earlier Reject had none and was not recorded."
+            "\n\n" + first_question["body"]
+        )
+        assert {k: question[k] for k in ("options", "defaults", "params")} == {
+            k: first_question[k] for k in ("options", "defaults", "params")
+        }
+
+
+@needs_hitl
+def test_a_rejection_without_a_comment_past_the_deadline_gets_the_timeout_default_at_once(
+    asked: list[dict[str, Any]],
+) -> None:
     from airflow.sdk.exceptions import TaskAwaitingInput
 
     op = operator(response_timeout=timedelta(hours=1))
-    deadline = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    deadline = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    question = {"subject": "Deploy churn v2?", "body": "b"}
     with pytest.raises(TaskAwaitingInput) as parked:
-        op.execute_complete(context(op), event("Reject", "  "), target=dict(TARGET), deadline=deadline)
-    assert op.hook.writes == []
-    assert len(asked) == 1  # the response cleared: the request is open again
-    assert parked.value.kwargs == {"target": TARGET, "deadline": deadline}
-    assert timedelta(minutes=29) < parked.value.timeout <= timedelta(minutes=30)  # the same deadline
+        op.execute_complete(
+            context(op), event("Reject", ""), target=dict(TARGET), deadline=deadline, question=question
+        )
+    assert parked.value.timeout == timedelta(seconds=1)
+    assert asked[0]["body"].endswith("\n\nb")
 
 
 @needs_hitl
