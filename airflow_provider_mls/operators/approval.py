@@ -464,7 +464,7 @@ if HITL_AVAILABLE:
             """A retry after the write-back of a decision failed: write that decision, ask no one."""
             self.log.info(
                 "An earlier try of this task got the decision and did not finish writing it back; "
-                "writing it now (no one is asked again): %s",
+                "finishing that (no one is asked again): %s",
                 describe_decision(entry),
             )
             with fail_fast(self):
