@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._compat import AIRFLOW_VERSION_STRING
@@ -27,10 +28,15 @@ from airflow_provider_mls.exceptions import MLSValidationError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from airflow_provider_mls.hooks.mls import MLSHook
+    from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
+
 HITL_MIN_AIRFLOW = (3, 1)
 TASKS = ("MLSModelApprovalOperator", "ModelPackageApprovalOperator")
 
 APPROVED, REJECTED = "approved", "rejected"
+DECISIONS = (APPROVED, REJECTED)
+RECORD_KEY = "mls_approval"  # the decision, in the task state store until it is written back (3.3+)
 ON_TIMEOUT = ("reject", "fail")
 COMMENT = "comment"
 METRIC_KEYS = (
@@ -220,9 +226,16 @@ def check_on_timeout(value: Any) -> str:
 if HITL_AVAILABLE:
     from airflow.providers.standard.exceptions import HITLRejectException
     from airflow.providers.standard.operators.hitl import ApprovalOperator
-    from airflow.sdk import Param
 
-    from airflow_provider_mls._compat import AirflowFailException
+    # ParamsDict is public (airflow.sdk's __all__) but missing from its type stub
+    from airflow.sdk import Param, ParamsDict  # type: ignore[attr-defined]
+
+    from airflow_provider_mls._compat import (
+        AirflowFailException,
+        AirflowSkipException,
+        TaskRecord,
+        task_state,
+    )
     from airflow_provider_mls._integration import aws_region, persist_aws_links, persist_mls_links, profile
     from airflow_provider_mls._registry_tasks import AWS_FIELDS, PACKAGE_REF_FIELDS, PackageRef, registry_hook
     from airflow_provider_mls._tasks import ModelSelector, fail_fast
@@ -240,8 +253,6 @@ if HITL_AVAILABLE:
 
     def _form(params: Any) -> dict[str, Any]:
         """The response form: the comment field, next to any task-level params (the DAG's are dropped)."""
-        from airflow.sdk.definitions.param import ParamsDict
-
         fields = (
             {k: params.get_param(k) for k in params} if isinstance(params, ParamsDict) else dict(params or {})
         )
@@ -308,6 +319,10 @@ if HITL_AVAILABLE:
             """Write the decision where the model lives; returns the refs for XCom."""
             raise NotImplementedError
 
+        def _written(self, target: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:  # pragma: no cover
+            """Whether the model already holds exactly this decision (a write-back whose answer was lost)."""
+            raise NotImplementedError
+
         # -- the flow ----------------------------------------------------------------------------
         def _dag_run(self, context: Any) -> dict[str, Any]:
             ti = context["ti"]
@@ -326,6 +341,10 @@ if HITL_AVAILABLE:
             )
 
         def execute(self, context: Any) -> Any:
+            record = self._record(context)
+            pending = self._pending(record)
+            if record is not None and pending is not None:
+                return self._finish_write_back(context, record, *pending)
             with fail_fast(self):
                 target, subject, body = self._prepare(context)
                 done = self._recorded(target, context)
@@ -334,10 +353,25 @@ if HITL_AVAILABLE:
                     "This run already decided (a retry asks no one again): %s", describe_decision(done)
                 )
                 return self._finish(context, target, done)
-            self.subject = self.subject or subject
-            self.body = body
+            question = {"subject": self.subject or subject, "body": body}
             deadline = datetime.now(UTC) + self.response_timeout if self.response_timeout else None
-            self.log.info("Asking for a decision on %s: %s", self.what, self.subject)
+            self.log.info("Asking for a decision on %s: %s", self.what, question["subject"])
+            return self._ask(context, target, question, deadline, self.response_timeout)
+
+        def _ask(
+            self,
+            context: Any,
+            target: dict[str, Any],
+            question: dict[str, Any],
+            deadline: datetime | None,
+            timeout: timedelta | None,
+            preface: str = "",
+        ) -> Any:
+            """Ask through ``ApprovalOperator.execute`` itself (the request, the notifiers, the wait),
+            waiting at most ``timeout``; what ``execute_complete`` needs travels with the wait."""
+            self.subject = str(question.get("subject") or self.subject)
+            self.body = preface + str(question.get("body") or "")
+            asked_for, self.response_timeout = self.response_timeout, timeout
             try:
                 return super().execute(context)
             except BaseException as parked:  # TaskAwaitingInput (3.3) or TaskDeferred (3.1, 3.2)
@@ -346,8 +380,11 @@ if HITL_AVAILABLE:
                         **(getattr(parked, "kwargs", None) or {}),
                         "target": target,
                         "deadline": deadline.isoformat() if deadline else None,
+                        "question": question,
                     }
                 raise
+            finally:
+                self.response_timeout = asked_for
 
         def execute_complete(
             self,
@@ -355,6 +392,7 @@ if HITL_AVAILABLE:
             event: dict[str, Any],
             target: dict[str, Any] | None = None,
             deadline: str | None = None,
+            question: dict[str, Any] | None = None,
         ) -> Any:
             if target is None:
                 raise AirflowFailException(
@@ -371,7 +409,7 @@ if HITL_AVAILABLE:
             comment = str(params_input.get(COMMENT) or "").strip()
             timed_out = bool(event.get("timedout")) or event.get("responded_by_user") is None
             if chosen == self.REJECT and not comment and not timed_out:
-                return self._ask_again(context, target, deadline)
+                return self._ask_again(context, target, deadline, question)
             if timed_out and chosen == self.REJECT and not comment:
                 comment = (
                     f"no response within {self.response_timeout}: rejected by default (on_timeout='reject')"
@@ -380,8 +418,7 @@ if HITL_AVAILABLE:
                 chosen=chosen, event=event, comment=comment, dag_run=self._dag_run(context)
             )
             self.log.info("%s", describe_decision(entry))
-            with fail_fast(self):
-                refs = self._write_back(target, entry)
+            refs = self._write(target, entry, self._record(context))
             result = {**entry, **refs}
             if entry["decision"] == REJECTED and self.fail_on_reject:
                 raise HITLRejectException(f"{self.what} rejected: {describe_decision(entry)}")
@@ -390,9 +427,63 @@ if HITL_AVAILABLE:
             super().execute_complete(context, event)  # Approve: go on; Reject: skip downstream
             return result
 
-        def _finish(self, context: Any, target: Any, entry: Mapping[str, Any]) -> Any:
+        # -- the decision kept until it is written back (Airflow 3.3+: the task state store) ---------
+        def _record(self, context: Any) -> TaskRecord | None:
+            store = task_state(context)
+            return TaskRecord(store, RECORD_KEY, self.log) if store is not None else None
+
+        def _pending(self, record: TaskRecord | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+            """(target, entry) of a decision an earlier try got and did not finish writing back."""
+            stored = (record.load() if record is not None else None) or {}
+            target, entry = stored.get("target"), stored.get("entry")
+            if isinstance(target, dict) and isinstance(entry, dict) and entry.get("decision") in DECISIONS:
+                return target, entry
+            return None
+
+        def _write(
+            self, target: Mapping[str, Any], entry: dict[str, Any], record: TaskRecord | None
+        ) -> dict[str, Any]:
+            """Write the decision back, kept in the task state store until it is written (3.3+): a try
+            that fails here (MLS or SageMaker down) leaves it to the retry, which asks no one again."""
+            if record is not None:
+                record.save({"target": dict(target), "entry": entry})
+            try:
+                with fail_fast(self):
+                    refs = self._write_back(target, entry)
+            except (AirflowFailException, AirflowSkipException):
+                if record is not None:  # never writable as it is: a cleared task asks afresh
+                    record.drop()
+                raise
+            if record is not None:
+                record.drop()
+            return refs
+
+        def _finish_write_back(
+            self, context: Any, record: TaskRecord, target: dict[str, Any], entry: dict[str, Any]
+        ) -> Any:
+            """A retry after the write-back of a decision failed: write that decision, ask no one."""
+            self.log.info(
+                "An earlier try of this task got the decision and did not finish writing it back; "
+                "finishing that (no one is asked again): %s",
+                describe_decision(entry),
+            )
+            with fail_fast(self):
+                landed = self._written(target, entry)
+            if landed:  # the earlier write-back went through, its answer was lost
+                self.log.info("The earlier try's write-back had gone through; not written twice")
+                record.drop()
+                return self._finish(context, target, entry)
+            return self._finish(context, target, entry, self._write(target, entry, record))
+
+        def _finish(
+            self,
+            context: Any,
+            target: Any,
+            entry: Mapping[str, Any],
+            refs: Mapping[str, Any] | None = None,
+        ) -> Any:
             """A decision recorded by an earlier try of this task in this run: act on it, do not ask again."""
-            refs = self._refs(target)
+            refs = self._refs(target, entry) if refs is None else refs
             if entry.get("decision") == REJECTED:
                 if self.fail_on_reject:
                     raise HITLRejectException(f"{self.what} rejected: {describe_decision(entry)}")
@@ -405,51 +496,26 @@ if HITL_AVAILABLE:
                     self.skip(ti=context["ti"], tasks=tasks)
             return {**entry, **refs}
 
-        def _refs(self, target: Mapping[str, Any]) -> dict[str, Any]:  # pragma: no cover
+        def _refs(
+            self, target: Mapping[str, Any], entry: Mapping[str, Any]
+        ) -> dict[str, Any]:  # pragma: no cover
             raise NotImplementedError
 
-        def _ask_again(self, context: Any, target: dict[str, Any], deadline: str | None) -> Any:
-            """A rejection without a comment: clear the response and wait again, until the same deadline."""
-            from airflow.providers.standard.version_compat import AIRFLOW_V_3_3_PLUS
-            from airflow.sdk.execution_time.hitl import upsert_hitl_detail
-
-            remaining: timedelta | None = None
-            if deadline:
-                remaining = datetime.fromisoformat(deadline) - datetime.now(UTC)
-                if remaining <= timedelta(0):
-                    remaining = timedelta(seconds=1)  # the timeout default applies at once
+        def _ask_again(
+            self, context: Any, target: dict[str, Any], deadline: str | None, question: dict[str, Any] | None
+        ) -> Any:
+            """A rejection without a comment: the same question again (its answer cleared, the notifiers
+            called again), until the same deadline (at once past it: the timeout default applies)."""
+            due = datetime.fromisoformat(deadline) if deadline else None
+            remaining = None if due is None else max(due - datetime.now(UTC), timedelta(seconds=1))
             self.log.warning(
                 "Rejected without a comment: not recorded; asking again (a rejection needs a comment)"
             )
-            upsert_hitl_detail(  # clears the response: the request is open again
-                ti_id=context["task_instance"].id,
-                options=self.options,
-                subject=self.subject,
-                body=self.body,
-                defaults=self.defaults,
-                multiple=self.multiple,
-                params=self.serialized_params,
-                assigned_users=self.assigned_users,  # type: ignore[arg-type]
+            preface = (
+                "**Asked again: a rejection needs a comment.** The earlier Reject had none and was not "
+                "recorded.\n\n"
             )
-            kwargs = {"target": target, "deadline": deadline}
-            if AIRFLOW_V_3_3_PLUS:
-                from airflow.sdk.exceptions import TaskAwaitingInput
-
-                raise TaskAwaitingInput(method_name="execute_complete", kwargs=kwargs, timeout=remaining)
-            from airflow.providers.standard.triggers.hitl import HITLTrigger
-
-            self.defer(
-                trigger=HITLTrigger(
-                    ti_id=context["task_instance"].id,
-                    options=self.options,
-                    defaults=self.defaults,
-                    params=self.serialized_params,
-                    multiple=self.multiple,
-                    timeout_datetime=datetime.fromisoformat(deadline) if deadline else None,
-                ),
-                method_name="execute_complete",
-                kwargs=kwargs,
-            )
+            return self._ask(context, target, question or {}, due, remaining, preface)
 
     class MLSModelApprovalOperator(_ModelApprovalOperator):
         """Ask a person in the Airflow UI to approve an MLS model version; record the decision in its meta.
@@ -545,13 +611,11 @@ if HITL_AVAILABLE:
             self.metrics_key = metrics_key
             self.mls_conn_id = mls_conn_id
 
-        @property
-        def hook(self) -> Any:
+        @cached_property
+        def hook(self) -> MLSHook:
             from airflow_provider_mls.hooks.mls import MLSHook
 
-            if getattr(self, "_hook", None) is None:
-                self._hook = MLSHook(mls_conn_id=self.mls_conn_id)
-            return self._hook
+            return MLSHook(mls_conn_id=self.mls_conn_id)
 
         def _serving(self, model: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
             if self.serving_model_id not in (None, ""):
@@ -671,14 +735,18 @@ if HITL_AVAILABLE:
                 return entry
             return None
 
-        def _refs(self, target: Mapping[str, Any]) -> dict[str, Any]:
+        def _refs(self, target: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
             keys = ("model_id", "name", "version", "serving_model_id")
             return {key: target.get(key) for key in keys}
+
+        def _written(self, target: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
+            meta = (self.hook.get_manual_model(id=target["model_id"]).get("model_meta")) or {}
+            return bool(meta.get("approval") == entry)
 
         def _write_back(self, target: Mapping[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
             self.hook.update_manual_model_meta(target["model_id"], {"approval": entry}, partial_update=True)
             self.log.info("Recorded in model %s's meta as approval", target["model_id"])
-            return self._refs(target)
+            return self._refs(target, entry)
 
     class ModelPackageApprovalOperator(_ModelApprovalOperator):
         """Ask a person in the Airflow UI to approve a SageMaker model package version; write the decision to it.
@@ -767,11 +835,9 @@ if HITL_AVAILABLE:
             self.region_name = region_name
             self.endpoint_url = endpoint_url
 
-        @property
-        def registry(self) -> Any:
-            if getattr(self, "_registry", None) is None:
-                self._registry = registry_hook(self)
-            return self._registry
+        @cached_property
+        def registry(self) -> SageMakerModelRegistryHook:
+            return registry_hook(self)
 
         @staticmethod
         def _facts(described: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -897,12 +963,32 @@ if HITL_AVAILABLE:
                 }
             return None
 
-        def _refs(self, target: Mapping[str, Any]) -> dict[str, Any]:
-            return {"arn": target["arn"], "group": target["group"], "version": target["version"]}
+        def _refs(self, target: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+            refs = {"arn": target["arn"], "group": target["group"], "version": target["version"]}
+            return {**refs, "approval_status": self._status(entry)}
 
-        def _write_back(self, target: Mapping[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+        @staticmethod
+        def _status(entry: Mapping[str, Any]) -> str:
+            return "Approved" if entry["decision"] == APPROVED else "Rejected"
+
+        @staticmethod
+        def _description(entry: Mapping[str, Any]) -> str:
             from airflow_provider_mls.hooks.sagemaker_registry import MAX_DESCRIPTION_LENGTH
 
+            text = describe_decision(entry)
+            if len(text) > MAX_DESCRIPTION_LENGTH:  # keep the reviewer and the run; shorten the comment
+                tail = text[text.rindex(" [dag run ") :]
+                text = text[: MAX_DESCRIPTION_LENGTH - len(tail) - 1] + "…" + tail
+            return text
+
+        def _written(self, target: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
+            current = self.registry.approval(str(target["arn"]))
+            return (current.get("status"), current.get("description")) == (
+                self._status(entry),
+                self._description(entry),
+            )
+
+        def _write_back(self, target: Mapping[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
             arn = str(target["arn"])
             current = self.registry.approval(arn)
             if current.get("status") != target.get("status_asked"):
@@ -911,14 +997,11 @@ if HITL_AVAILABLE:
                     f"while the question was open ({current.get('description') or 'no description'}); "
                     f"the Airflow decision ({entry['decision']}) is not written over it"
                 )
-            text = describe_decision(entry)
-            if len(text) > MAX_DESCRIPTION_LENGTH:  # keep the reviewer and the run; shorten the comment
-                tail = text[text.rindex(" [dag run ") :]
-                text = text[: MAX_DESCRIPTION_LENGTH - len(tail) - 1] + "…" + tail
-            status = "Approved" if entry["decision"] == APPROVED else "Rejected"
-            described = self.registry.update_version(arn, approval_status=status, approval_description=text)
+            described = self.registry.update_version(
+                arn, approval_status=self._status(entry), approval_description=self._description(entry)
+            )
             self.log.info("Model package %s is now %s", arn, described.get("ModelApprovalStatus"))
-            return {**self._refs(target), "approval_status": described.get("ModelApprovalStatus")}
+            return {**self._refs(target, entry), "approval_status": described.get("ModelApprovalStatus")}
 
     __all__ = ["MLSModelApprovalOperator", "ModelPackageApprovalOperator"]
 

@@ -41,14 +41,14 @@ def card(auc: float, creator: str) -> dict[str, Any]:
 
 
 class FakeTI:
-    def __init__(self) -> None:
+    def __init__(self, try_number: int = 1) -> None:
         self.id = uuid.uuid4()
         self.dag_id, self.run_id, self.task_id, self.map_index, self.try_number = (
             "gate",
             "r1",
             "approve",
             -1,
-            1,
+            try_number,
         )
         self.xcoms: dict[str, Any] = {}
 
@@ -202,3 +202,58 @@ def test_a_decision_made_in_the_console_meanwhile_is_not_overwritten(
         op.execute_complete({"ti": FakeTI(), "task": op}, answer("Approve", "ok"), target=target)
     assert sent == []
     assert registry.approval(candidate)["status"] == "Rejected"
+
+
+@pytest.mark.parametrize("lost", [False, True], ids=["update refused", "updated, answer lost"])
+def test_an_update_that_fails_once_is_finished_by_the_retry_without_asking_again(
+    moto_url: str,
+    versions: tuple[str, str],
+    registry: SageMakerModelRegistryHook,
+    asked: list[dict[str, Any]],
+    lost: bool,
+) -> None:
+    """SageMaker unreachable for the UpdateModelPackage (``lost``: after it was applied). On Airflow
+    3.3 the decision waits in the task state store; the retry writes it (once) and asks no one."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from tests.operators.test_durable_tasks import TaskStore
+
+    _, candidate = versions
+    store = TaskStore()
+    target = {"arn": candidate, "group": "g", "version": 2, "status_asked": "PendingManualApproval"}
+    first = operator(moto_url, model_package_arn=candidate)
+    failed: list[bool] = []
+
+    def unreachable(**_: Any) -> None:
+        if not failed:
+            failed.append(True)
+            raise EndpointConnectionError(endpoint_url=moto_url)
+
+    when = "after-call" if lost else "before-call"
+    first.registry.get_conn().meta.events.register(f"{when}.sagemaker.UpdateModelPackage", unreachable)
+    ti = FakeTI()
+    with pytest.raises(EndpointConnectionError):
+        first.execute_complete(
+            {"ti": ti, "task": first, "task_state_store": store}, answer("Approve", "ok"), target=target
+        )
+    text = "Approved in Airflow by Alice (id alice) at 2026-12-06T13:00:00+00:00: ok [dag run gate/r1, task approve]"
+    assert registry.approval(candidate)["status"] == ("Approved" if lost else "PendingManualApproval")
+    assert store.get("mls_approval")["entry"]["by"] == {"id": "alice", "name": "Alice"}
+
+    retry = operator(moto_url, model_package_arn=candidate)
+    sent = updates(retry)
+    ti = FakeTI(try_number=2)
+    result = retry.execute({"ti": ti, "task_instance": ti, "task": retry, "task_state_store": store})
+    assert asked == []
+    assert sent == (
+        []
+        if lost
+        else [{"ModelPackageArn": candidate, "ModelApprovalStatus": "Approved", "ApprovalDescription": text}]
+    )
+    assert registry.approval(candidate) == {"arn": candidate, "status": "Approved", "description": text}
+    assert (result["decision"], result["by"], result["approval_status"]) == (
+        "approved",
+        {"id": "alice", "name": "Alice"},
+        "Approved",
+    )
+    assert store.values == {}

@@ -280,6 +280,7 @@ def test_reviewers_answer_through_the_rest_api_and_the_decision_is_written_back(
     package = registry.approval(version["ModelPackageArn"])
     assert package["status"] == "Approved"
     assert package["description"].startswith("Approved in Airflow by alice (id alice) at ")
-    (deployed,) = mls.list_all_manual_models(name=sm_name)
+    (listed,) = mls.list_all_manual_models(name=sm_name)
+    deployed = mls.get_manual_model(id=listed["id"])  # a list item need not carry model_meta
     assert deployed["model_meta"]["model_package"]["arn"] == version["ModelPackageArn"]
     assert deployed["model_meta"]["model_package"]["approval_description"] == package["description"]

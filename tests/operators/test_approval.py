@@ -10,13 +10,18 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 import pytest
 
 from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.operators import approval
+
+from ._support import Mls, record_requests, uniq, writes
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.timeout(60)
 needs_hitl = pytest.mark.skipif(not approval.HITL_AVAILABLE, reason="human-in-the-loop needs Airflow 3.1+")
@@ -91,9 +96,13 @@ class FakeTI:
         self.xcoms[key] = value
 
 
-def context(op: Any, try_number: int = 1) -> dict[str, Any]:
+def context(op: Any, try_number: int = 1, store: Any = None) -> dict[str, Any]:
+    """The task's context; ``store``: Airflow 3.3's task state store of this task instance."""
     ti = FakeTI(try_number)
-    return {"ti": ti, "task_instance": ti, "task": op}
+    ctx = {"ti": ti, "task_instance": ti, "task": op}
+    if store is not None:
+        ctx["task_state_store"] = store
+    return ctx
 
 
 @pytest.fixture
@@ -104,14 +113,32 @@ def mls_conn(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def asked(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """What ``upsert_hitl_detail`` would write (the question in Airflow's DB), recorded instead."""
+    """What ``upsert_hitl_detail`` would write (the question in Airflow's DB), recorded instead.
+
+    Replaced where ``HITLOperator.execute`` calls it: every question, the first and any asked again,
+    goes through Airflow's own operator."""
     calls: list[dict[str, Any]] = []
     import airflow.providers.standard.operators.hitl as hitl
-    import airflow.sdk.execution_time.hitl as sdk_hitl
 
     monkeypatch.setattr(hitl, "upsert_hitl_detail", lambda **kw: calls.append(kw))
-    monkeypatch.setattr(sdk_hitl, "upsert_hitl_detail", lambda **kw: calls.append(kw))
     return calls
+
+
+def notifier() -> Any:
+    """An Airflow notifier that counts the times it was called (upstream's execute calls it per question)."""
+    from airflow.sdk import BaseNotifier
+
+    class Counting(BaseNotifier):
+        template_fields = ()
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def notify(self, context: Any) -> None:
+            self.calls += 1
+
+    return Counting()
 
 
 def operator(**kwargs: Any) -> Any:
@@ -122,7 +149,7 @@ def operator(**kwargs: Any) -> Any:
     with DAG("deploy", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
         op = approval.MLSModelApprovalOperator(task_id="approve", **{"model_id": 12, **kwargs})
         op >> EmptyOperator(task_id="move_buckets")
-    op._hook = FakeHook()
+    op.hook = FakeHook()
     return op
 
 
@@ -175,7 +202,7 @@ def test_the_reviewer_sees_the_proposal_next_to_the_bucket_model(
     with pytest.raises(TaskAwaitingInput) as parked:
         op.execute(ctx)
     # The experiment and the bucket looked up by name, as sktmls does.
-    assert op._hook.requests == [
+    assert op.hook.requests == [
         ("GET", "/api/v1/experiments", {"name": "churn-ab"}),
         ("GET", "/api/v1/experiments/3/buckets", {"name": "main"}),
     ]
@@ -202,6 +229,7 @@ def test_the_reviewer_sees_the_proposal_next_to_the_bucket_model(
     assert parked.value.kwargs == {
         "target": {"model_id": 12, "name": "churn", "version": "v2", "serving_model_id": 9},
         "deadline": None,
+        "question": {"subject": "Deploy churn v2?", "body": body},  # asked again as it is
     }
     assert ctx["ti"].xcoms["mls_link_mls_model"] == "https://mls.example/models/12"
 
@@ -239,7 +267,7 @@ def test_approve_merges_the_approval_entry_and_lets_downstream_run() -> None:
         "comment": "looks good",
         "dag_run": RUN,
     }
-    assert op._hook.writes == [(12, {"approval": entry}, True)]  # the no-lost-update merge of one key
+    assert op.hook.writes == [(12, {"approval": entry}, True)]  # the no-lost-update merge of one key
     assert result == {**entry, **TARGET}
 
 
@@ -252,7 +280,7 @@ def test_reject_records_then_skips_downstream_and_says_why(capsys: pytest.Captur
     with pytest.raises(DownstreamTasksSkipped) as skipped:
         op.execute_complete(ctx, event("Reject", "auc is worse on new customers"), target=dict(TARGET))
     assert skipped.value.tasks == ["move_buckets"]
-    ((_, meta, _),) = op._hook.writes
+    ((_, meta, _),) = op.hook.writes
     assert meta["approval"]["decision"] == "rejected"
     assert meta["approval"]["comment"] == "auc is worse on new customers"
     log = capsys.readouterr().out
@@ -267,21 +295,60 @@ def test_fail_on_reject_fails_after_recording() -> None:
     op = operator(fail_on_reject=True)
     with pytest.raises(HITLRejectException, match="rejected: Rejected in Airflow by Alice .*: too risky"):
         op.execute_complete(context(op), event("Reject", "too risky"), target=dict(TARGET))
-    assert op._hook.writes[0][1]["approval"]["decision"] == "rejected"
+    assert op.hook.writes[0][1]["approval"]["decision"] == "rejected"
 
 
 @needs_hitl
-def test_a_rejection_without_a_comment_is_not_recorded_and_asks_again(asked: list[dict[str, Any]]) -> None:
+def test_a_rejection_without_a_comment_is_not_recorded_and_asks_again(
+    mls_conn: None, asked: list[dict[str, Any]]
+) -> None:
+    """The same question again through ApprovalOperator.execute (notifiers included), same deadline."""
+    from airflow.sdk.exceptions import TaskAwaitingInput
+
+    told = notifier()
+    op = operator(response_timeout=timedelta(hours=1), notifiers=told)
+    with pytest.raises(TaskAwaitingInput) as first:
+        op.execute(context(op))
+    kwargs = first.value.kwargs
+    assert kwargs["question"] == {"subject": "Deploy churn v2?", "body": asked[0]["body"]}
+    # The answer comes to a fresh copy of the task (a new process on the worker), 30 minutes left.
+    kwargs["deadline"] = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    for _ in range(2):
+        resumed = operator(response_timeout=timedelta(hours=1), notifiers=told)
+        with pytest.raises(TaskAwaitingInput) as parked:
+            resumed.execute_complete(context(resumed), event("Reject", "  "), **kwargs)
+        assert resumed.hook.writes == []
+        assert parked.value.kwargs == kwargs  # the same target, question and deadline travel on
+        assert timedelta(minutes=29) < parked.value.timeout <= timedelta(minutes=30)  # the same deadline
+        assert resumed.response_timeout == timedelta(hours=1)
+    first_question, *again = asked
+    assert len(again) == 2 and told.calls == 3  # each question written afresh, the notifiers told each time
+    for question in again:
+        assert question["subject"] == "Deploy churn v2?"
+        assert question["body"] == (
+            "**Asked again: a rejection needs a comment.** The earlier Reject had none and was not recorded."
+            "\n\n" + first_question["body"]
+        )
+        assert {k: question[k] for k in ("options", "defaults", "params")} == {
+            k: first_question[k] for k in ("options", "defaults", "params")
+        }
+
+
+@needs_hitl
+def test_a_rejection_without_a_comment_past_the_deadline_gets_the_timeout_default_at_once(
+    asked: list[dict[str, Any]],
+) -> None:
     from airflow.sdk.exceptions import TaskAwaitingInput
 
     op = operator(response_timeout=timedelta(hours=1))
-    deadline = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+    deadline = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    question = {"subject": "Deploy churn v2?", "body": "b"}
     with pytest.raises(TaskAwaitingInput) as parked:
-        op.execute_complete(context(op), event("Reject", "  "), target=dict(TARGET), deadline=deadline)
-    assert op._hook.writes == []
-    assert len(asked) == 1  # the response cleared: the request is open again
-    assert parked.value.kwargs == {"target": TARGET, "deadline": deadline}
-    assert timedelta(minutes=29) < parked.value.timeout <= timedelta(minutes=30)  # the same deadline
+        op.execute_complete(
+            context(op), event("Reject", ""), target=dict(TARGET), deadline=deadline, question=question
+        )
+    assert parked.value.timeout == timedelta(seconds=1)
+    assert asked[0]["body"].endswith("\n\nb")
 
 
 @needs_hitl
@@ -294,7 +361,7 @@ def test_the_timeout_default_is_a_rejection_by_nobody() -> None:
         op.execute_complete(
             ctx, event("Reject", "", user={}, timedout=True) | {"responded_by_user": None}, target=TARGET
         )
-    entry = op._hook.writes[0][1]["approval"]
+    entry = op.hook.writes[0][1]["approval"]
     assert entry["decision"] == "rejected" and entry["by"] is None
     assert entry["comment"] == "no response within 0:05:00: rejected by default (on_timeout='reject')"
 
@@ -307,7 +374,7 @@ def test_on_timeout_fail_fails_and_writes_nothing() -> None:
     assert op.defaults is None
     with pytest.raises(HITLTimeoutError):
         op.execute_complete(context(op), {"error": "no response", "error_type": "timeout"}, target=TARGET)
-    assert op._hook.writes == []
+    assert op.hook.writes == []
 
 
 @needs_hitl
@@ -316,10 +383,154 @@ def test_a_retry_after_the_decision_was_recorded_does_not_ask_again(
 ) -> None:
     op = operator()
     entry = {"decision": "approved", "by": {"id": "a", "name": "A"}, "at": "t", "comment": "", "dag_run": RUN}
-    op._hook.models[12]["model_meta"] = {"approval": entry}
+    op.hook.models[12]["model_meta"] = {"approval": entry}
     result = op.execute(context(op, try_number=2))
-    assert asked == [] and op._hook.writes == []
+    assert asked == [] and op.hook.writes == []
     assert result == {**entry, **TARGET, "serving_model_id": None}
+
+
+# ---- a write-back that fails: the decision kept in the task state store (Airflow 3.3+) ------------------
+
+
+@pytest.fixture
+def local_mls(mls_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mls, str]]:
+    """The shared local MLS server, raw, and a connection to it whose hook never retries (no waits)."""
+    conn = json.loads(mls_server.conn_json())
+    conn["extra"] = {**conn["extra"], "max_retries": 0}
+    monkeypatch.setenv("AIRFLOW_CONN_MLS_NORETRY", json.dumps(conn))
+    with Mls(mls_server) as mls, mls.isolated_faults():
+        yield mls, "mls_noretry"
+
+
+def real_task(mls_conn_id: str, model_id: int) -> Any:
+    """The task against the local MLS server (a fresh copy per try, as a worker builds it)."""
+    from airflow.providers.common.compat.sdk import DAG
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    with DAG("deploy", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+        op = approval.MLSModelApprovalOperator(task_id="approve", model_id=model_id, mls_conn_id=mls_conn_id)
+        op >> EmptyOperator(task_id="move_buckets")
+    return op
+
+
+@needs_hitl
+@pytest.mark.parametrize("lost", [False, True], ids=["write refused", "written, answer lost"])
+@pytest.mark.parametrize("durable", [True, False], ids=["task state store", "Airflow 3.1-3.2"])
+def test_a_write_back_that_fails_once_is_finished_by_the_retry_without_asking_again(
+    local_mls: tuple[Mls, str], asked: list[dict[str, Any]], lost: bool, durable: bool
+) -> None:
+    """MLS is down during the write-back (``lost``: it went down after committing it). On Airflow 3.3 the
+    retry writes the person's decision from the task state store and asks no one; a write that had
+    gone through is not sent twice. Without a store (3.1, 3.2) only a write that went through is
+    found (in the meta); otherwise the person is asked again."""
+    from airflow.sdk.exceptions import TaskAwaitingInput
+
+    from airflow_provider_mls.exceptions import MLSError
+    from tests.operators.test_durable_tasks import TaskStore
+
+    mls, no_retry_conn = local_mls
+    model = mls.manual(uniq("churn"), "v2", model_meta={"performance": {"auc": 0.9}})
+    target = {"model_id": model["id"], "name": model["name"], "version": "v2", "serving_model_id": None}
+    store = TaskStore() if durable else None
+    first = real_task(no_retry_conn, model["id"])
+    path = f"/api/v1/models/{model['id']}"
+    if lost:  # the update is committed, then MLS goes down before the task sees it done
+        mls.add_fault("PUT", path, status=503, after=True)
+        session = first.hook.get_conn()
+        send = session.send
+
+        def send_then_go_down(request: Any, **kwargs: Any) -> Any:
+            response = send(request, **kwargs)
+            if request.method == "PUT":
+                mls.add_fault("*", path, status=503, count=100)
+            return response
+
+        session.send = send_then_go_down
+    else:
+        mls.add_fault("*", path, status=503, count=100)
+    with pytest.raises(MLSError):
+        first.execute_complete(context(first, 1, store), event("Approve", "ship it"), target=target)
+    mls.clear_faults()  # MLS is back
+    entry = {
+        "decision": "approved",
+        "by": {"id": "alice", "name": "Alice"},
+        "at": "2026-12-06T13:00:00+00:00",
+        "comment": "ship it",
+        "dag_run": RUN,
+    }
+    assert (mls.model(model["id"])["model_meta"].get("approval") == entry) is lost
+    if store is not None:
+        assert store.get("mls_approval") == {"target": target, "entry": entry}
+
+    retry = real_task(no_retry_conn, model["id"])
+    calls = record_requests(retry)
+    if not durable and not lost:  # Airflow 3.1, 3.2: the decision is gone with the failed try
+        with pytest.raises(TaskAwaitingInput):
+            retry.execute(context(retry, 2, store))
+        assert len(asked) == 1 and writes(calls) == []
+        assert "approval" not in mls.model(model["id"])["model_meta"]
+        return
+    result = retry.execute(context(retry, 2, store))
+    assert asked == []  # nobody asked again
+    assert mls.model(model["id"])["model_meta"] == {"performance": {"auc": 0.9}, "approval": entry}
+    assert len(writes(calls)) == (0 if lost else 1)  # a write that went through is not sent twice
+    assert result == {**entry, **target}
+    if store is not None:
+        assert store.get("mls_approval") is None  # written: nothing left to finish
+
+
+@needs_hitl
+def test_a_rejection_whose_write_back_failed_is_written_by_the_retry_which_skips_downstream(
+    asked: list[dict[str, Any]],
+) -> None:
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    from airflow_provider_mls.exceptions import MLSServerError
+    from tests.operators.test_durable_tasks import TaskStore
+
+    store = TaskStore()
+    op = operator()
+    update = op.hook.update_manual_model_meta
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise MLSServerError("MLS is down", code=503)
+
+    op.hook.update_manual_model_meta = down
+    with pytest.raises(MLSServerError):
+        op.execute_complete(context(op, 1, store), event("Reject", "worse on prepaid"), target=TARGET)
+    op.hook.update_manual_model_meta = update
+    retry = operator()
+    retry.hook = op.hook
+    with pytest.raises(DownstreamTasksSkipped) as skipped:
+        retry.execute(context(retry, 2, store))
+    assert skipped.value.tasks == ["move_buckets"] and asked == []
+    ((model_id, meta, _),) = op.hook.writes
+    assert (model_id, meta["approval"]["decision"], meta["approval"]["comment"]) == (
+        12,
+        "rejected",
+        "worse on prepaid",
+    )
+    assert store.values == {}
+
+
+@needs_hitl
+def test_a_write_back_that_can_never_succeed_fails_and_keeps_nothing_to_finish() -> None:
+    """A terminal error (the model deleted meanwhile) fails the task; a cleared task asks afresh."""
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    from airflow_provider_mls.exceptions import MLSNotFoundError
+    from tests.operators.test_durable_tasks import TaskStore
+
+    store = TaskStore()
+    op = operator()
+
+    def gone(*args: Any, **kwargs: Any) -> Any:
+        raise MLSNotFoundError("model 12 not found", code=404)
+
+    op.hook.update_manual_model_meta = gone
+    with pytest.raises(AirflowFailException, match="model 12 not found"):
+        op.execute_complete(context(op, 1, store), event("Approve", "ok"), target=TARGET)
+    assert [key for key, _ in store.writes] == ["mls_approval"] and store.values == {}
 
 
 @needs_hitl
