@@ -24,6 +24,9 @@ APPROVAL_EXAMPLES = {
     "mls_train_review_deploy.py": "mls_train_review_deploy",
     "mls_approval_in_airflow.py": "mls_approval_in_airflow",
 }
+# `airflow dags test` of a whole pipeline (several deferrals, a simulated training) takes 1-3 minutes on
+# 2 cores; the bound leaves room for a loaded machine.
+pytestmark = pytest.mark.timeout(600)
 
 
 def test_example_dags_import_without_errors() -> None:

@@ -47,6 +47,8 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.xdist_group("airflow-clusters"),  # see tests/conftest.py
     pytest.mark.skipif(not AIRFLOW_V3, reason="faults of the Airflow 3 deployment (task state store: 3.3)"),
+    # Each scenario bounds its own waits; the 200-wait triggerer scenario alone takes about 5 minutes on 2 cores.
+    pytest.mark.timeout(1200),
 ]
 full_run = pytest.mark.skipif(not ALL, reason="part of `make faults` (MLS_FAULTS=1), not of `make test`")
 
