@@ -41,14 +41,17 @@ chaos: venv
 	-$(VENV)/bin/python scripts/chaos.py
 	$(VENV)/bin/python scripts/chaos.py --write-settle 6
 
-# Numbers, not assertions: many deferred waits on one triggerer loop, MLSCheckTrigger vs the http
-# provider's HttpSensorTrigger on a stub server (N = 200, 1000, 5000), then a real `airflow triggerer`
-# holding 1000 deferred task instances of each (about 10 minutes in all). The scripts print their tables
-# and write them to docs/benchmarks.md (with the date, the machine and the arguments). Smaller runs:
+# Numbers, not assertions: what each operator/sensor module adds to a DAG file's parse beside the http
+# provider's sensor module (scripts/bench_parse.py, a minute or two); many deferred waits on one triggerer
+# loop, MLSCheckTrigger vs the http provider's HttpSensorTrigger on a stub server (N = 200, 1000, 5000);
+# then a real `airflow triggerer` holding 1000 deferred task instances of each (about 12 minutes in all).
+# The scripts print their tables and write them to docs/benchmarks.md (with the date, the machine and the
+# arguments). Smaller runs:
 #   make bench BENCH_ARGS="--n 200 --repeats 1" BENCH_TRIGGERER_N=200
 BENCH_ARGS ?=
 BENCH_TRIGGERER_N ?= 1000
 bench: venv
+	$(VENV)/bin/python scripts/bench_parse.py
 	$(VENV)/bin/python scripts/bench_triggers.py $(BENCH_ARGS)
 	$(VENV)/bin/python scripts/bench_triggerer.py --n $(BENCH_TRIGGERER_N)
 
