@@ -242,6 +242,7 @@ class FakeMLSHook(Recorder):
     # ---- AutoML server and handler ----
     def get_automl_model_server_status(self, model: Any) -> str:
         self._record("get_automl_model_server_status", model)
+        self._stored(model, manual=False)
         return str(self._server_status(_id_of(model)))
 
     def _server_status(self, id: int) -> str:
@@ -252,12 +253,16 @@ class FakeMLSHook(Recorder):
 
     def start_automl_model_server(self, model: Any) -> Any:
         self._record("start_automl_model_server", model)
-        self.server[_id_of(model)] = "STARTING"
+        self._stored(model, manual=False)
+        if not isinstance(self.server.get(_id_of(model)), list):  # a scripted sequence goes on
+            self.server[_id_of(model)] = "STARTING"
         return None
 
     def stop_automl_model_server(self, model: Any) -> Any:
         self._record("stop_automl_model_server", model)
-        self.server[_id_of(model)] = "STOPPING"
+        self._stored(model, manual=False)
+        if not isinstance(self.server.get(_id_of(model)), list):
+            self.server[_id_of(model)] = "STOPPING"
         return None
 
     def get_automl_model_server_handler(self, model: Any) -> str | None:
