@@ -18,6 +18,9 @@ import subprocess
 import time
 from typing import Any
 
+# croniter asks `file` about the interpreter when it is first imported (platform.architecture), which
+# Airflow does lazily, the first time a test builds a DAG: imported here, before the guards.
+import croniter  # noqa: F401
 import pytest
 
 MLS_CONN = {
