@@ -368,9 +368,15 @@ def package(
 
 
 class AwsClient:
-    """What ``aws_region`` reads of a hook's boto3 client: its region."""
+    """What the tasks read of a hook's boto3 client: its region, a table's ARN (for lineage)."""
 
     meta = SimpleNamespace(region_name="us-east-1")
+
+    def describe_table(self, TableName: str) -> dict[str, Any]:  # boto3 names it so
+        return {"Table": {"TableName": TableName, "TableArn": f"{TABLE_ARN}/{TableName}"}}
+
+
+TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table"
 
 
 class FakeSageMakerRegistry(Recorder):
