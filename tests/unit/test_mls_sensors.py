@@ -328,3 +328,34 @@ def test_execute_complete_error_or_a_malformed_event_is_retryable_not_skipped(pa
     with pytest.raises(MLSError) as err:
         op.execute_complete(context(op), payload)
     assert not isinstance(err.value, AirflowFailException | AirflowSkipException)
+
+
+# ---- execute in poke mode, and a deferrable wait out of time --------------------------------------------
+
+
+def test_poke_mode_execute_returns_the_first_ready_checks_value() -> None:
+    hook = table_hook(True, False)
+    op = sensor(BatchPredictionReadySensor, hook, table=TABLE, poke_interval=0)
+    assert op.execute(context(op)) == {"table": TABLE, "model_id": None}
+
+
+def test_poke_mode_execute_fails_at_once_on_a_terminal_failure() -> None:
+    op = sensor(AutoMLTrainingDoneSensor, training("FAILED"), model_id=7, poke_interval=0)
+    with pytest.raises(AirflowFailException, match="out of memory"):
+        op.execute(context(op))
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+def test_deferrable_without_time_left_times_out_instead_of_deferring(soft_fail: bool) -> None:
+    op = sensor(
+        AutoMLTrainingDoneSensor,
+        training("TRAINING"),
+        model_id=7,
+        deferrable=True,
+        timeout=0,
+        soft_fail=soft_fail,
+    )
+    with pytest.raises(
+        AirflowSkipException if soft_fail else AirflowSensorTimeout, match="timed out after 0"
+    ):
+        op.execute(context(op))
