@@ -275,6 +275,15 @@ def test_migrate_bad_input_names_the_field_and_sends_nothing(kwargs: dict, field
 # ---- StartAutoMLServerOperator / StopAutoMLServerOperator -------------------------------------------
 
 
+def status_checks(hook: FakeMLSHook) -> list[int]:
+    """Where in ``hook.calls`` the wait read the server's status (the readiness check's GET)."""
+    return [
+        i
+        for i, (name, args, _) in enumerate(hook.calls)
+        if name == "run" and args == ("GET", "/api/v1/models/7/automl_model_server")
+    ]
+
+
 def start(**kwargs: Any) -> StartAutoMLServerOperator:
     return StartAutoMLServerOperator(task_id="start", **{"model_id": 7, "poke_interval": 0, **kwargs})
 
@@ -308,14 +317,17 @@ def test_start_waits_in_the_worker_until_running(before: str) -> None:
     hook.server[7] = [before, "STARTING", "STARTING", "RUNNING"]
     assert run(start(), hook) == {"model_id": 7, "status": "RUNNING", "acted": True}
     assert hook.names.count("start_automl_model_server") == 1
-    assert hook.names.count("run_check") == 3
+    assert len(status_checks(hook)) == 3  # the status read before the start, then 3 checks
 
 
 def test_start_while_stopping_waits_for_stopped_then_starts() -> None:
     hook = FakeMLSHook(AUTO)
     hook.server[7] = ["STOPPING", "STOPPING", "STOPPED", "STARTING", "RUNNING"]
     assert run(start(), hook) == {"model_id": 7, "status": "RUNNING", "acted": True}
-    assert hook.names.index("start_automl_model_server") > hook.names.index("run_check")
+    start_at = hook.names.index("start_automl_model_server")
+    checks = status_checks(hook)
+    assert len([i for i in checks if i < start_at]) == 2  # waited for STOPPED before the start
+    assert len(checks) == 4
 
 
 @pytest.mark.parametrize("soft_fail", [False, True])
