@@ -34,3 +34,24 @@ def test_a_task_whose_hook_was_not_replaced_fails_at_once() -> None:
 def test_a_server_fixture_fails_with_the_reason(request: pytest.FixtureRequest, name: str) -> None:
     with pytest.raises(UnitLayerError, match="must not start a server"):
         request.getfixturevalue(name)
+
+
+def test_the_example_of_docs_development_runs() -> None:
+    """The unit test shown in docs/development.md ("The layers of the suite") is a test that passes."""
+    from pathlib import Path
+
+    from airflow_provider_mls.operators.mls import UpdateModelMetaOperator
+
+    from .fakes import FakeMLSHook, manual_model
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "development.md").read_text(encoding="utf-8")
+    section = page.split("## The layers of the suite", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace = {
+        "UpdateModelMetaOperator": UpdateModelMetaOperator,
+        "FakeMLSHook": FakeMLSHook,
+        "manual_model": manual_model,
+        "context": context,
+    }
+    exec(compile(example, "docs/development.md", "exec"), namespace)  # the page's own example
+    assert namespace["hook"].calls  # it ran the task
