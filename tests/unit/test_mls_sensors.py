@@ -359,3 +359,17 @@ def test_deferrable_without_time_left_times_out_instead_of_deferring(soft_fail: 
         AirflowSkipException if soft_fail else AirflowSensorTimeout, match="timed out after 0"
     ):
         op.execute(context(op))
+
+
+@pytest.mark.parametrize("setting", ["True", "False"])
+def test_deferrable_defaults_to_the_airflow_setting(monkeypatch: pytest.MonkeyPatch, setting: str) -> None:
+    from airflow_provider_mls.operators.mls import StartAutoMLServerOperator
+
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", setting)
+    expected = setting == "True"
+    assert BatchPredictionReadySensor(task_id="w", table=TABLE).deferrable is expected
+    assert StartAutoMLServerOperator(task_id="s", model_id=7).deferrable is expected
+    assert (
+        BatchPredictionReadySensor(task_id="w", table=TABLE, deferrable=not expected).deferrable
+        is not expected
+    )
