@@ -404,14 +404,14 @@ class FakeSageMakerRegistry(Recorder):
 
     def approval(self, arn: str) -> dict[str, Any]:
         self._record("approval", arn)
-        described = self.describe_version_quiet(arn)
+        described = self._described(arn)
         return {
             "arn": described["ModelPackageArn"],
             "status": described.get("ModelApprovalStatus"),
             "description": described.get("ApprovalDescription"),
         }
 
-    def describe_version_quiet(self, arn: str) -> dict[str, Any]:
+    def _described(self, arn: str) -> dict[str, Any]:
         if arn not in self.versions:
             raise MLSNotFoundError(f"model package {arn} does not exist", code=404)
         return self.versions[arn]
@@ -443,7 +443,7 @@ class FakeSageMakerRegistry(Recorder):
 
     def update_version(self, arn: str, **changes: Any) -> dict[str, Any]:
         self._record("update_version", arn, **changes)
-        described = self.describe_version_quiet(arn)
+        described = self._described(arn)
         if changes.get("approval_status") is not None:
             described["ModelApprovalStatus"] = changes["approval_status"]
         if changes.get("approval_description") is not None:
