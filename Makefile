@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # module is listed there as safe to split; `make test PYTEST_XDIST=` runs in one process.
 PYTEST_XDIST ?= -n 2 --dist loadgroup
 
-.PHONY: demo test lint docs test-af3 test-af2 e2e-services venv venv-af2 venv-sktmls lock clean bench chaos faults
+.PHONY: demo test unit lint docs test-af3 test-af2 e2e-services venv venv-af2 venv-sktmls lock clean bench chaos faults
 
 venv:
 	@PYTHON=$(PYTHON) scripts/bootstrap-venv.sh $(VENV) $(LOCK_AF3)
@@ -61,6 +61,11 @@ bench: venv
 # time window cannot tell apart. `make test` runs the worker-kill and triggerer-kill scenarios only.
 faults: venv e2e-services
 	MLS_FAULTS=1 $(VENV)/bin/python -m pytest -p no:cacheprovider -s tests/e2e/test_faults.py $(PYTEST_ARGS)
+
+# The fast unit layer alone (tests/unit: each task's own logic with its hook replaced; no server, no
+# subprocess, no sleep), in one process: seconds, for the edit-test loop. `make test` runs it too.
+unit: venv
+	$(VENV)/bin/python -m pytest -n 0 -q tests/unit $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
