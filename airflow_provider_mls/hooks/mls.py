@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+from airflow_provider_mls import rules
 from airflow_provider_mls._compat import BaseHook, mask_secret
 from airflow_provider_mls._connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_mls.checks import ArtifactReadyCheck, TableReadyCheck, run_check
@@ -24,7 +25,6 @@ from airflow_provider_mls.exceptions import (
     auth_error,
     unreachable_error,
 )
-from airflow_provider_mls.hooks import _validation as check
 from airflow_provider_mls.hooks._config import (
     MAX_WRITE_SETTLE,
     MLSSettings,
@@ -348,7 +348,7 @@ class MLSHook(BaseHook):
         for item in page or []:
             if isinstance(item, dict) and item.get("name") == name and item.get("version") == version:
                 try:
-                    model = self._get_model_by_id(check.model_id(item, "id"), model_type)
+                    model = self._get_model_by_id(rules.model_id(item, "id"), model_type)
                 except MLSNotFoundError:
                     break  # deleted between the list and the read: there is none
                 return model, parse_http_date(date)
@@ -358,10 +358,10 @@ class MLSHook(BaseHook):
         self, model_type: ModelType, id: int | None, name: str | None, version: str | None
     ) -> dict[str, Any]:
         if id is not None:
-            return self._get_model_by_id(check.check_id(id), model_type)
+            return self._get_model_by_id(rules.check_id(id), model_type)
         if name is None or version is None:
             raise MLSValidationError("model_id", "give either id or both name and version")
-        name, version = check.check_str(name, "name"), check.check_str(version, "version")
+        name, version = rules.check_str(name, "name"), rules.check_str(version, "version")
         model = self._find_model(model_type, name, version)
         if model is None:
             raise MLSNotFoundError(
@@ -374,7 +374,7 @@ class MLSHook(BaseHook):
 
     def get_model(self, id: int) -> dict[str, Any]:
         """Any model (manual or AutoML) by id."""
-        return self._get_model_by_id(check.check_id(id))
+        return self._get_model_by_id(rules.check_id(id))
 
     def get_manual_model(
         self, id: int | None = None, name: str | None = None, version: str | None = None
@@ -392,9 +392,9 @@ class MLSHook(BaseHook):
 
     def _list_models(self, model_type: ModelType, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
         if filters.get("id") is not None:
-            check.check_id(filters["id"], "id")
+            rules.check_id(filters["id"], "id")
         if filters.get("page") is not None:
-            check.check_id(filters["page"], "page")
+            rules.check_id(filters["page"], "page")
         unknown = set(filters) - {"id", "name", "version", "query", "page"}
         if unknown:
             raise MLSValidationError(
@@ -474,7 +474,7 @@ class MLSHook(BaseHook):
         self, model: ModelRef, *needed: str, model_type: ModelType | None = None
     ) -> dict[str, Any]:
         """The model as a dict: the caller's (copied) when it holds ``needed``, else read by id."""
-        id = check.model_id(model)
+        id = rules.model_id(model)
         if isinstance(model, Mapping) and all(key in model for key in needed):
             if model_type is not None and model.get("model_type", model_type.value) != model_type.value:
                 raise MLSValidationError("model_id", f"model {id} is not a {model_type.value} model")
@@ -599,7 +599,7 @@ class MLSHook(BaseHook):
     def _known_create(self, kind: ModelType, name: str, version: str, known_id: int) -> dict[str, Any] | None:
         """The model ``known_id`` when it is still this create's (same type, name and version), else None."""
         try:
-            model = self._get_model_by_id(check.check_id(known_id, "known_id"))
+            model = self._get_model_by_id(rules.check_id(known_id, "known_id"))
         except MLSNotFoundError:
             model = None
         if model is not None and (model.get("model_type"), model.get("name"), model.get("version")) == (
@@ -746,19 +746,19 @@ class MLSHook(BaseHook):
         ``if_exists="update"``) by identity, whatever the clocks say or whoever edited it.
         """
         if_exists = check_if_exists(if_exists)
-        not_before = check.check_not_before(not_before)
+        not_before = rules.check_not_before(not_before)
         checked: dict[str, Any] = {
             "model_type": ModelType.MANUAL.value,
-            "name": check.check_name(name, "name"),
-            "version": check.check_version(version, "version"),
-            "description": check.check_optional_str(description, "description"),
-            "creator": check.check_optional_str(creator, "creator"),
-            "model_lib": check.check_model_lib(model_lib),
-            "model_data": check.check_optional_str(model_data, "model_data"),
-            "model_meta": check.check_meta(model_meta) if model_meta is not None else None,
-            "features": check.check_features(features),
-            "table": "" if table == "" else check.check_table(table),
-            "components": check.check_components(components),
+            "name": rules.check_name(name, "name"),
+            "version": rules.check_version(version, "version"),
+            "description": rules.check_optional_str(description, "description"),
+            "creator": rules.check_optional_str(creator, "creator"),
+            "model_lib": rules.check_model_lib(model_lib),
+            "model_data": rules.check_optional_str(model_data, "model_data"),
+            "model_meta": rules.check_json_dict(model_meta, "model_meta") if model_meta is not None else None,
+            "features": rules.check_features(features),
+            "table": "" if table == "" else (None if table is None else rules.check_table(table)),
+            "components": rules.check_components(components),
         }
         # As the reference client: a field without a value ("", {}, [] or None) is left out.
         payload = {k: v for k, v in checked.items() if v is not None and v not in ("", {}, [])}
@@ -799,21 +799,21 @@ class MLSHook(BaseHook):
         it started.
         """
         if_exists = check_if_exists(if_exists, ("fail", "skip"))
-        not_before = check.check_not_before(not_before)
-        name, version = check.check_name(name, "name"), check.check_version(version, "version")
-        description = check.check_optional_str(description, "description") or ""
+        not_before = rules.check_not_before(not_before)
+        name, version = rules.check_name(name, "name"), rules.check_version(version, "version")
+        description = rules.check_optional_str(description, "description") or ""
         if (dataset_id is None) == (dataset_name is None):
             raise MLSValidationError("dataset_id", "give exactly one of dataset_id and dataset_name")
         if dataset_id is None:
-            dataset_id = check.model_id(
-                self.get_dataset(name=check.check_str(dataset_name, "dataset_name")), "dataset_name"
+            dataset_id = rules.model_id(
+                self.get_dataset(name=rules.check_str(dataset_name, "dataset_name")), "dataset_name"
             )
         payload = {
             "model_type": ModelType.AUTOML.value,
             "name": name,
             "version": version,
             "description": description,
-            "dataset_id": check.check_id(dataset_id, "dataset_id"),
+            "dataset_id": rules.check_id(dataset_id, "dataset_id"),
         }
         return self._create_model(
             payload,
@@ -834,7 +834,7 @@ class MLSHook(BaseHook):
         Any other dict may be stale (another writer may have changed the model since it was read)
         and a PUT built from it would silently undo that change, so the model is read first.
         """
-        id = check.model_id(model)
+        id = rules.model_id(model)
         if isinstance(model, Mapping):
             written = self._written.get(id)
             if written is not None and dict(model) == written:
@@ -854,7 +854,7 @@ class MLSHook(BaseHook):
             if current.get(field) is not None:
                 body[field] = copy.deepcopy(current[field])
         if current.get("components") is not None:
-            body["components"] = check.component_names(current["components"])
+            body["components"] = rules.component_names(current["components"])
         return body
 
     @staticmethod
@@ -879,7 +879,7 @@ class MLSHook(BaseHook):
         that writer (last writer wins). At most ``MAX_WRITE_ROUNDS`` rounds, then
         ``MLSWriteConflictError``. Returns the model as the last verifying read saw it.
         """
-        id = check.model_id(model)
+        id = rules.model_id(model)
         path = f"{MODELS_PATH}/{id}"
         started = time.monotonic()
         base = self._base_state(model)
@@ -899,7 +899,9 @@ class MLSHook(BaseHook):
             for unit in active:
                 unit.write(body)
             if any(unit.label.split(".", 1)[0] == "model_meta" for unit in active):
-                check.check_meta(body["model_meta"])  # what a merge adds up to must fit too
+                rules.check_json_dict(
+                    body["model_meta"], "model_meta"
+                )  # what a merge adds up to must fit too
             started = time.monotonic()
             wait_at_least = 0.0
             try:
@@ -978,26 +980,26 @@ class MLSHook(BaseHook):
         """
         changes: dict[str, Any] = {}
         if name is not None:
-            changes["name"] = check.check_name(name, "name")
+            changes["name"] = rules.check_name(name, "name")
         if version is not None:
-            changes["version"] = check.check_version(version, "version")
+            changes["version"] = rules.check_version(version, "version")
         for field, value in (("description", description), ("creator", creator), ("model_data", model_data)):
             if value is not None:
-                changes[field] = check.check_optional_str(value, field)
+                changes[field] = rules.check_optional_str(value, field)
         if table is not None:
-            changes["table"] = "" if table == "" else check.check_table(table)
+            changes["table"] = "" if table == "" else rules.check_table(table)
         if model_lib is not None:
             if model_lib == "":
                 raise MLSValidationError(
                     "model_lib", "cannot be cleared: MLS takes one of " + ", ".join(MODEL_LIBS)
                 )
-            changes["model_lib"] = check.check_model_lib(model_lib)
+            changes["model_lib"] = rules.check_model_lib(model_lib)
         if features is not None:
-            changes["features"] = check.check_features(features) or ""
+            changes["features"] = rules.check_features(features) or ""
         if model_meta is not None:
-            changes["model_meta"] = check.check_meta(model_meta)
+            changes["model_meta"] = rules.check_json_dict(model_meta, "model_meta")
         if components is not None:
-            changes["components"] = check.check_components(components)
+            changes["components"] = rules.check_components(components)
         return self._update_manual(
             model, lambda base: self._field_units(changes, base), ", ".join(sorted(changes))
         )
@@ -1019,7 +1021,7 @@ class MLSHook(BaseHook):
         the same key written by two merges keeps the last one written. Requests and guarantee as
         ``update_manual_model``.
         """
-        new_meta = check.check_meta(model_meta)
+        new_meta = rules.check_json_dict(model_meta, "model_meta")
         if isinstance(remove_keys, str) or not all(isinstance(k, str) for k in remove_keys):
             raise MLSValidationError("remove_keys", "expected a list of key names")
         removed = list(dict.fromkeys(remove_keys))
@@ -1046,7 +1048,7 @@ class MLSHook(BaseHook):
 
         Requests and guarantee as ``update_manual_model``.
         """
-        names = check.check_components(components)
+        names = rules.check_components(components)
         return self._update_manual(
             model, lambda base: self._field_units({"components": names}, base), "components"
         )
@@ -1064,7 +1066,7 @@ class MLSHook(BaseHook):
         delete (the first one went through but its answer was lost) counts as deleted.
         Returns ``{"id", "deleted", "table_dropped"}``.
         """
-        id = check.model_id(model)
+        id = rules.model_id(model)
         table = None
         if delete_table:
             current = self._model_dict(model, "model_type", "table")
@@ -1090,7 +1092,7 @@ class MLSHook(BaseHook):
     # ---- readiness ----------------------------------------------------------------------------
 
     def _table_path(self, table: str, suffix: str = "") -> str:
-        return f"/api/v1/dynamodb/tables/{quote(check.check_str(table, 'table'), safe='')}{suffix}"
+        return f"/api/v1/dynamodb/tables/{quote(rules.check_str(table, 'table'), safe='')}{suffix}"
 
     def _ready(self, readiness: Check) -> bool:
         outcome = self.run_check(readiness)
@@ -1129,7 +1131,7 @@ class MLSHook(BaseHook):
             raise MLSValidationError(
                 "table", f"model {current.get('id')} has no table, so no batch prediction"
             )
-        return self._ready(TableReadyCheck(table=str(table), model_id=check.model_id(model)))
+        return self._ready(TableReadyCheck(table=str(table), model_id=rules.model_id(model)))
 
     def get_artifact_info(self, name: str, version: str) -> Any:
         """The registry's artifact info of (name, version), or None when there is no artifact."""
@@ -1137,8 +1139,8 @@ class MLSHook(BaseHook):
             "GET",
             "/api/v1/model_registry/artifacts/info",
             params={
-                "model_name": check.check_str(name, "name"),
-                "model_version": check.check_str(version, "version"),
+                "model_name": rules.check_str(name, "name"),
+                "model_version": rules.check_str(version, "version"),
             },
         )
         return (results or {}).get("info")
@@ -1151,7 +1153,7 @@ class MLSHook(BaseHook):
         current = self._model_dict(model, "name", "version")
         return self._ready(
             ArtifactReadyCheck(
-                name=str(current["name"]), version=str(current["version"]), model_id=check.model_id(model)
+                name=str(current["name"]), version=str(current["version"]), model_id=rules.model_id(model)
             )
         )
 
@@ -1162,10 +1164,10 @@ class MLSHook(BaseHook):
     # ---- AutoML model server --------------------------------------------------------------------
 
     def _server_path(self, model: ModelRef) -> str:
-        return f"{MODELS_PATH}/{check.model_id(model)}/automl_model_server"
+        return f"{MODELS_PATH}/{rules.model_id(model)}/automl_model_server"
 
     def _handler_path(self, model: ModelRef) -> str:
-        return f"{MODELS_PATH}/{check.model_id(model)}/automl_online_prediction"
+        return f"{MODELS_PATH}/{rules.model_id(model)}/automl_online_prediction"
 
     def start_automl_model_server(self, model: ModelRef) -> Any:
         """Start the model's server (a no-op for the service when it already runs, so retried)."""
@@ -1187,12 +1189,12 @@ class MLSHook(BaseHook):
 
     def update_automl_model_server_handler(self, model: ModelRef, handler: str) -> Any:
         """Replace the handler; the source must parse as Python before anything is sent."""
-        source = check.check_handler(handler)
+        source = rules.check_handler(handler)
         return self.run("POST", self._handler_path(model), json={"handler": source}, retry_safe=True)
 
     def get_automl_model_error(self, model: ModelRef) -> str | None:
         """Why the AutoML training failed (``automl_model_info["error"]``), or None. Always read fresh."""
-        current = self._get_model_by_id(check.model_id(model), ModelType.AUTOML)
+        current = self._get_model_by_id(rules.model_id(model), ModelType.AUTOML)
         info = current.get("automl_model_info") or {}
         error = info.get("error") if isinstance(info, dict) else None
         return str(error) if error else None
@@ -1212,11 +1214,11 @@ class MLSHook(BaseHook):
         it. None marked latest is ``MLSNotFoundError``; more than one, ``MLSConflictError``.
         """
         if id is not None:
-            component: dict[str, Any] = self.run("GET", f"/api/v1/components/{check.check_id(id, 'id')}")
+            component: dict[str, Any] = self.run("GET", f"/api/v1/components/{rules.check_id(id, 'id')}")
             return component
         if name is None:
             raise MLSValidationError("id", "give id or name")
-        name = check.check_str(name, "name")
+        name = rules.check_str(name, "name")
         url = self._url("/api/v1/components")
         matches = [c for c in self.list_components(name=name, is_latest=True) if c.get("name") == name]
         if not matches:
@@ -1231,7 +1233,7 @@ class MLSHook(BaseHook):
                 method="GET",
                 url=url,
             )
-        return self.get_component(id=check.model_id(matches[0], "id"))
+        return self.get_component(id=rules.model_id(matches[0], "id"))
 
     def list_datasets(self, **filters: Any) -> list[dict[str, Any]]:
         """Datasets, filtered by ``id`` or ``name``."""
@@ -1240,11 +1242,11 @@ class MLSHook(BaseHook):
     def get_dataset(self, id: int | None = None, name: str | None = None) -> dict[str, Any]:
         """A dataset by id or by name."""
         if id is not None:
-            id = check.check_id(id, "id")
+            id = rules.check_id(id, "id")
             matches = [d for d in self.list_datasets(id=id) if d.get("id") == id]
             what = f"id {id}"
         elif name is not None:
-            name = check.check_str(name, "name")
+            name = rules.check_str(name, "name")
             matches = [d for d in self.list_datasets(name=name) if d.get("name") == name]
             what = f"name {name!r}"
         else:
@@ -1271,12 +1273,12 @@ class MLSHook(BaseHook):
         AutoML one; ``static`` needs ``static_value``, ``empty`` needs no target. Not retried
         (a POST whose repeat would report nothing moved).
         """
-        from_id = check.model_id(from_model, "from_model")
+        from_id = rules.model_id(from_model, "from_model")
         if prediction_type is not None:
-            prediction_type = check.check_prediction_type(prediction_type)
+            prediction_type = rules.check_prediction_type(prediction_type)
         request: dict[str, Any] = {}
         if static_value is not None:
-            request["static_value"] = check.check_json_dict(static_value, "static_value")
+            request["static_value"] = rules.check_json_dict(static_value, "static_value")
         if prediction_type == "static" and static_value is None:
             raise MLSValidationError("static_value", "prediction_type 'static' needs a static_value")
         if prediction_type in (None, *PREDICTION_MODEL_KEYS):
@@ -1284,7 +1286,7 @@ class MLSHook(BaseHook):
                 raise MLSValidationError(
                     "to_model", f"prediction_type {prediction_type or 'online/automl'} needs a target model"
                 )
-            to_id = check.model_id(to_model, "to_model")
+            to_id = rules.model_id(to_model, "to_model")
             if prediction_type is None:
                 target = self._model_dict(to_model, "model_type")
                 prediction_type = "automl" if target.get("model_type") == ModelType.AUTOML.value else "online"

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import random
-import re
 import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -24,11 +23,12 @@ from airflow_provider_mls.exceptions import (
     MLSRateLimitError,
     MLSValidationError,
 )
+from airflow_provider_mls.rules import check_attribute, check_bool, check_choice, check_int
+from airflow_provider_mls.rules import check_dynamodb_table as check_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
-_TABLE = re.compile(r"[a-zA-Z0-9_.-]{3,255}")  # DynamoDB table names
 KEY_TYPES = ("S", "N", "B")
 COLUMN_TYPES = ("S", "N", "BOOL", "JSON")
 IF_EXISTS = ("fail", "skip")
@@ -45,39 +45,6 @@ _LOADING_NOTE = (
 def _error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return str((response.get("Error") or {}).get("Code") or "")
-
-
-def check_table(table: Any, field: str = "table") -> str:
-    if not isinstance(table, str) or not _TABLE.fullmatch(table):
-        raise MLSValidationError(
-            field, f"expected a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -), got {table!r}"
-        )
-    return table
-
-
-def _check_choice(value: Any, field: str, choices: Iterable[str]) -> str:
-    choices = tuple(choices)
-    if value not in choices:
-        raise MLSValidationError(field, f"expected one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
-def _check_attribute(name: Any, field: str) -> str:
-    if not isinstance(name, str) or not 1 <= len(name.encode()) <= 255:
-        raise MLSValidationError(field, f"expected an attribute name of 1-255 bytes, got {name!r}")
-    return name
-
-
-def _check_int(value: Any, field: str, low: int, high: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise MLSValidationError(field, f"expected an integer {bounds}, got {value!r}")
-    return value
 
 
 def _plain(value: Any, path: str) -> Any:
@@ -190,8 +157,7 @@ class PredictionTableHook(AwsServiceHook):
 
     def mark_loading(self, table: str, loading: bool) -> None:
         """Set (``True``) or remove (``False``) the table's ``mls:loading`` tag."""
-        if not isinstance(loading, bool):
-            raise MLSValidationError("loading", f"expected true or false, got {loading!r}")
+        check_bool(loading, "loading")
         self._mark(self._require(table)["TableArn"], loading)
 
     def _mark(self, arn: str, loading: bool) -> None:
@@ -233,9 +199,9 @@ class PredictionTableHook(AwsServiceHook):
         check_table(table)
         keys = [
             (
-                _check_attribute(partition_key, "partition_key"),
+                check_attribute(partition_key, "partition_key"),
                 "HASH",
-                _check_choice(partition_key_type, "partition_key_type", KEY_TYPES),
+                check_choice(partition_key_type, "partition_key_type", KEY_TYPES),
             ),
         ]
         if sort_key is not None:
@@ -243,12 +209,12 @@ class PredictionTableHook(AwsServiceHook):
                 raise MLSValidationError("sort_key", f"must differ from the partition key {partition_key!r}")
             keys.append(
                 (
-                    _check_attribute(sort_key, "sort_key"),
+                    check_attribute(sort_key, "sort_key"),
                     "RANGE",
-                    _check_choice(sort_key_type, "sort_key_type", KEY_TYPES),
+                    check_choice(sort_key_type, "sort_key_type", KEY_TYPES),
                 )
             )
-        _check_choice(if_exists, "if_exists", IF_EXISTS)
+        check_choice(if_exists, "if_exists", IF_EXISTS)
         from botocore.exceptions import ClientError
 
         existing = self._describe(table)
@@ -345,9 +311,9 @@ class PredictionTableHook(AwsServiceHook):
         ``skip_rows``, those first rows are read past without being written again.
         """
         check_table(table)
-        _check_int(batch_size, "batch_size", 1, MAX_BATCH)
-        _check_int(max_attempts, "max_attempts", 1)
-        _check_int(skip_rows, "skip_rows", 0)
+        check_int(batch_size, "batch_size", 1, MAX_BATCH)
+        check_int(max_attempts, "max_attempts", 1)
+        check_int(skip_rows, "skip_rows", 0)
         if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable):
             raise MLSValidationError(
                 "rows", f"expected an iterable of rows (dicts), got {type(rows).__name__}"
@@ -501,7 +467,7 @@ class PredictionTableHook(AwsServiceHook):
                 )
             file_format = FILE_FORMATS[file.suffix.lower()]
         file_format = {"ndjson": "jsonl"}.get(str(file_format).lower(), str(file_format).lower())
-        _check_choice(file_format, "file_format", ("csv", "jsonl", "json"))
+        check_choice(file_format, "file_format", ("csv", "jsonl", "json"))
         types: dict[str, str] = {}
         if column_types is not None:
             if file_format != "csv":
@@ -511,7 +477,7 @@ class PredictionTableHook(AwsServiceHook):
                     "column_types", f"expected a dict, got {type(column_types).__name__}"
                 )
             for column, kind in column_types.items():
-                types[str(column)] = _check_choice(kind, f"column_types.{column}", COLUMN_TYPES)
+                types[str(column)] = check_choice(kind, f"column_types.{column}", COLUMN_TYPES)
         if file_format == "csv":
             rows = _csv_rows(file, types)
         elif file_format == "jsonl":
