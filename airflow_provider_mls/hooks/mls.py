@@ -7,12 +7,19 @@ import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
 
 from airflow_provider_mls import rules
 from airflow_provider_mls._compat import BaseHook, mask_secret
 from airflow_provider_mls._connection_form import connection_form_widgets, ui_field_behaviour
-from airflow_provider_mls.checks import ArtifactReadyCheck, TableReadyCheck, run_check
+from airflow_provider_mls.checks import (
+    ArtifactReadyCheck,
+    TableReadyCheck,
+    artifact_info,
+    ready,
+    run_steps,
+    table_flag,
+    table_path,
+)
 from airflow_provider_mls.constants import MODEL_LIBS, PREDICTION_MODEL_KEYS, ModelType, ServerStatus
 from airflow_provider_mls.exceptions import (
     MLSAuthError,
@@ -55,12 +62,12 @@ from airflow_provider_mls.hooks._writes import (
 from airflow_provider_mls.rules import MANUAL_FIELDS, check_if_exists
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator
     from datetime import datetime
 
     import requests
 
-    from airflow_provider_mls.checks import Check, Outcome
+    from airflow_provider_mls.checks import Check, Outcome, Request
 
 T = TypeVar("T")
 ModelRef = int | Mapping[str, Any]
@@ -1089,29 +1096,26 @@ class MLSHook(BaseHook):
 
     delete_model_deployment = delete_model
 
-    # ---- readiness ----------------------------------------------------------------------------
+    # ---- readiness: the checks of ``airflow_provider_mls.checks``, run once -----------------------
 
-    def _table_path(self, table: str, suffix: str = "") -> str:
-        return f"/api/v1/dynamodb/tables/{quote(rules.check_str(table, 'table'), safe='')}{suffix}"
+    def _steps(self, steps: Generator[Request, Any, T]) -> T:
+        return run_steps(steps, lambda request: self.run(request.method, request.path, params=request.params))
 
-    def _ready(self, readiness: Check) -> bool:
-        outcome = self.run_check(readiness)
-        if outcome.failed:
-            raise MLSError(outcome.message)
-        return outcome.done
+    def run_check(self, check: Check) -> Outcome:
+        """Run one readiness check (``airflow_provider_mls.checks``): the same logic as the triggers."""
+        return self._steps(check.steps())
 
     def is_table_active(self, table: str) -> bool:
         """Is the batch prediction table active? A table that does not exist is not active."""
-        return bool((self.run("GET", self._table_path(table, "/is_active")) or {}).get("is_active"))
+        return self._steps(table_flag(rules.check_str(table, "table"), "is_active"))
 
     def is_table_loading(self, table: str) -> bool:
-        return bool((self.run("GET", self._table_path(table, "/is_loading")) or {}).get("is_loading"))
+        return self._steps(table_flag(rules.check_str(table, "table"), "is_loading"))
 
     def drop_table(self, table: str) -> bool:
         """Drop a batch prediction table; False when it was already gone (404)."""
-        path = self._table_path(table)
         try:
-            self.run("DELETE", path)
+            self.run("DELETE", table_path(rules.check_str(table, "table")))
         except MLSNotFoundError:
             self.log.info("MLS table %s does not exist (already dropped)", table)
             return False
@@ -1131,19 +1135,11 @@ class MLSHook(BaseHook):
             raise MLSValidationError(
                 "table", f"model {current.get('id')} has no table, so no batch prediction"
             )
-        return self._ready(TableReadyCheck(table=str(table), model_id=rules.model_id(model)))
+        return ready(self.run_check(TableReadyCheck(table=str(table), model_id=rules.model_id(model))))
 
     def get_artifact_info(self, name: str, version: str) -> Any:
         """The registry's artifact info of (name, version), or None when there is no artifact."""
-        results = self.run(
-            "GET",
-            "/api/v1/model_registry/artifacts/info",
-            params={
-                "model_name": rules.check_str(name, "name"),
-                "model_version": rules.check_str(version, "version"),
-            },
-        )
-        return (results or {}).get("info")
+        return self._steps(artifact_info(rules.check_str(name, "name"), rules.check_str(version, "version")))
 
     def is_online_prediction_ready(self, model: ModelRef) -> bool:
         """Does the model's artifact exist in the registry? (``checks.ArtifactReadyCheck``)
@@ -1151,15 +1147,13 @@ class MLSHook(BaseHook):
         1 request given a dict with ``name`` and ``version``; given an id, one more (the model).
         """
         current = self._model_dict(model, "name", "version")
-        return self._ready(
-            ArtifactReadyCheck(
-                name=str(current["name"]), version=str(current["version"]), model_id=rules.model_id(model)
+        return ready(
+            self.run_check(
+                ArtifactReadyCheck(
+                    name=str(current["name"]), version=str(current["version"]), model_id=rules.model_id(model)
+                )
             )
         )
-
-    def run_check(self, check: Check) -> Outcome:
-        """Run one readiness check (``airflow_provider_mls.checks``): the same logic as the triggers."""
-        return run_check(check, lambda request: self.run(request.method, request.path, params=request.params))
 
     # ---- AutoML model server --------------------------------------------------------------------
 
