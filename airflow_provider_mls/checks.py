@@ -12,7 +12,7 @@ imports: DAG files import this module through the sensors.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote
 
 from airflow_provider_mls.constants import ModelStatus, ModelType, ServerStatus
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 MODELS_PATH = "/api/v1/models"
 
 State = Literal["done", "waiting", "failed"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,28 @@ class Outcome:
 
 def table_path(table: str, suffix: str = "") -> str:
     return f"/api/v1/dynamodb/tables/{quote(table, safe='')}{suffix}"
+
+
+# The reads the checks are made of (``run_steps`` drives one alone: the hook's is_table_active, ...).
+def table_flag(table: str, flag: str) -> Generator[Request, Any, bool]:
+    """Is ``flag`` (``is_active`` or ``is_loading``) of a batch prediction table set? (1 request)."""
+    results = yield Request("GET", table_path(table, f"/{flag}"))
+    return bool((results or {}).get(flag))
+
+
+def artifact_info(name: str, version: str) -> Generator[Request, Any, Any]:
+    """The registry's artifact info of (name, version); None when there is none (1 request)."""
+    results = yield Request(
+        "GET", "/api/v1/model_registry/artifacts/info", {"model_name": name, "model_version": version}
+    )
+    return results.get("info") if isinstance(results, dict) else None
+
+
+def ready(outcome: Outcome) -> bool:
+    """A poke's answer: done is True, waiting is False, failed raises ``MLSError``."""
+    if outcome.failed:
+        raise MLSError(outcome.message)
+    return outcome.done
 
 
 @dataclass(frozen=True)
@@ -83,11 +106,9 @@ class TableReadyCheck(Check):
         return f"batch prediction table {self.table!r}{owner}"
 
     def steps(self) -> Generator[Request, Any, Outcome]:
-        active = yield Request("GET", table_path(self.table, "/is_active"))
-        if not (active or {}).get("is_active"):
+        if not (yield from table_flag(self.table, "is_active")):
             return Outcome("waiting", f"{self.describe()} is not active yet (is_active=false)")
-        loading = yield Request("GET", table_path(self.table, "/is_loading"))
-        if (loading or {}).get("is_loading"):
+        if (yield from table_flag(self.table, "is_loading")):
             return Outcome("waiting", f"{self.describe()} is active but still loading (is_loading=true)")
         return Outcome(
             "done",
@@ -109,12 +130,7 @@ class ArtifactReadyCheck(Check):
         return f"registry artifact of model {self.name!r} version {self.version!r}"
 
     def steps(self) -> Generator[Request, Any, Outcome]:
-        results = yield Request(
-            "GET",
-            "/api/v1/model_registry/artifacts/info",
-            {"model_name": self.name, "model_version": self.version},
-        )
-        info = (results or {}).get("info") if isinstance(results, dict) else None
+        info = yield from artifact_info(self.name, self.version)
         if not info:  # as sktmls's is_online_prediction_ready: null, {} or "" is not ready
             return Outcome("waiting", f"{self.describe()} does not exist yet (info={info!r})")
         return Outcome(
@@ -246,9 +262,8 @@ def check_from_dict(data: Mapping[str, Any]) -> Check:
         raise MLSValidationError("check", f"bad {data['kind']} check {data!r}: {exc}") from None
 
 
-def run_check(check: Check, call: Callable[[Request], Any]) -> Outcome:
-    """Drive a check with a sync ``call(request) -> results``; an ``MLSError`` goes into the check."""
-    steps = check.steps()
+def run_steps(steps: Generator[Request, Any, T], call: Callable[[Request], Any]) -> T:
+    """Drive ``steps`` with a sync ``call(request) -> results``; an ``MLSError`` goes into them."""
     try:
         request = next(steps)
         while True:
@@ -259,8 +274,13 @@ def run_check(check: Check, call: Callable[[Request], Any]) -> Outcome:
             else:
                 request = steps.send(results)
     except StopIteration as stop:
-        outcome: Outcome = stop.value
-        return outcome
+        value: T = stop.value
+        return value
+
+
+def run_check(check: Check, call: Callable[[Request], Any]) -> Outcome:
+    """Drive a check with a sync ``call(request) -> results``; an ``MLSError`` goes into the check."""
+    return run_steps(check.steps(), call)
 
 
 async def arun_check(check: Check, call: Callable[[Request], Awaitable[Any]]) -> Outcome:

@@ -74,22 +74,6 @@ class ModelStatus(StrEnum):
         except ValueError:
             return cls.UNKNOWN
 
-    def is_terminal(self) -> bool:
-        return self in TRAINING_TERMINAL_STATUSES
-
-    @property
-    def is_success(self) -> bool:
-        return self is ModelStatus.DONE
-
-    @property
-    def is_failure(self) -> bool:
-        return self is ModelStatus.FAILED
-
-
-TRAINING_TERMINAL_STATUSES = frozenset({ModelStatus.DONE, ModelStatus.FAILED})
-TRAINING_SUCCESS_STATUSES = frozenset({ModelStatus.DONE})
-TRAINING_FAILURE_STATUSES = frozenset({ModelStatus.FAILED})
-
 
 class ServerStatus(StrEnum):
     """Status of an AutoML model server. A start goes STARTING -> RUNNING (or FAILED), a stop STOPPING -> STOPPED."""
@@ -108,14 +92,7 @@ class ServerStatus(StrEnum):
         except ValueError:
             return cls.UNKNOWN
 
-    def is_terminal(self) -> bool:
-        return self in SERVER_TERMINAL_STATUSES
 
-
-# States a server settles in; STARTING and STOPPING are transitions.
-SERVER_TERMINAL_STATUSES = frozenset(
-    {ServerStatus.RUNNING, ServerStatus.STOPPED, ServerStatus.FAILED, ServerStatus.UNKNOWN}
-)
 SERVER_START_FAILURE_STATUSES = frozenset({ServerStatus.FAILED, ServerStatus.UNKNOWN})
 
 
@@ -143,15 +120,8 @@ REGISTRY_BUCKETS: dict[MLSEnv, str] = {
 # A version's files: <name>/<version>/model.joblib and <name>/<version>/model.json.
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
-# Required and optional keys of model.json (mls-api.md, "The model registry").
-MODEL_META_REQUIRED: tuple[str, ...] = (
-    "name",
-    "version",
-    "model_lib",
-    "model_lib_version",
-    "model_data",
-    "features",
-)
+# The optional keys of model.json (mls-api.md, "The model registry"); the required ones are
+# what MLSModelRegistryHook.build_meta writes.
 MODEL_META_OPTIONAL: tuple[str, ...] = ("class", "metric", "performance", "feature_importance", "model_info")
 
 

@@ -7,7 +7,6 @@ import io
 import json
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -16,20 +15,27 @@ from airflow_provider_mls.aws.hook import AwsServiceHook
 from airflow_provider_mls.constants import (
     META_FILE,
     MODEL_FILE,
-    MODEL_LIBS,
     MODEL_META_OPTIONAL,
     REGISTRY_BUCKETS,
     model_data_path,
     registry_key,
 )
 from airflow_provider_mls.exceptions import MLSConflictError, MLSError, MLSValidationError
+from airflow_provider_mls.rules import (
+    check_bool,
+    check_bucket,
+    check_feature_names,
+    check_model_lib,
+    check_name,
+    check_str,
+    check_version,
+    plain_json,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 MiB = 1024 * 1024
-# S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
 WRITER_METADATA = "mls-writer"  # S3 user metadata of a version's files: put_version's ``writer``
 _MISSING = ("404", "NoSuchKey", "NotFound")
@@ -55,58 +61,6 @@ def _conflict_on_lost_race(where: str) -> Iterator[None]:
                 f"version: {where} was written by someone else meanwhile ({_error_code(exc)})", code=409
             ) from exc
         raise
-
-
-def _check_segment(value: Any, field: str) -> str:
-    """A name or version: one path segment of the registry's keys."""
-    if not isinstance(value, str) or not value.strip():
-        raise MLSValidationError(field, f"expected a non-empty string, got {value!r}")
-    if "/" in value or value in (".", ".."):
-        raise MLSValidationError(field, f"{value!r} is not a single path segment (no '/', not '.' or '..')")
-    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise MLSValidationError(field, f"{value!r} has leading/trailing whitespace or control characters")
-    return value
-
-
-def _check_features(value: Any) -> list[str]:
-    """A non-empty list of unique feature names; ``"a,b"`` is split."""
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",")]
-    if isinstance(value, bytes) or not isinstance(value, Sequence) or not value:
-        raise MLSValidationError(
-            "features", f"expected a non-empty list of feature names (or 'a,b,c'), got {value!r}"
-        )
-    seen: set[str] = set()
-    for index, feature in enumerate(value):
-        field = f"features[{index}]"
-        if not isinstance(feature, str) or not feature.strip():
-            raise MLSValidationError(field, f"expected a non-empty string, got {feature!r}")
-        if "," in feature:  # MLS keeps a model's features as one comma-separated string
-            raise MLSValidationError(field, f"a feature name cannot hold a comma: {feature!r}")
-        if feature in seen:
-            raise MLSValidationError(field, f"duplicate feature {feature!r}")
-        seen.add(feature)
-    return list(value)
-
-
-def _check_json(value: Any, path: str) -> Any:
-    """A plain JSON copy of ``value`` (tuples become lists); anything else names its path."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise MLSValidationError(path, f"{value!r} is not valid JSON (NaN and infinity are not)")
-        return value
-    if isinstance(value, Mapping):
-        copied: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise MLSValidationError(path, f"JSON object keys are strings, got {key!r}")
-            copied[key] = _check_json(item, f"{path}.{key}")
-        return copied
-    if isinstance(value, list | tuple):
-        return [_check_json(item, f"{path}[{index}]") for index, item in enumerate(value)]
-    raise MLSValidationError(path, f"{type(value).__name__} is not JSON-serialisable")
 
 
 class _Model:
@@ -208,9 +162,7 @@ class MLSModelRegistryHook(AwsServiceHook):
             origin = f"the registry_bucket extra of connection {self.mls_conn_id!r}"
             if bucket is None:
                 bucket = REGISTRY_BUCKETS[parse_env(get_extra(extras, "env"))]
-        if not isinstance(bucket, str) or not _BUCKET.fullmatch(bucket) or ".." in bucket:
-            raise MLSValidationError("bucket", f"{bucket!r} (from {origin}) is not an S3 bucket name")
-        return bucket
+        return check_bucket(bucket, origin)
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap call: ``HeadBucket`` on the registry bucket."""
@@ -233,23 +185,14 @@ class MLSModelRegistryHook(AwsServiceHook):
         extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The ``model.json`` of a version: the required keys and the optional ``extra`` ones, checked."""
-        name = _check_segment(name, "name")
-        version = _check_segment(version, "version")
-        if model_lib not in MODEL_LIBS:
-            raise MLSValidationError(
-                "model_lib", f"unknown model_lib {model_lib!r}; expected one of {', '.join(MODEL_LIBS)}"
-            )
-        if not isinstance(model_lib_version, str) or not model_lib_version.strip():
-            raise MLSValidationError(
-                "model_lib_version", f"expected a non-empty string, got {model_lib_version!r}"
-            )
+        name, version = check_name(name, "name"), check_version(version, "version")
         meta: dict[str, Any] = {
             "name": name,
             "version": version,
-            "model_lib": model_lib,
-            "model_lib_version": model_lib_version,
+            "model_lib": check_model_lib(model_lib, required=True),
+            "model_lib_version": check_str(model_lib_version, "model_lib_version"),
             "model_data": model_data_path(name, version),
-            "features": _check_features(features),
+            "features": check_feature_names(features),
         }
         if extra is None:
             return meta
@@ -263,7 +206,7 @@ class MLSModelRegistryHook(AwsServiceHook):
                     f"model_meta.{key}",
                     f"unknown key; model.json takes only {', '.join(MODEL_META_OPTIONAL)}",
                 )
-            meta[key] = _check_json(value, f"model_meta.{key}")
+            meta[key] = plain_json(value, f"model_meta.{key}")
         return meta
 
     # ---- versions ---------------------------------------------------------------------------
@@ -312,8 +255,7 @@ class MLSModelRegistryHook(AwsServiceHook):
             extra=extra,
         )
         source = _Model(model)
-        if not isinstance(overwrite, bool):
-            raise MLSValidationError("overwrite", f"expected true or false, got {overwrite!r}")
+        check_bool(overwrite, "overwrite")
         bucket = self.bucket
         model_key, meta_key = registry_key(name, version, MODEL_FILE), registry_key(name, version, META_FILE)
         model_existed = self._exists(model_key)
@@ -446,7 +388,7 @@ class MLSModelRegistryHook(AwsServiceHook):
 
         found: dict[str, str | None] = {}
         for file in (MODEL_FILE, META_FILE):
-            key = registry_key(_check_segment(name, "name"), _check_segment(version, "version"), file)
+            key = registry_key(check_name(name, "name"), check_version(version, "version"), file)
             try:
                 head = self.get_conn().head_object(Bucket=self.bucket, Key=key)
             except ClientError as exc:
@@ -460,7 +402,7 @@ class MLSModelRegistryHook(AwsServiceHook):
         """The version's ``model.json``, parsed; None when there is none."""
         from botocore.exceptions import ClientError
 
-        key = registry_key(_check_segment(name, "name"), _check_segment(version, "version"), META_FILE)
+        key = registry_key(check_name(name, "name"), check_version(version, "version"), META_FILE)
         try:
             body = self.get_conn().get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
@@ -478,12 +420,12 @@ class MLSModelRegistryHook(AwsServiceHook):
     def version_exists(self, name: str, version: str) -> bool:
         """Whether the version is there (its ``model.json`` is)."""
         return self._exists(
-            registry_key(_check_segment(name, "name"), _check_segment(version, "version"), META_FILE)
+            registry_key(check_name(name, "name"), check_version(version, "version"), META_FILE)
         )
 
     def list_versions(self, name: str) -> list[str]:
         """The versions of model ``name`` that have a ``model.json``, sorted, from every page of the listing."""
-        prefix = f"{_check_segment(name, 'name')}/"
+        prefix = f"{check_name(name, 'name')}/"
         versions: list[str] = []
         paginator = self.get_conn().get_paginator("list_objects_v2")
         for page in paginator.paginate(
@@ -500,7 +442,7 @@ class MLSModelRegistryHook(AwsServiceHook):
 
         Returns whether there was anything to delete.
         """
-        name, version = _check_segment(name, "name"), _check_segment(version, "version")
+        name, version = check_name(name, "name"), check_version(version, "version")
         keys = [registry_key(name, version, META_FILE), registry_key(name, version, MODEL_FILE)]
         present = [key for key in keys if self._exists(key)]
         for key in present:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
 import random
-import re
 import time
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,18 +21,18 @@ from airflow_provider_mls.exceptions import (
     MLSRateLimitError,
     MLSValidationError,
 )
+from airflow_provider_mls.hooks._table_files import csv_rows, json_rows, jsonl_rows
+from airflow_provider_mls.rules import check_attribute, check_bool, check_choice, check_int
+from airflow_provider_mls.rules import check_dynamodb_table as check_table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable
 
-_TABLE = re.compile(r"[a-zA-Z0-9_.-]{3,255}")  # DynamoDB table names
 KEY_TYPES = ("S", "N", "B")
 COLUMN_TYPES = ("S", "N", "BOOL", "JSON")
 IF_EXISTS = ("fail", "skip")
 FILE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 MAX_BATCH = 25  # BatchWriteItem takes at most 25 requests
-_TRUE = ("true", "1", "yes", "y", "t")
-_FALSE = ("false", "0", "no", "n", "f")
 _LOADING_NOTE = (
     f"the table stays marked loading (tag {LOADING_TAG}=true), so MLS does not report it ready; "
     "load it again to finish"
@@ -45,39 +42,6 @@ _LOADING_NOTE = (
 def _error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return str((response.get("Error") or {}).get("Code") or "")
-
-
-def check_table(table: Any, field: str = "table") -> str:
-    if not isinstance(table, str) or not _TABLE.fullmatch(table):
-        raise MLSValidationError(
-            field, f"expected a DynamoDB table name (3-255 of a-z A-Z 0-9 _ . -), got {table!r}"
-        )
-    return table
-
-
-def _check_choice(value: Any, field: str, choices: Iterable[str]) -> str:
-    choices = tuple(choices)
-    if value not in choices:
-        raise MLSValidationError(field, f"expected one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
-def _check_attribute(name: Any, field: str) -> str:
-    if not isinstance(name, str) or not 1 <= len(name.encode()) <= 255:
-        raise MLSValidationError(field, f"expected an attribute name of 1-255 bytes, got {name!r}")
-    return name
-
-
-def _check_int(value: Any, field: str, low: int, high: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise MLSValidationError(field, f"expected an integer {bounds}, got {value!r}")
-    return value
 
 
 def _plain(value: Any, path: str) -> Any:
@@ -190,8 +154,7 @@ class PredictionTableHook(AwsServiceHook):
 
     def mark_loading(self, table: str, loading: bool) -> None:
         """Set (``True``) or remove (``False``) the table's ``mls:loading`` tag."""
-        if not isinstance(loading, bool):
-            raise MLSValidationError("loading", f"expected true or false, got {loading!r}")
+        check_bool(loading, "loading")
         self._mark(self._require(table)["TableArn"], loading)
 
     def _mark(self, arn: str, loading: bool) -> None:
@@ -233,9 +196,9 @@ class PredictionTableHook(AwsServiceHook):
         check_table(table)
         keys = [
             (
-                _check_attribute(partition_key, "partition_key"),
+                check_attribute(partition_key, "partition_key"),
                 "HASH",
-                _check_choice(partition_key_type, "partition_key_type", KEY_TYPES),
+                check_choice(partition_key_type, "partition_key_type", KEY_TYPES),
             ),
         ]
         if sort_key is not None:
@@ -243,12 +206,12 @@ class PredictionTableHook(AwsServiceHook):
                 raise MLSValidationError("sort_key", f"must differ from the partition key {partition_key!r}")
             keys.append(
                 (
-                    _check_attribute(sort_key, "sort_key"),
+                    check_attribute(sort_key, "sort_key"),
                     "RANGE",
-                    _check_choice(sort_key_type, "sort_key_type", KEY_TYPES),
+                    check_choice(sort_key_type, "sort_key_type", KEY_TYPES),
                 )
             )
-        _check_choice(if_exists, "if_exists", IF_EXISTS)
+        check_choice(if_exists, "if_exists", IF_EXISTS)
         from botocore.exceptions import ClientError
 
         existing = self._describe(table)
@@ -345,9 +308,9 @@ class PredictionTableHook(AwsServiceHook):
         ``skip_rows``, those first rows are read past without being written again.
         """
         check_table(table)
-        _check_int(batch_size, "batch_size", 1, MAX_BATCH)
-        _check_int(max_attempts, "max_attempts", 1)
-        _check_int(skip_rows, "skip_rows", 0)
+        check_int(batch_size, "batch_size", 1, MAX_BATCH)
+        check_int(max_attempts, "max_attempts", 1)
+        check_int(skip_rows, "skip_rows", 0)
         if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable):
             raise MLSValidationError(
                 "rows", f"expected an iterable of rows (dicts), got {type(rows).__name__}"
@@ -501,7 +464,7 @@ class PredictionTableHook(AwsServiceHook):
                 )
             file_format = FILE_FORMATS[file.suffix.lower()]
         file_format = {"ndjson": "jsonl"}.get(str(file_format).lower(), str(file_format).lower())
-        _check_choice(file_format, "file_format", ("csv", "jsonl", "json"))
+        check_choice(file_format, "file_format", ("csv", "jsonl", "json"))
         types: dict[str, str] = {}
         if column_types is not None:
             if file_format != "csv":
@@ -511,13 +474,13 @@ class PredictionTableHook(AwsServiceHook):
                     "column_types", f"expected a dict, got {type(column_types).__name__}"
                 )
             for column, kind in column_types.items():
-                types[str(column)] = _check_choice(kind, f"column_types.{column}", COLUMN_TYPES)
+                types[str(column)] = check_choice(kind, f"column_types.{column}", COLUMN_TYPES)
         if file_format == "csv":
-            rows = _csv_rows(file, types)
+            rows = csv_rows(file, types)
         elif file_format == "jsonl":
-            rows = _jsonl_rows(file)
+            rows = jsonl_rows(file)
         else:
-            rows = _json_rows(file)
+            rows = json_rows(file)
         try:
             return self.load_rows(
                 table,
@@ -529,113 +492,3 @@ class PredictionTableHook(AwsServiceHook):
             )
         finally:
             rows.close()
-
-
-def _cell(value: str, kind: str, path: str, line: int) -> Any:
-    if kind == "S":
-        return value
-    try:
-        if kind == "N":
-            number = Decimal(value.strip())
-            if not number.is_finite():
-                raise ValueError(value)
-            return number
-        if kind == "BOOL":
-            if value.strip().lower() in _TRUE:
-                return True
-            if value.strip().lower() in _FALSE:
-                return False
-            raise ValueError(value)
-        return json.loads(value, parse_float=Decimal)
-    except (ValueError, InvalidOperation):
-        raise MLSValidationError(path, f"line {line}: {value!r} is not {kind}") from None
-
-
-def _csv_rows(path: Path, types: Mapping[str, str]) -> Generator[dict[str, Any]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames
-        if not header:
-            raise MLSValidationError("path", f"{str(path)!r} has no header row")
-        if len(set(header)) != len(header):
-            raise MLSValidationError("path", f"{str(path)!r} repeats a column in its header: {header}")
-        unknown = sorted(set(types) - set(header))
-        if unknown:
-            raise MLSValidationError(f"column_types.{unknown[0]}", f"no such column in {str(path)!r}")
-        for index, record in enumerate(reader):
-            if None in record:
-                raise MLSValidationError(f"rows[{index}]", f"line {reader.line_num}: more cells than columns")
-            row: dict[str, Any] = {}
-            for column, value in record.items():
-                kind = types.get(column, "S")
-                if value is None or (value == "" and kind != "S"):
-                    continue  # a missing or empty typed cell: no attribute
-                row[column] = _cell(value, kind, f"rows[{index}].{column}", reader.line_num)
-            yield row
-
-
-def _jsonl_rows(path: Path) -> Generator[Any]:
-    with path.open(encoding="utf-8-sig") as handle:
-        index = 0
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line, parse_float=Decimal)
-            except ValueError as exc:
-                raise MLSValidationError(f"rows[{index}]", f"line {number} is not JSON: {exc}") from None
-            index += 1
-
-
-def _json_rows(path: Path, chunk_size: int = 1 << 16) -> Generator[Any]:
-    """The elements of a JSON list in a file, decoded one by one as the file is read."""
-    decoder = json.JSONDecoder(parse_float=Decimal)
-    with path.open(encoding="utf-8-sig") as handle:
-        buffer, position, done = "", 0, False
-
-        def more() -> bool:
-            nonlocal buffer, position, done
-            if done:
-                return False
-            chunk = handle.read(max(chunk_size, len(buffer) - position))  # grows: big elements stay linear
-            buffer, position = buffer[position:] + chunk, 0
-            done = not chunk
-            return bool(chunk)
-
-        def skip_space() -> str:
-            """The next non-space character (not consumed), or "" at the end of the file."""
-            nonlocal position
-            while True:
-                while position < len(buffer) and buffer[position].isspace():
-                    position += 1
-                if position < len(buffer):
-                    return buffer[position]
-                if not more():
-                    return ""
-
-        if skip_space() != "[":
-            raise MLSValidationError("path", f"{str(path)!r} is not a JSON list (of objects)")
-        position += 1
-        index = 0
-        if skip_space() == "]":
-            return
-        while True:
-            skip_space()
-            while True:
-                try:
-                    value, end = decoder.raw_decode(buffer, position)
-                    break
-                except ValueError as exc:
-                    if not more():
-                        raise MLSValidationError(f"rows[{index}]", f"is not JSON: {exc}") from None
-            position = end
-            yield value
-            index += 1
-            separator = skip_space()
-            position += 1
-            if separator == "]":
-                return
-            if separator != ",":
-                raise MLSValidationError(
-                    f"rows[{index}]", f"expected ',' or ']' in the JSON list, got {separator!r}"
-                )

@@ -2,94 +2,35 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls.aws.hook import AwsServiceHook, jsonable
 from airflow_provider_mls.exceptions import MLSNotFoundError, MLSValidationError
+from airflow_provider_mls.model_card import MODEL_CARD_STATUSES
+from airflow_provider_mls.rules import (
+    MAX_DESCRIPTION_LENGTH as MAX_DESCRIPTION_LENGTH,  # re-exported: operators/approval.py imports it here
+)
+from airflow_provider_mls.rules import (
+    MAX_METADATA_KEYS,
+    MAX_PAGE_SIZE,
+    check_arn,
+    check_choice,
+    check_client_token,
+    check_group,
+    check_image,
+    check_metadata,
+    check_metadata_keys,
+    check_model_data_url,
+    check_page_size,
+    check_text,
+    check_version_number,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
-MODEL_CARD_STATUSES = ("Draft", "PendingReview", "Approved", "Archived")
 CONTENT_TYPES = ("application/json",)
-
-# Limits from botocore's SageMaker service model (the shape after each).
-MAX_METADATA_KEYS = 50  # CustomerMetadataMap
-MAX_METADATA_KEY_LENGTH = 128  # CustomerMetadataKey, 1..128
-MAX_METADATA_VALUE_LENGTH = 256  # CustomerMetadataValue, 1..256
-_METADATA_SYMBOLS = frozenset("_.:/=+-@")  # besides letters, numbers and separators (\p{L}\p{Z}\p{N})
-MAX_DESCRIPTION_LENGTH = 1024  # EntityDescription, ApprovalDescription
-MAX_PAGE_SIZE = 100  # MaxResults
-_GROUP_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # EntityName
-_CLIENT_TOKEN = re.compile(r"[a-zA-Z0-9-]{1,36}")
-_MODEL_DATA_URL = re.compile(r"(https|s3)://([^/]+)/?(.*)")  # Url
-_MAX_MODEL_DATA_URL_LENGTH = 1024
-_MAX_IMAGE_LENGTH = 255  # ContainerImage
-
-
-def _check_choice(value: Any, field: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise MLSValidationError(field, f"expected one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
-def _check_text(value: Any, field: str, max_length: int, *, min_length: int = 0) -> str:
-    if not isinstance(value, str):
-        raise MLSValidationError(field, f"expected a str, got {type(value).__name__}")
-    if not min_length <= len(value) <= max_length:
-        raise MLSValidationError(field, f"expected {min_length} to {max_length} characters, got {len(value)}")
-    return value
-
-
-def _check_group(group: Any, field: str = "group") -> str:
-    """A model package group name (what ``create_model_package_group`` accepts)."""
-    if not isinstance(group, str) or not _GROUP_NAME.fullmatch(group):
-        raise MLSValidationError(
-            field,
-            f"expected a model package group name (1-63 letters, digits and inner hyphens), got {group!r}",
-        )
-    return group
-
-
-def _check_arn(arn: Any, field: str = "arn") -> str:
-    if not isinstance(arn, str) or not arn.strip():
-        raise MLSValidationError(field, f"expected a model package ARN, got {arn!r}")
-    return arn
-
-
-def _check_metadata_string(text: Any, field: str, what: str, max_length: int) -> str:
-    if not isinstance(text, str):
-        raise MLSValidationError(field, f"expected a str {what}, got {type(text).__name__}")
-    if not 1 <= len(text) <= max_length:
-        raise MLSValidationError(field, f"a {what} has 1 to {max_length} characters, got {len(text)}")
-    bad = [c for c in text if unicodedata.category(c)[0] not in "LZN" and c not in _METADATA_SYMBOLS]
-    if bad:
-        raise MLSValidationError(
-            field, f"{what} {text!r} has {bad[0]!r}; allowed: letters, digits, spaces and _ . : / = + - @"
-        )
-    return text
-
-
-def _check_metadata(metadata: Any, field: str) -> dict[str, str]:
-    """``CustomerMetadataProperties``: at most 50 str keys (1-128 chars) to str values (1-256 chars)."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise MLSValidationError(field, f"expected a mapping of str to str, got {type(metadata).__name__}")
-    if len(metadata) > MAX_METADATA_KEYS:
-        raise MLSValidationError(field, f"at most {MAX_METADATA_KEYS} keys, got {len(metadata)}")
-    checked: dict[str, str] = {}
-    for key, value in metadata.items():
-        _check_metadata_string(key, field, "key", MAX_METADATA_KEY_LENGTH)
-        checked[key] = _check_metadata_string(value, f"{field}[{key!r}]", "value", MAX_METADATA_VALUE_LENGTH)
-    return checked
-
-
-def _check_keys(keys: Any, field: str) -> list[str]:
-    if isinstance(keys, str | bytes) or not isinstance(keys, Sequence | set | frozenset):
-        raise MLSValidationError(field, f"expected a list of keys, got {type(keys).__name__}")
-    return [_check_metadata_string(key, field, "key", MAX_METADATA_KEY_LENGTH) for key in keys]
 
 
 def _model_card(content: Mapping[str, Any] | None, status: str | None) -> dict[str, str]:
@@ -101,7 +42,7 @@ def _model_card(content: Mapping[str, Any] | None, status: str | None) -> dict[s
         # validate_model_card also checks the size limit, measured on model_card_json's string.
         card["ModelCardContent"] = model_card_json(validate_model_card(content, "model_card_content"))
     if status is not None:
-        card["ModelCardStatus"] = _check_choice(status, "model_card_status", MODEL_CARD_STATUSES)
+        card["ModelCardStatus"] = check_choice(status, "model_card_status", MODEL_CARD_STATUSES)
     return card
 
 
@@ -137,11 +78,7 @@ class SageMakerModelRegistryHook(AwsServiceHook):
         page_size: int = MAX_PAGE_SIZE,
     ) -> None:
         super().__init__(aws_conn_id, region_name, endpoint_url)
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
-            raise MLSValidationError(
-                "page_size", f"expected an int from 1 to {MAX_PAGE_SIZE}, got {page_size!r}"
-            )
-        self.page_size = page_size
+        self.page_size = check_page_size(page_size)
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap call (a page of one model package group)."""
@@ -177,8 +114,8 @@ class SageMakerModelRegistryHook(AwsServiceHook):
         """The ARN of the model package group ``group``, created (with ``description``) if missing."""
         from botocore.exceptions import ClientError
 
-        group = _check_group(group)
-        description = _check_text(description, "description", MAX_DESCRIPTION_LENGTH)
+        group = check_group(group)
+        description = check_text(description, "description", MAX_DESCRIPTION_LENGTH)
         arn = self._group_arn(group)
         if arn is not None:
             return arn
@@ -219,26 +156,15 @@ class SageMakerModelRegistryHook(AwsServiceHook):
         :param client_token: makes a repeated call (a retried task) return the same version
             instead of registering another one (1-36 letters, digits, hyphens; e.g. a run id hash).
         """
-        group = _check_group(group)
-        _check_text(model_data_url, "model_data_url", _MAX_MODEL_DATA_URL_LENGTH, min_length=1)
-        if not _MODEL_DATA_URL.fullmatch(model_data_url):
-            raise MLSValidationError(
-                "model_data_url", f"expected an s3:// or https:// URL, got {model_data_url!r}"
-            )
-        _check_text(image, "image", _MAX_IMAGE_LENGTH, min_length=1)
-        if any(c.isspace() for c in image):
-            raise MLSValidationError("image", f"expected an image URI without spaces, got {image!r}")
-        approval_status = _check_choice(approval_status, "approval_status", APPROVAL_STATUSES)
+        group = check_group(group)
+        check_model_data_url(model_data_url)
+        check_image(image)
+        approval_status = check_choice(approval_status, "approval_status", APPROVAL_STATUSES)
         if description is not None:
-            _check_text(description, "description", MAX_DESCRIPTION_LENGTH)
-        metadata = _check_metadata(customer_metadata, "customer_metadata")
-        if client_token is not None and (
-            not isinstance(client_token, str) or not _CLIENT_TOKEN.fullmatch(client_token)
-        ):
-            raise MLSValidationError(
-                "client_token", f"expected 1-36 letters, digits or hyphens, got {client_token!r}"
-            )
-        model_card_status = _check_choice(model_card_status, "model_card_status", MODEL_CARD_STATUSES)
+            check_text(description, "description", MAX_DESCRIPTION_LENGTH)
+        metadata = check_metadata(customer_metadata, "customer_metadata")
+        check_client_token(client_token)
+        model_card_status = check_choice(model_card_status, "model_card_status", MODEL_CARD_STATUSES)
         card = _model_card(model_card_content, model_card_status) if model_card_content is not None else {}
 
         request: dict[str, Any] = {
@@ -266,14 +192,14 @@ class SageMakerModelRegistryHook(AwsServiceHook):
         self, group: str, approval_status: str | None, max_items: int | None = None
     ) -> list[dict[str, Any]]:
         if not isinstance(group, str) or not group.startswith("arn:"):
-            group = _check_group(group)
+            group = check_group(group)
         params: dict[str, Any] = {
             "ModelPackageGroupName": group,
             "SortBy": "CreationTime",
             "SortOrder": "Descending",
         }
         if approval_status is not None:
-            params["ModelApprovalStatus"] = _check_choice(
+            params["ModelApprovalStatus"] = check_choice(
                 approval_status, "approval_status", APPROVAL_STATUSES
             )
         summaries = self._paginate(
@@ -305,15 +231,14 @@ class SageMakerModelRegistryHook(AwsServiceHook):
         if arn is None:
             if group is None or version is None:
                 raise MLSValidationError("arn", "give either arn, or both group and version")
-            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-                raise MLSValidationError("version", f"expected a version number >= 1, got {version!r}")
+            check_version_number(version)
             for summary in self._list_versions(group, None):
                 if summary.get("ModelPackageVersion") == version:
                     arn = str(summary["ModelPackageArn"])
                     break
             else:
                 raise MLSNotFoundError(f"model package group {group!r} has no version {version}", code=404)
-        arn = _check_arn(arn)
+        arn = check_arn(arn)
         return dict(jsonable(self.get_conn().describe_model_package(ModelPackageName=arn)))
 
     def latest_approved_version(self, group: str) -> dict[str, Any] | None:
@@ -323,7 +248,7 @@ class SageMakerModelRegistryHook(AwsServiceHook):
 
     def approval(self, arn: str) -> dict[str, Any]:
         """``{"arn", "status", "description"}``: the version's approval status and its description."""
-        described = self.describe_version(_check_arn(arn))
+        described = self.describe_version(check_arn(arn))
         return {
             "arn": described["ModelPackageArn"],
             "status": described.get("ModelApprovalStatus"),
@@ -345,11 +270,11 @@ class SageMakerModelRegistryHook(AwsServiceHook):
         Raises ``MLSValidationError`` naming the field (or the path in the model card) on bad input.
         """
         if approval_status is not None:
-            approval_status = _check_choice(approval_status, "approval_status", APPROVAL_STATUSES)
+            approval_status = check_choice(approval_status, "approval_status", APPROVAL_STATUSES)
         if approval_description is not None:
-            _check_text(approval_description, "approval_description", MAX_DESCRIPTION_LENGTH)
-        metadata = _check_metadata(customer_metadata, "customer_metadata")
-        remove = _check_keys(remove_metadata_keys, "remove_metadata_keys")
+            check_text(approval_description, "approval_description", MAX_DESCRIPTION_LENGTH)
+        metadata = check_metadata(customer_metadata, "customer_metadata")
+        remove = check_metadata_keys(remove_metadata_keys, "remove_metadata_keys")
         both = sorted(set(metadata) & set(remove))
         if both:
             raise MLSValidationError("remove_metadata_keys", f"key {both[0]!r} is both set and removed")
@@ -390,7 +315,7 @@ class SageMakerModelRegistryHook(AwsServiceHook):
         The current version is read first (the archived check, the 50-key limit after the merge),
         so input errors found there are raised before the update too.
         """
-        arn = _check_arn(arn)
+        arn = check_arn(arn)
         request = self.validate_update(
             approval_status=approval_status,
             approval_description=approval_description,

@@ -16,7 +16,8 @@ from airflow_provider_mls.exceptions import (
     MLSRateLimitError,
     MLSValidationError,
 )
-from airflow_provider_mls.hooks.prediction_table import PredictionTableHook, _json_rows
+from airflow_provider_mls.hooks._table_files import json_rows as _json_rows
+from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

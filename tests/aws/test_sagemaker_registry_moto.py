@@ -304,7 +304,7 @@ def test_update_bad_input(silent: SageMakerModelRegistryHook, kwargs: dict[str, 
 
 
 def test_metadata_allows_unicode_letters_and_the_listed_symbols(silent: SageMakerModelRegistryHook) -> None:
-    from airflow_provider_mls.hooks.sagemaker_registry import _check_metadata
+    from airflow_provider_mls.rules import check_metadata as _check_metadata
 
     metadata = {"팀 이름": "성장 팀", "path/to:key=v+1-2@x_y.z": "s3://bucket/key"}
     assert _check_metadata(metadata, "customer_metadata") == metadata

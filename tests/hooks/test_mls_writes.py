@@ -20,7 +20,7 @@ from airflow_provider_mls.exceptions import (
     MLSValidationError,
     MLSWriteConflictError,
 )
-from airflow_provider_mls.hooks import mls as mls_module
+from airflow_provider_mls.hooks import _mls_update as mls_module
 from airflow_provider_mls.hooks._writes import create_is_ours, payload_mismatches
 from airflow_provider_mls.hooks.mls import MLSHook
 
