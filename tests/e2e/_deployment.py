@@ -196,6 +196,10 @@ class _Server:
     def start(self) -> None:
         raise NotImplementedError
 
+    def restart(self) -> None:
+        """Start the server again after ``stop()``, on the same port (Redis: empty, it keeps nothing)."""
+        self.start()
+
 
 class Postgres(_Server):
     """``initdb`` + ``postgres`` in the foreground (as ``PG_USER`` when we are root), trust auth on loopback."""
@@ -237,7 +241,7 @@ class Postgres(_Server):
             self.data_dir.chmod(0o700)
             self.log_path.touch()
             os.chown(self.log_path, owner["user"], owner["group"])
-        env = {"PATH": os.environ.get("PATH", ""), "LANG": "C", "LC_ALL": "C", "HOME": str(self.root)}
+        env = self._env()
         init = subprocess.run(
             [
                 str(bin_dir / "initdb"),
@@ -261,6 +265,19 @@ class Postgres(_Server):
             raise ClusterError(
                 f"initdb exited {init.returncode}:\n{init.stdout[-3000:]}\n{init.stderr[-3000:]}"
             )
+        self._serve(bin_dir, env, owner)
+
+    def restart(self) -> None:
+        """Start PostgreSQL again after ``stop()`` on its data directory and port: a restarted database."""
+        bin_dir = pg_bin_dir()
+        assert bin_dir is not None
+        self._serve(bin_dir, self._env(), self._as_owner())
+
+    def _env(self) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", ""), "LANG": "C", "LC_ALL": "C", "HOME": str(self.root)}
+
+    def _serve(self, bin_dir: Path, env: dict[str, str], owner: dict[str, Any]) -> None:
+        """Run ``postgres`` on the initialised data directory until it accepts connections (and has the database)."""
         self._spawn(
             [
                 str(bin_dir / "postgres"),

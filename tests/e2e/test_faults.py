@@ -23,6 +23,7 @@ import signal
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ ALL = bool(os.environ.get("MLS_FAULTS"))
 HEARTBEAT_TIMEOUT = 20
 TRIGGERER_THRESHOLD = 6
 FIGURES: list[str] = []
+CREATE_MANUAL = "mls_fault_create_manual"  # the DAG of most scenarios: one CreateManualModelOperator
 
 pytestmark = [
     pytest.mark.e2e,
@@ -196,6 +198,62 @@ class FaultDeployment(CeleryDeployment):
                     return worker
         return None
 
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        """The log of one try of a task, from the worker that ran it."""
+        parts = []
+        for worker in WORKERS:
+            for path in self.task_logs_on(worker):
+                text = str(path)
+                if (
+                    f"dag_id={dag_id}" in text
+                    and f"run_id={run_id}" in text
+                    and f"task_id={task_id}" in text
+                    and path.name.startswith(f"attempt={try_number}")
+                ):
+                    parts.append(path.read_text("utf-8", "replace"))
+        return "\n".join(parts)
+
+    def run_states(self, dag_id: str, run_ids: list[str]) -> list[str | None]:
+        """The states of these runs that exist (in no particular order)."""
+        rows = self.sql("SELECT state FROM dag_run WHERE dag_id=%s AND run_id = ANY(%s)", dag_id, run_ids)
+        return [r[0] for r in rows]
+
+    def triggerer_job(self) -> int | None:
+        """The live triggerer's job id (heartbeat in the last 5 s)."""
+        rows = self.sql(
+            "SELECT id FROM job WHERE job_type='TriggererJob' AND state='running' "
+            "AND latest_heartbeat > now() - interval '5 seconds' ORDER BY id DESC LIMIT 1"
+        )
+        return int(rows[0][0]) if rows else None
+
+    def fired_events(self, dag_id: str, run_id: str) -> dict[str, int]:
+        """map index -> "Trigger fired event" lines in its trigger logs (on the control plane)."""
+        fired: dict[str, int] = {}
+        for path in self.task_logs_on("control-plane"):
+            text = str(path)
+            if (
+                ".trigger." not in path.name
+                or f"dag_id={dag_id}" not in text
+                or f"run_id={run_id}" not in text
+            ):
+                continue
+            index = next(
+                (part.split("=", 1)[1] for part in path.parts if part.startswith("map_index=")), "-1"
+            )
+            fired[index] = fired.get(index, 0) + path.read_text("utf-8", "replace").count(
+                "Trigger fired event"
+            )
+        return fired
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> requests.Response:
+        """What a person does in the UI: mark a task instance ``state`` (the REST API's PATCH)."""
+        return requests.patch(
+            f"http://127.0.0.1:{self.api_port}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}",
+            json={"new_state": state},
+            headers={"Authorization": f"Bearer {self._token()}"},
+            timeout=60,
+        )
+
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FaultDeployment, Any]]:
@@ -280,189 +338,237 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fault
             shutil.rmtree(root, ignore_errors=True)
 
 
-def figures(
-    capsys: pytest.CaptureFixture[str],
-    scenario: str,
-    *,
-    runs: str,
-    duplicates: int,
-    lost: int,
-    recover: float,
-    note: str = "",
-) -> None:
-    line = (
-        f"[faults] {scenario}: runs completed {runs}, duplicates {duplicates}, events lost {lost}, "
-        f"seconds to recover {recover:.1f}{'; ' + note if note else ''}"
-    )
-    FIGURES.append(line)
-    with capsys.disabled():
-        print(line, flush=True)
+# ---- the scenarios' steps ----------------------------------------------------------------------------
 
 
-def wait(
-    cluster: FaultDeployment, condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5
-) -> None:
-    def checked() -> bool:
-        cluster.check_alive()
-        return condition()
+@dataclass
+class Faults:
+    """One scenario on the deployment: what it starts, waits for, kills and reads, and its line of figures."""
 
-    cluster.wait_until(checked, timeout, what, interval)
+    cluster: FaultDeployment
+    mls: Any
+    capsys: pytest.CaptureFixture[str]
+
+    def figures(
+        self, scenario: str, *, runs: str, duplicates: int, recover: float, lost: int = 0, note: str = ""
+    ) -> None:
+        """Print (and keep for the module's summary) runs completed, duplicates, events lost, seconds to recover."""
+        line = (
+            f"[faults] {scenario}: runs completed {runs}, duplicates {duplicates}, events lost {lost}, "
+            f"seconds to recover {recover:.1f}{'; ' + note if note else ''}"
+        )
+        FIGURES.append(line)
+        with self.capsys.disabled():
+            print(line, flush=True)
+
+    # ---------------------------------------------------------------- waiting, with every process alive
+    def wait(self, condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
+        def checked() -> bool:
+            self.cluster.check_alive()
+            return condition()
+
+        self.cluster.wait_until(checked, timeout, what, interval)
+
+    def run_done(self, dag_id: str, run_id: str, timeout: float = 240) -> str:
+        """Until the run finished; its state."""
+        states: list[str | None] = []
+
+        def finished() -> bool:
+            states[:] = self.cluster.run_states(dag_id, [run_id]) or [None]
+            return states[0] in ("success", "failed")
+
+        self.wait(finished, timeout, f"{dag_id}/{run_id} finished")
+        return str(states[0])
+
+    # ---------------------------------------------------------------- the faults
+    def kill_worker_mid_task(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        ready: Callable[[], bool],
+        timeout: float = 120,
+        interval: float = 0.5,
+    ) -> WorkerKill:
+        """When ``task_id`` runs on a worker and ``ready()`` (it has sent its request), SIGKILL that worker."""
+        worker: list[str | None] = [None]
+
+        def running_there() -> bool:
+            if self.cluster.ti(dag_id, run_id, task_id)["state"] != "running":
+                return False
+            worker[0] = self.cluster.worker_running(dag_id, run_id, task_id)
+            return worker[0] is not None and ready()
+
+        self.wait(running_there, timeout, f"{dag_id}/{task_id} running and past its request", interval)
+        assert worker[0] is not None
+        killed_at = time.monotonic()
+        self.cluster.kill(worker[0])
+        return WorkerKill(self, dag_id, run_id, task_id, worker[0], killed_at)
+
+    def kill_and_restart(self, name: str) -> float:
+        """SIGKILL an Airflow process, start it again 3 s later; when it was killed."""
+        killed_at = time.monotonic()
+        self.cluster.kill(name)
+        time.sleep(3)
+        self.cluster.restart(name)
+        return killed_at
+
+    def start_creates(self, prefix: str, count: int = 4) -> tuple[list[str], list[str]]:
+        """``count`` runs of the manual create, each of its own model; (model names, run ids) once one started."""
+        names = [f"{prefix}_{uuid.uuid4().hex[:8]}" for _ in range(count)]
+        runs = [self.cluster.trigger_run(CREATE_MANUAL, {"name": n, "version": "v1"}) for n in names]
+        self.wait(lambda: any(self.cluster.ti_states(CREATE_MANUAL, r) for r in runs), 60, "a run started")
+        return names, runs
+
+    # ---------------------------------------------------------------- the MLS server
+    def models(self, name: str) -> list[dict[str, Any]]:
+        from airflow_provider_mls.hooks.mls import MLSHook
+
+        hook = MLSHook()
+        return [
+            m
+            for m in hook.list_all_models("manual", name=name) + hook.list_all_models("automl", name=name)
+            if m.get("name") == name
+        ]
+
+    def duplicates(self, names: list[str]) -> int:
+        return sum(len(self.models(n)) - 1 for n in names)
+
+    def delay(self, method: str, path: str) -> Callable[[], bool]:
+        """Hold the next ``method path`` request on the MLS server for 90 s (this is its only fault); whether
+        a request has taken the delay."""
+        with self.mls.admin() as admin:
+            admin.clear_faults()
+            fault = admin.add_fault(method, path, status=None, delay=90)
+
+        def taken() -> bool:
+            with self.mls.admin() as admin:
+                return all(f["id"] != fault["id"] for f in admin.pending_faults())
+
+        return taken
+
+    def delay_read_of_created_model(self) -> Callable[[], bool]:
+        """Delay the read-back of the next model by id (the hook's GET after its POST was answered): the
+        worker is killed while that read hangs, i.e. after the create reached MLS and was answered. The
+        next id is the highest so far plus one (this test is the server's only writer)."""
+        from airflow_provider_mls.hooks.mls import MLSHook
+
+        hook = MLSHook()
+        ids = [m["id"] for kind in ("manual", "automl") for m in hook.list_all_models(kind)]
+        return self.delay("GET", f"/api/v1/models/{max(ids, default=0) + 1}")
+
+    def server_status(self, model_id: int) -> str:
+        with self.mls.admin() as admin:
+            return str(admin.call("GET", f"/api/v1/models/{model_id}/automl_model_server")["status"])
 
 
-def run_done(cluster: FaultDeployment, dag_id: str, run_id: str, timeout: float = 240) -> str:
-    """Until the run finished; its state."""
-    states: list[str | None] = []
+@dataclass
+class WorkerKill:
+    """A run whose worker was SIGKILLed while ``task_id`` ran on it."""
 
-    def finished() -> bool:
-        rows = cluster.sql("SELECT state FROM dag_run WHERE dag_id=%s AND run_id=%s", dag_id, run_id)
-        states[:] = [rows[0][0] if rows else None]
-        return states[0] in ("success", "failed")
+    faults: Faults
+    dag_id: str
+    run_id: str
+    task_id: str
+    worker: str
+    killed_at: float
 
-    wait(cluster, finished, timeout, f"{dag_id}/{run_id} finished")
-    return str(states[0])
-
-
-def kill_worker_mid_task(
-    cluster: FaultDeployment,
-    dag_id: str,
-    run_id: str,
-    task_id: str,
-    ready: Callable[[], bool],
-    timeout: float = 120,
-    interval: float = 0.5,
-) -> tuple[str, float]:
-    """When ``ready()`` (the task has sent its request), SIGKILL the worker running the task; (worker, when)."""
-    worker: list[str | None] = [None]
-
-    def running_there() -> bool:
-        if cluster.ti(dag_id, run_id, task_id)["state"] != "running":
-            return False
-        worker[0] = cluster.worker_running(dag_id, run_id, task_id)
-        return worker[0] is not None and ready()
-
-    wait(cluster, running_there, timeout, f"{dag_id}/{task_id} running and past its request", interval)
-    assert worker[0] is not None
-    killed_at = time.monotonic()
-    cluster.kill(worker[0])
-    return worker[0], killed_at
+    def recover(self) -> Recovered:
+        """Until the run finished (the retry ran on the live worker); the dead worker is started again."""
+        state = self.faults.run_done(self.dag_id, self.run_id, timeout=HEARTBEAT_TIMEOUT + 180)
+        seconds = time.monotonic() - self.killed_at
+        ti = self.faults.cluster.ti(self.dag_id, self.run_id, self.task_id)
+        self.faults.cluster.restart(self.worker)
+        return Recovered(self, state, seconds, ti)
 
 
-def recovered(
-    cluster: FaultDeployment, dag_id: str, run_id: str, task_id: str, killed: str, killed_at: float
-) -> tuple[str, float, dict[str, Any]]:
-    """Until the run finished (the retry ran on the live worker); the dead worker is started again."""
-    state = run_done(cluster, dag_id, run_id, timeout=HEARTBEAT_TIMEOUT + 180)
-    seconds = time.monotonic() - killed_at
-    ti = cluster.ti(dag_id, run_id, task_id)
-    cluster.restart(killed)
-    return state, seconds, ti
+@dataclass
+class Recovered:
+    """How the killed run ended: its state, seconds from the kill, the task instance (its last try)."""
+
+    kill: WorkerKill
+    state: str
+    seconds: float
+    ti: dict[str, Any]
+
+    @property
+    def runs(self) -> str:
+        return f"{int(self.state == 'success')}/1"
+
+    def retry_log(self) -> str:
+        """The log of the task's last try (the retry on the live worker)."""
+        k = self.kill
+        return k.faults.cluster.task_log(k.dag_id, k.run_id, k.task_id, self.ti["try_number"])
 
 
-def _models(mls: Any, name: str) -> list[dict[str, Any]]:
-    from airflow_provider_mls.hooks.mls import MLSHook
-
-    hook = MLSHook()
-    return [
-        m
-        for m in hook.list_all_models("manual", name=name) + hook.list_all_models("automl", name=name)
-        if m.get("name") == name
-    ]
-
-
-def _slow_read_of_created_model(mls: Any) -> Callable[[], bool]:
-    """Delay the read-back of the next model by id (the hook's GET after its POST was answered): the
-    worker is killed while that read hangs, i.e. after the create reached MLS and was answered. The
-    next id is the highest so far plus one (this test is the server's only writer)."""
-    from airflow_provider_mls.hooks.mls import MLSHook
-
-    hook = MLSHook()
-    ids = [m["id"] for kind in ("manual", "automl") for m in hook.list_all_models(kind)]
-    with mls.admin() as admin:
-        admin.clear_faults()
-        fault = admin.add_fault("GET", f"/api/v1/models/{max(ids, default=0) + 1}", status=None, delay=90)
-
-    def taken() -> bool:
-        with mls.admin() as admin:
-            return all(f["id"] != fault["id"] for f in admin.pending_faults())
-
-    return taken
+@pytest.fixture
+def faults(deployment: tuple[FaultDeployment, Any], capsys: pytest.CaptureFixture[str]) -> Faults:
+    cluster, mls = deployment
+    return Faults(cluster, mls, capsys)
 
 
 # ---------------------------------------------------------------------------------------------------
-def test_worker_killed_after_manual_create(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    cluster, mls = deployment
+def test_worker_killed_after_manual_create(faults: Faults) -> None:
     name = f"fault_manual_{uuid.uuid4().hex[:8]}"
-    taken = _slow_read_of_created_model(mls)
-    dag_id = "mls_fault_create_manual"
-    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1", "if_exists": "fail"})
-    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
-    state, seconds, ti = recovered(cluster, dag_id, run_id, "create", worker, killed_at)
-    models = _models(mls, name)
-    figures(
-        capsys,
+    taken = faults.delay_read_of_created_model()
+    run_id = faults.cluster.trigger_run(CREATE_MANUAL, {"name": name, "version": "v1", "if_exists": "fail"})
+    kill = faults.kill_worker_mid_task(CREATE_MANUAL, run_id, "create", taken)
+    after = kill.recover()
+    models = faults.models(name)
+    faults.figures(
         "worker SIGKILLed after CreateManualModelOperator's POST (if_exists=fail)",
-        runs=f"{int(state == 'success')}/1",
+        runs=after.runs,
         duplicates=len(models) - 1,
-        lost=0,
-        recover=seconds,
-        note=f"try {ti['try_number']} ended {ti['state']}",
+        recover=after.seconds,
+        note=f"try {after.ti['try_number']} ended {after.ti['state']}",
     )
-    assert state == "success", cluster.logs()
-    assert ti["try_number"] >= 2, ti
+    assert after.state == "success", faults.cluster.logs()
+    assert after.ti["try_number"] >= 2, after.ti
     assert len(models) == 1, models
-    retry_log = _task_log_text(cluster, dag_id, run_id, "create", ti["try_number"])
+    retry_log = after.retry_log()
     assert "recorded by an earlier try" in retry_log, retry_log[-4000:]
 
 
-def test_triggerer_killed_with_deferred_waits(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    cluster, mls = deployment
-    dag_id = "mls_fault_waits"
+def test_triggerer_killed_with_deferred_waits(faults: Faults) -> None:
+    cluster, dag_id = faults.cluster, "mls_fault_waits"
     tables = sorted({f"fault_waits_{i % 10}" for i in range(WAITS)})
-    with mls.admin() as admin:
+    with faults.mls.admin() as admin:
         for table in tables:
             with contextlib.suppress(Exception):
                 admin.drop_table(table)
     run_id = cluster.trigger_run(dag_id, {})
-    wait(
-        cluster,
-        lambda: cluster.ti_states(dag_id, run_id).get("deferred", 0) >= WAITS,
-        600,
-        f"{WAITS} waits deferred",
+    faults.wait(
+        lambda: cluster.ti_states(dag_id, run_id).get("deferred", 0) >= WAITS, 600, f"{WAITS} waits deferred"
     )
-    old_job = _triggerer_job(cluster)
-    killed_at = time.monotonic()
-    cluster.kill("triggerer")
-    time.sleep(3)
-    cluster.restart("triggerer")
+    old_job = cluster.triggerer_job()
+    killed_at = faults.kill_and_restart("triggerer")
 
     def taken_over() -> bool:
-        job = _triggerer_job(cluster)
+        job = cluster.triggerer_job()
         if job is None or job == old_job:
             return False
         held = cluster.sql("SELECT count(*) FROM trigger WHERE triggerer_id=%s", job)[0][0]
         return int(held) >= WAITS
 
-    wait(cluster, taken_over, 180, "the new triggerer took every trigger")
+    faults.wait(taken_over, 180, "the new triggerer took every trigger")
     takeover = time.monotonic() - killed_at
-    with mls.admin() as admin:
+    with faults.mls.admin() as admin:
         for table in tables:
             admin.set_table(table, is_active=True)
     ready_at = time.monotonic()
-    state = run_done(cluster, dag_id, run_id, timeout=900)
+    state = faults.run_done(dag_id, run_id, timeout=900)
     states = cluster.ti_states(dag_id, run_id)
     tries = cluster.sql(
         "SELECT max(try_number) FROM task_instance WHERE dag_id=%s AND run_id=%s", dag_id, run_id
     )[0][0]
     # A lost event leaves its task deferred (until its timeout); one fired twice shows twice in its trigger logs.
-    fired = _fired_events(cluster, dag_id, run_id)
-    lost = WAITS - states.get("success", 0)
+    fired = cluster.fired_events(dag_id, run_id)
     twice = sum(1 for n in fired.values() if n > 1)
-    figures(
-        capsys,
+    faults.figures(
         f"triggerer SIGKILLed holding {WAITS} deferred waits, restarted 3 s later",
         runs=f"{int(state == 'success')}/1 ({states.get('success', 0)}/{WAITS} waits success)",
         duplicates=twice,
-        lost=lost,
+        lost=WAITS - states.get("success", 0),
         recover=takeover,
         note=f"all {WAITS} resumed {time.monotonic() - ready_at:.0f}s after the tables were ready; "
         f"{sum(fired.values())} 'Trigger fired event' lines in the trigger logs",
@@ -473,75 +579,36 @@ def test_triggerer_killed_with_deferred_waits(deployment: Any, capsys: pytest.Ca
     assert twice == 0, fired
 
 
-def _triggerer_job(cluster: FaultDeployment) -> int | None:
-    rows = cluster.sql(
-        "SELECT id FROM job WHERE job_type='TriggererJob' AND state='running' "
-        "AND latest_heartbeat > now() - interval '5 seconds' ORDER BY id DESC LIMIT 1"
-    )
-    return int(rows[0][0]) if rows else None
-
-
-def _fired_events(cluster: FaultDeployment, dag_id: str, run_id: str) -> dict[str, int]:
-    """map index -> "Trigger fired event" lines in its trigger logs (on the control plane)."""
-    fired: dict[str, int] = {}
-    for path in cluster.task_logs_on("control-plane"):
-        text = str(path)
-        if ".trigger." not in path.name or f"dag_id={dag_id}" not in text or f"run_id={run_id}" not in text:
-            continue
-        index = next((part.split("=", 1)[1] for part in path.parts if part.startswith("map_index=")), "-1")
-        fired[index] = fired.get(index, 0) + path.read_text("utf-8", "replace").count("Trigger fired event")
-    return fired
-
-
-def _task_log_text(cluster: FaultDeployment, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-    parts = []
-    for worker in WORKERS:
-        for path in cluster.task_logs_on(worker):
-            text = str(path)
-            if (
-                f"dag_id={dag_id}" in text
-                and f"run_id={run_id}" in text
-                and f"task_id={task_id}" in text
-                and path.name.startswith(f"attempt={try_number}")
-            ):
-                parts.append(path.read_text("utf-8", "replace"))
-    return "\n".join(parts)
-
-
 # ---------------------------------------------------------------------------------------------------
 # `make faults` only (MLS_FAULTS=1): the other tasks that start something remote, the control plane's
 # own faults, and the cases a time window cannot tell apart.
 
 
 @full_run
-def test_worker_killed_after_automl_create(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    cluster, mls = deployment
+def test_worker_killed_after_automl_create(faults: Faults) -> None:
     name = f"fault_automl_{uuid.uuid4().hex[:8]}"
     dataset = f"fault_ds_{uuid.uuid4().hex[:8]}"
-    with mls.admin() as admin:
+    with faults.mls.admin() as admin:
         admin.create_dataset(dataset)
-    taken = _slow_read_of_created_model(mls)
+    taken = faults.delay_read_of_created_model()
     dag_id = "mls_fault_create_automl"
-    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1", "dataset": dataset})
-    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
-    state, seconds, ti = recovered(cluster, dag_id, run_id, "create", worker, killed_at)
-    models = _models(mls, name)
-    figures(
-        capsys,
+    run_id = faults.cluster.trigger_run(dag_id, {"name": name, "version": "v1", "dataset": dataset})
+    kill = faults.kill_worker_mid_task(dag_id, run_id, "create", taken)
+    after = kill.recover()
+    models = faults.models(name)
+    faults.figures(
         "worker SIGKILLed after CreateAutoMLModelOperator's POST (a training started)",
-        runs=f"{int(state == 'success')}/1",
+        runs=after.runs,
         duplicates=len(models) - 1,
-        lost=0,
-        recover=seconds,
+        recover=after.seconds,
         note=f"trainings {len(models)}",
     )
-    assert state == "success" and len(models) == 1, models
-    assert "recorded by an earlier try" in _task_log_text(cluster, dag_id, run_id, "create", ti["try_number"])
+    assert after.state == "success" and len(models) == 1, models
+    assert "recorded by an earlier try" in after.retry_log()
 
 
 @full_run
-def test_worker_killed_mid_table_load(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    cluster, mls = deployment
+def test_worker_killed_mid_table_load(faults: Faults) -> None:
     from airflow_provider_mls.hooks.prediction_table import PredictionTableHook
 
     tables = PredictionTableHook()
@@ -549,30 +616,33 @@ def test_worker_killed_mid_table_load(deployment: Any, capsys: pytest.CaptureFix
     tables.create_table(table)
     rows = [{"user_id": f"u{i:05d}", "score": i % 97} for i in range(3000)]
     dag_id = "mls_fault_load_table"
-    run_id = cluster.trigger_run(dag_id, {"table": table, "rows": rows})
-    worker, killed_at = kill_worker_mid_task(
-        cluster, dag_id, run_id, "load", lambda: 0 < tables.count_items(table) < len(rows), timeout=180
+    run_id = faults.cluster.trigger_run(dag_id, {"table": table, "rows": rows})
+    kill = faults.kill_worker_mid_task(
+        dag_id, run_id, "load", lambda: 0 < tables.count_items(table) < len(rows), timeout=180
     )
     at_kill = tables.count_items(table)
     loading_after_kill = tables.is_loading(table)
-    state, seconds, ti = recovered(cluster, dag_id, run_id, "load", worker, killed_at)
+    after = kill.recover()
     count = tables.count_items(table)
-    figures(
-        capsys,
+    faults.figures(
         f"worker SIGKILLed mid-load of {len(rows)} rows ({at_kill} in)",
-        runs=f"{int(state == 'success')}/1",
+        runs=after.runs,
         duplicates=0,
         lost=len(rows) - count,
-        recover=seconds,
+        recover=after.seconds,
         note=f"marked loading until the retry's last row: {loading_after_kill and not tables.is_loading(table)}",
     )
-    assert state == "success" and count == len(rows) and loading_after_kill and not tables.is_loading(table)
-    assert "committed the first" in _task_log_text(cluster, dag_id, run_id, "load", ti["try_number"])
+    assert (
+        after.state == "success"
+        and count == len(rows)
+        and loading_after_kill
+        and not tables.is_loading(table)
+    )
+    assert "committed the first" in after.retry_log()
 
 
 @full_run
-def test_worker_killed_mid_registry_upload(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    cluster, mls = deployment
+def test_worker_killed_mid_registry_upload(faults: Faults) -> None:
     import boto3
 
     from airflow_provider_mls.hooks.model_registry import MLSModelRegistryHook
@@ -583,13 +653,13 @@ def test_worker_killed_mid_registry_upload(deployment: Any, capsys: pytest.Captu
         s3.create_bucket(Bucket=registry.bucket)
     name = f"fault_upload_{uuid.uuid4().hex[:8]}"
     dag_id = "mls_fault_upload"
-    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1"})
+    run_id = faults.cluster.trigger_run(dag_id, {"name": name, "version": "v1"})
 
     recorded: list[str] = []
 
     def uploading() -> bool:
         """The try recorded that it is uploading (or, if we are late, that it has uploaded)."""
-        rows = cluster.sql(
+        rows = faults.cluster.sql(
             "SELECT value FROM task_state_store WHERE dag_id=%s AND run_id=%s AND key='mls_upload'",
             dag_id,
             run_id,
@@ -597,51 +667,34 @@ def test_worker_killed_mid_registry_upload(deployment: Any, capsys: pytest.Captu
         recorded[:] = [str(rows[0][0])] if rows else []
         return bool(rows)
 
-    worker, killed_at = kill_worker_mid_task(
-        cluster, dag_id, run_id, "upload", uploading, timeout=180, interval=0.05
-    )
+    kill = faults.kill_worker_mid_task(dag_id, run_id, "upload", uploading, timeout=180, interval=0.05)
     in_flight = '"result"' not in recorded[0]
-    state, seconds, ti = recovered(cluster, dag_id, run_id, "upload", worker, killed_at)
+    after = kill.recover()
     versions = registry.list_versions(name)
-    figures(
-        capsys,
+    faults.figures(
         "worker SIGKILLed mid-upload of a 16 MiB model to the registry",
-        runs=f"{int(state == 'success')}/1",
+        runs=after.runs,
         duplicates=len(versions) - 1,
-        lost=0,
-        recover=seconds,
+        recover=after.seconds,
         note=f"killed {'mid-upload' if in_flight else 'after the upload, before the task ended'}; "
         f"artifacts {versions}",
     )
-    assert state == "success" and versions == ["v1"]
-    retry_log = _task_log_text(cluster, dag_id, run_id, "upload", ti["try_number"])
+    assert after.state == "success" and versions == ["v1"]
+    retry_log = after.retry_log()
     assert "An earlier try of this task " + ("began uploading" if in_flight else "uploaded") in retry_log
 
 
 @full_run
-def test_scheduler_killed_and_restarted_mid_run(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    cluster, mls = deployment
-    names = [f"fault_sched_{uuid.uuid4().hex[:8]}" for _ in range(4)]
-    runs = [cluster.trigger_run("mls_fault_create_manual", {"name": n, "version": "v1"}) for n in names]
-    wait(
-        cluster,
-        lambda: any(cluster.ti_states("mls_fault_create_manual", r) for r in runs),
-        60,
-        "a run started",
-    )
-    killed_at = time.monotonic()
-    cluster.kill("scheduler")
-    time.sleep(3)
-    cluster.restart("scheduler")
-    states = [run_done(cluster, "mls_fault_create_manual", r, timeout=240) for r in runs]
+def test_scheduler_killed_and_restarted_mid_run(faults: Faults) -> None:
+    names, runs = faults.start_creates("fault_sched")
+    killed_at = faults.kill_and_restart("scheduler")
+    states = [faults.run_done(CREATE_MANUAL, r, timeout=240) for r in runs]
     seconds = time.monotonic() - killed_at
-    duplicates = sum(len(_models(mls, n)) - 1 for n in names)
-    figures(
-        capsys,
+    duplicates = faults.duplicates(names)
+    faults.figures(
         "scheduler SIGKILLed mid-run (4 runs), restarted 3 s later",
         runs=f"{states.count('success')}/{len(runs)}",
         duplicates=duplicates,
-        lost=0,
         recover=seconds,
     )
     assert states == ["success"] * len(runs) and duplicates == 0
@@ -667,202 +720,132 @@ def _supervised(cluster: FaultDeployment, until: Callable[[], bool], timeout: fl
 
 @full_run
 @pytest.mark.parametrize("service", ["postgres", "redis"])
-def test_metadata_db_and_broker_restarted_mid_run(
-    deployment: Any, capsys: pytest.CaptureFixture[str], service: str
-) -> None:
-    cluster, mls = deployment
-    names = [f"fault_{service}_{uuid.uuid4().hex[:8]}" for _ in range(4)]
-    runs = [cluster.trigger_run("mls_fault_create_manual", {"name": n, "version": "v1"}) for n in names]
-    wait(
-        cluster,
-        lambda: any(cluster.ti_states("mls_fault_create_manual", r) for r in runs),
-        60,
-        "a run started",
-    )
+def test_metadata_db_and_broker_restarted_mid_run(faults: Faults, service: str) -> None:
+    cluster = faults.cluster
+    names, runs = faults.start_creates(f"fault_{service}")
     server = cluster.postgres if service == "postgres" else cluster.redis
     killed_at = time.monotonic()
     cluster.down = cluster.down | set(cluster.procs)  # the outage may take processes down with it
     server.stop()
     time.sleep(3)
-    _restart_server(server)
+    server.restart()
     cluster.down = set()
 
     def all_done() -> bool:
-        rows = cluster.sql(
-            "SELECT state FROM dag_run WHERE dag_id='mls_fault_create_manual' AND run_id = ANY(%s)", runs
-        )
-        return len(rows) == len(runs) and all(r[0] in ("success", "failed") for r in rows)
+        states = cluster.run_states(CREATE_MANUAL, runs)
+        return len(states) == len(runs) and all(s in ("success", "failed") for s in states)
 
     restarts = _supervised(cluster, all_done, 300)
     seconds = time.monotonic() - killed_at
-    states = [
-        r[0]
-        for r in cluster.sql(
-            "SELECT state FROM dag_run WHERE dag_id='mls_fault_create_manual' AND run_id = ANY(%s)", runs
-        )
-    ]
-    duplicates = sum(len(_models(mls, n)) - 1 for n in names)
-    figures(
-        capsys,
+    states = cluster.run_states(CREATE_MANUAL, runs)
+    duplicates = faults.duplicates(names)
+    faults.figures(
         f"{'PostgreSQL' if service == 'postgres' else 'Redis'} stopped mid-run (4 runs), started 3 s later",
         runs=f"{states.count('success')}/{len(runs)}",
         duplicates=duplicates,
-        lost=0,
         recover=seconds,
         note=f"Airflow processes restarted by the supervisor: {restarts}",
     )
     assert states == ["success"] * len(runs) and duplicates == 0
 
 
-def _restart_server(server: Any) -> None:
-    """Start a stopped PostgreSQL (same data directory and port) or Redis (empty: no persistence) again."""
-    if isinstance(server, Postgres):
-        from tests.e2e._deployment import pg_bin_dir
-
-        env = {"PATH": os.environ.get("PATH", ""), "LANG": "C", "LC_ALL": "C", "HOME": str(server.root)}
-        server._spawn(
-            [
-                str(pg_bin_dir() / "postgres"),  # type: ignore[operator]
-                "-D",
-                str(server.data_dir),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(server.port),
-                "-k",
-                str(server.root),
-                "-c",
-                "max_connections=300",
-                "-c",
-                "fsync=off",
-            ],
-            env=env,
-            cwd=server.root,
-            **server._as_owner(),
-        )
-        server._wait_ready(server._create_database, 60)
-    else:
-        assert isinstance(server, Redis)
-        server.start()
-
-
 # ---- the cases a time window cannot tell apart ------------------------------------------------------
 
 
-def _killed_create(cluster: FaultDeployment, mls: Any, conf: dict[str, Any]) -> tuple[str, str, float, int]:
-    """A manual create whose worker is killed after the POST was answered; (run, worker, when, model id)."""
-    taken = _slow_read_of_created_model(mls)
-    dag_id = "mls_fault_create_manual"
-    run_id = cluster.trigger_run(dag_id, conf)
-    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
-    [model] = _models(mls, conf["name"])
-    return run_id, worker, killed_at, int(model["id"])
+def _killed_create(faults: Faults, name: str) -> tuple[WorkerKill, int]:
+    """A manual create of ``name`` v1 whose worker is killed after the POST was answered; (kill, model id)."""
+    taken = faults.delay_read_of_created_model()
+    run_id = faults.cluster.trigger_run(CREATE_MANUAL, {"name": name, "version": "v1"})
+    kill = faults.kill_worker_mid_task(CREATE_MANUAL, run_id, "create", taken)
+    [model] = faults.models(name)
+    return kill, int(model["id"])
 
 
 @full_run
-def test_model_edited_between_the_tries(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    cluster, mls = deployment
+def test_model_edited_between_the_tries(faults: Faults) -> None:
     from airflow_provider_mls.hooks.mls import MLSHook
 
     name = f"fault_edit_{uuid.uuid4().hex[:8]}"
-    run_id, worker, killed_at, created = _killed_create(cluster, mls, {"name": name, "version": "v1"})
+    kill, created = _killed_create(faults, name)
     MLSHook().update_manual_model(created, description="edited by a person while the task was down")
-    state, seconds, _ = recovered(cluster, "mls_fault_create_manual", run_id, "create", worker, killed_at)
-    models = _models(mls, name)
-    figures(
-        capsys,
+    after = kill.recover()
+    models = faults.models(name)
+    faults.figures(
         "model edited between the tries (the window: a conflict)",
-        runs=f"{int(state == 'success')}/1",
+        runs=after.runs,
         duplicates=len(models) - 1,
-        lost=0,
-        recover=seconds,
+        recover=after.seconds,
         note=f"returned its own model: {[m['id'] for m in models] == [created]}",
     )
-    assert state == "success" and [m["id"] for m in models] == [created]
-    [(value,)] = cluster.sql(
-        "SELECT value FROM xcom WHERE dag_id='mls_fault_create_manual' AND run_id=%s AND key='return_value'",
-        run_id,
+    assert after.state == "success" and [m["id"] for m in models] == [created]
+    [(value,)] = faults.cluster.sql(
+        "SELECT value FROM xcom WHERE dag_id=%s AND run_id=%s AND key='return_value'",
+        CREATE_MANUAL,
+        kill.run_id,
     )
     assert (json.loads(value) if isinstance(value, str) else value)["id"] == created
 
 
 @full_run
-def test_mls_clock_a_minute_behind_airflows(deployment: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_mls_clock_a_minute_behind_airflows(faults: Faults) -> None:
     """The window compares MLS's created_at with Airflow's start of the run: with the run's start moved a
     minute past the model's created_at, the two clocks disagree by a minute as the window sees them."""
-    cluster, mls = deployment
     name = f"fault_clock_{uuid.uuid4().hex[:8]}"
-    run_id, worker, killed_at, created = _killed_create(cluster, mls, {"name": name, "version": "v1"})
-    [model] = _models(mls, name)
-    cluster.sql(
+    kill, created = _killed_create(faults, name)
+    [model] = faults.models(name)
+    faults.cluster.sql(
         "UPDATE dag_run SET start_date = %s::timestamptz + interval '1 minute' "
-        "WHERE dag_id='mls_fault_create_manual' AND run_id=%s RETURNING start_date",
+        "WHERE dag_id=%s AND run_id=%s RETURNING start_date",
         model["created_at"],
-        run_id,
+        CREATE_MANUAL,
+        kill.run_id,
     )
-    state, seconds, _ = recovered(cluster, "mls_fault_create_manual", run_id, "create", worker, killed_at)
-    models = _models(mls, name)
-    figures(
-        capsys,
+    after = kill.recover()
+    models = faults.models(name)
+    faults.figures(
         "MLS's clock a minute behind Airflow's (the window: a conflict)",
-        runs=f"{int(state == 'success')}/1",
+        runs=after.runs,
         duplicates=len(models) - 1,
-        lost=0,
-        recover=seconds,
+        recover=after.seconds,
     )
-    assert state == "success" and [m["id"] for m in models] == [created]
+    assert after.state == "success" and [m["id"] for m in models] == [created]
 
 
 @full_run
-def test_rivals_identical_create_while_the_task_is_down(
-    deployment: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_rivals_identical_create_while_the_task_is_down(faults: Faults) -> None:
     """The worker dies before the POST (its look-up hangs); a rival creates the same model with the same
     values. The window would take it as the task's own; the task state store knows nothing was sent."""
-    cluster, mls = deployment
     from airflow_provider_mls.hooks.mls import MLSHook
 
     name = f"fault_rival_{uuid.uuid4().hex[:8]}"
-    with mls.admin() as admin:
-        admin.clear_faults()
-        fault = admin.add_fault("GET", "/api/v1/models", status=None, delay=90)
-
-    def taken() -> bool:
-        with mls.admin() as admin:
-            return all(f["id"] != fault["id"] for f in admin.pending_faults())
-
-    dag_id = "mls_fault_create_manual"
-    run_id = cluster.trigger_run(dag_id, {"name": name, "version": "v1", "description": "same"})
-    worker, killed_at = kill_worker_mid_task(cluster, dag_id, run_id, "create", taken)
+    taken = faults.delay("GET", "/api/v1/models")
+    run_id = faults.cluster.trigger_run(CREATE_MANUAL, {"name": name, "version": "v1", "description": "same"})
+    kill = faults.kill_worker_mid_task(CREATE_MANUAL, run_id, "create", taken)
     rival = MLSHook().create_manual_model(name, "v1", description="same", model_lib="sklearn")
-    state, seconds, ti = recovered(cluster, dag_id, run_id, "create", worker, killed_at)
-    models = _models(mls, name)
-    figures(
-        capsys,
+    after = kill.recover()
+    models = faults.models(name)
+    faults.figures(
         "a rival's identical create while the task was down (the window: adopted as its own)",
-        runs=f"{int(state == 'success')}/1 (failed on purpose: not its model)",
+        runs=f"{after.runs} (failed on purpose: not its model)",
         duplicates=len(models) - 1,
-        lost=0,
-        recover=seconds,
+        recover=after.seconds,
         note=f"rival's model untouched: {[m['id'] for m in models] == [rival['id']]}",
     )
-    assert state == "failed" and ti["state"] == "failed"
-    assert "exists already" in _task_log_text(cluster, dag_id, run_id, "create", ti["try_number"])
+    assert after.state == "failed" and after.ti["state"] == "failed"
+    assert "exists already" in after.retry_log()
     assert [m["id"] for m in models] == [rival["id"]]
 
 
 @full_run
-def test_deferred_server_start_killed_by_a_person(
-    deployment: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_deferred_server_start_killed_by_a_person(faults: Faults) -> None:
     """A person marks a deferred StartAutoMLServerOperator failed: the triggerer calls the trigger's
     ``on_kill``, which stops the server the task started (cancel_on_kill, the default)."""
-    cluster, mls = deployment
-    with mls.admin() as admin:
+    cluster = faults.cluster
+    with faults.mls.admin() as admin:
         model = admin.create_automl_model(f"fault_srv_{uuid.uuid4().hex[:8]}", trained=True)
     dag_id = "mls_fault_start_server"
     run_id = cluster.trigger_run(dag_id, {"model_id": model["id"]})
-    wait(cluster, lambda: cluster.ti(dag_id, run_id, "start")["state"] == "deferred", 120, "start deferred")
+    faults.wait(lambda: cluster.ti(dag_id, run_id, "start")["state"] == "deferred", 120, "start deferred")
 
     def running_in_the_triggerer() -> bool:
         # Airflow calls on_kill only for a trigger the triggerer runs: one killed before the triggerer
@@ -875,32 +858,22 @@ def test_deferred_server_start_killed_by_a_person(
         )
         return bool(rows) and rows[0][0] is not None
 
-    wait(cluster, running_in_the_triggerer, 120, "the trigger taken by the triggerer")
+    faults.wait(running_in_the_triggerer, 120, "the trigger taken by the triggerer")
     time.sleep(2)  # the triggerer starts what it took on its next loop (every second)
-    with mls.admin() as admin:
-        assert admin.call("GET", f"/api/v1/models/{model['id']}/automl_model_server")["status"] == "STARTING"
+    assert faults.server_status(model["id"]) == "STARTING"
     killed_at = time.monotonic()
-    resp = requests.patch(
-        f"http://127.0.0.1:{cluster.api_port}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/start",
-        json={"new_state": "failed"},
-        headers={"Authorization": f"Bearer {cluster._token()}"},
-        timeout=60,
-    )
+    resp = cluster.set_task_state(dag_id, run_id, "start", "failed")
     assert resp.status_code == 200, resp.text
-
-    def stopped() -> bool:
-        with mls.admin() as admin:
-            status = admin.call("GET", f"/api/v1/models/{model['id']}/automl_model_server")["status"]
-        return status in ("STOPPING", "STOPPED")
-
-    wait(cluster, stopped, 120, "the server stopped by the trigger's on_kill")
+    faults.wait(
+        lambda: faults.server_status(model["id"]) in ("STOPPING", "STOPPED"),
+        120,
+        "the server stopped by the trigger's on_kill",
+    )
     seconds = time.monotonic() - killed_at
-    figures(
-        capsys,
+    faults.figures(
         "a deferred StartAutoMLServerOperator marked failed by a person (cancel_on_kill)",
         runs="0/1 (failed by the person)",
         duplicates=0,
-        lost=0,
         recover=seconds,
         note="the server it started was stopped by the trigger's on_kill",
     )

@@ -16,7 +16,7 @@ import pendulum
 import pytest
 
 from airflow_provider_mls.exceptions import MLSValidationError
-from airflow_provider_mls.operators import approval
+from airflow_provider_mls.operators import _approval, approval
 
 from ._support import Mls, record_requests, uniq, writes
 
@@ -179,16 +179,16 @@ def test_before_airflow_3_1_importing_a_task_says_which_airflow_it_needs() -> No
 
 
 def test_metrics_table_and_feature_diff() -> None:
-    rows = approval.metrics_table({"auc": 0.91, "note": "x"}, {"auc": 0.88, "recall": 0.7})
+    rows = _approval.metrics_table({"auc": 0.91, "note": "x"}, {"auc": 0.88, "recall": 0.7})
     assert rows[2:] == [
         "| auc | 0.91 | 0.88 | +0.03 |",
         "| note | x | - | - |",
         "| recall | - | 0.7 | - |",
     ]
-    assert approval.metrics_table({}, None) == ["No metrics recorded for either version."]
-    assert approval.feature_diff(["a", "b"], "a,c") == "Added `b`; removed `c` (2 now, 2 before)."
-    assert approval.feature_diff("a,b", ["b", "a"]) == "Same 2 feature(s)."
-    assert approval.flat_metrics({"auc": 1, "seg": {"new": 2}, "curve": [1, 2]}) == {"auc": 1, "seg.new": 2}
+    assert _approval.metrics_table({}, None) == ["No metrics recorded for either version."]
+    assert _approval.feature_diff(["a", "b"], "a,c") == "Added `b`; removed `c` (2 now, 2 before)."
+    assert _approval.feature_diff("a,b", ["b", "a"]) == "Same 2 feature(s)."
+    assert _approval.flat_metrics({"auc": 1, "seg": {"new": 2}, "curve": [1, 2]}) == {"auc": 1, "seg.new": 2}
 
 
 @needs_hitl
