@@ -8,19 +8,17 @@ model package reference.
 
 from __future__ import annotations
 
-import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._compat import BaseOperator, BaseSensorOperator, PokeReturnValue, default_deferrable
+from airflow_provider_mls._compat import BaseOperator
 from airflow_provider_mls._integration import lineage_of, persist_aws_links
-from airflow_provider_mls._tasks import coerce_id, defer_wait, event_value, fail_fast, settle
+from airflow_provider_mls._tasks import WaitSensor, coerce_id, fail_fast
 from airflow_provider_mls.exceptions import MLSValidationError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
-    from airflow_provider_mls.checks import Outcome
     from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
 
 PACKAGE_REF_FIELDS = ("model_package_arn", "model_package_group", "model_package_version")
@@ -137,13 +135,13 @@ class MLSAwsBaseOperator(BaseOperator):
         return operator_lineage(lineage_of(self))
 
 
-class MLSAwsBaseSensor(BaseSensorOperator):
-    """Base of the sensors on AWS: ``_outcome()`` is one check, ``_trigger(deadline)`` repeats it deferred.
+class MLSAwsBaseSensor(WaitSensor):
+    """Base of the sensors on AWS: ``_outcome()`` is one check, ``_trigger(deadline, carry)`` repeats it deferred.
 
-    Same rules as ``MLSBaseSensor``: ``poke`` runs the check; with ``deferrable=True`` ``execute``
-    checks once, then defers; ``execute_complete`` reads the trigger's one event and fails loudly
-    on anything but success; ``soft_fail`` skips a terminal failure or a timeout, with the reason
-    in the log.
+    The wait is ``WaitSensor``'s, as for the MLS sensors: ``poke`` runs the check; with
+    ``deferrable=True`` ``execute`` checks once, then defers; ``execute_complete`` reads the
+    trigger's one event and fails loudly on anything but success; ``soft_fail`` skips a terminal
+    failure or a timeout, with the reason in the log.
 
     :param aws_conn_id: the AWS connection (None: boto3's default chain).
     :param region_name: AWS region (default: the connection's or the environment's).
@@ -163,53 +161,11 @@ class MLSAwsBaseSensor(BaseSensorOperator):
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(deferrable=deferrable, **kwargs)
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.endpoint_url = endpoint_url
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     @cached_property
     def registry(self) -> SageMakerModelRegistryHook:
         return registry_hook(self)
-
-    def _outcome(self, context: Any) -> Outcome:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _trigger(self, deadline: float) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _describe_wait(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def poke(self, context: Any) -> PokeReturnValue | bool:
-        with fail_fast(self):
-            outcome = self._outcome(context)
-        value = settle(self, outcome)
-        if outcome.done:
-            return PokeReturnValue(is_done=True, xcom_value=value)
-        self.log.info("%s; next check in %ss (mode %s)", outcome.message, self.poke_interval, self.mode)
-        return False
-
-    def execute(self, context: Any) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        deadline = time.time() + float(self.timeout)
-        with fail_fast(self):
-            outcome = self._outcome(context)
-        value = settle(self, outcome)
-        if outcome.done:
-            return value
-        defer_wait(
-            self,
-            trigger=self._trigger(deadline),
-            waiting=outcome.message,
-            what=self._describe_wait(),
-            deadline=deadline,
-        )
-
-    def execute_complete(
-        self, context: Any, event: Mapping[str, Any] | None = None, deadline: float | None = None
-    ) -> Any:
-        """Resume after the trigger: its one event decides (see ``_tasks.event_value``)."""
-        return event_value(self, event)

@@ -305,49 +305,7 @@ class ModelSelector:
         return target if isinstance(target, int) else int(target["id"])
 
 
-# ---- the steps of a wait, shared by the MLS and the AWS bases ----------------------------------------
-
-
-def settle(task: Any, outcome: Outcome) -> Any:
-    """Log a check's outcome; done -> its value, failed -> ``fail`` (terminal), waiting -> None."""
-    if outcome.failed:
-        fail(task, outcome.message)
-    if outcome.done:
-        task.log.info("%s", outcome.message)
-        return outcome.value
-    return None
-
-
-def defer_wait(
-    task: Any,
-    *,
-    trigger: Any,
-    waiting: str,
-    what: str,
-    deadline: float,
-    kwargs: Mapping[str, Any] | None = None,
-) -> NoReturn:
-    """Hand the wait to the triggerer until the wall-clock ``deadline``; resumes in ``execute_complete``.
-
-    ``kwargs`` (JSON) come back to ``execute_complete`` with the event, next to ``deadline``.
-    """
-    remaining = deadline - time.time()
-    if remaining <= 0:
-        time_out(task, f"timed out after {task.timeout}s: {waiting}")
-    task.log.info(
-        "%s; deferring to the triggerer: %s, checked every %ss for up to %.0fs more",
-        waiting,
-        what,
-        task.poke_interval,
-        remaining,
-    )
-    task.defer(
-        trigger=trigger,
-        method_name="execute_complete",
-        kwargs={"deadline": deadline, **(kwargs or {})},
-        timeout=timedelta(seconds=remaining + DEFERRAL_TIMEOUT_GRACE),
-    )
-    raise AssertionError("defer() returned")  # pragma: no cover - defer always raises
+# ---- the event a trigger sends, as a task reads it ---------------------------------------------
 
 
 def event_value(task: Any, event: Mapping[str, Any] | None) -> Any:
@@ -371,6 +329,112 @@ def event_value(task: Any, event: Mapping[str, Any] | None) -> Any:
     if status == "error":
         raise MLSError(f"MLS trigger error: {message}")
     raise MLSError(f"MLS trigger sent an event with unknown status {status!r}: {event!r}")
+
+
+# ---- the wait: one skeleton for every sensor and every act-then-wait operator ---------------------
+#
+# A waiting task (every sensor; the AutoML server operators) gives
+#   _outcome(context) -> Outcome       one check, on the worker;
+#   _describe_wait() -> str            what it waits for, for the log;
+#   _trigger(deadline, carry)          the same check, repeated by the triggerer until ``deadline``
+#                                      (Unix time), ``carry`` (JSON facts of the task) in its event;
+#   _resume(context, value, carry, deadline)  what a success event means (a sensor: its value);
+# and Airflow's ``timeout``, ``poke_interval``, ``soft_fail`` and ``deferrable``. These functions are
+# the wait: a poke (sensors), the in-process poll (operators), check-then-defer, and the resume.
+
+
+def checked(task: Any, context: Any) -> Outcome:
+    """One check on the worker; terminal errors (bad input, unknown resource) fail the task at once."""
+    with fail_fast(task):
+        outcome: Outcome = task._outcome(context)
+    return outcome
+
+
+def settle(task: Any, outcome: Outcome) -> Any:
+    """Log a check's outcome; done -> its value, failed -> ``fail`` (terminal), waiting -> None."""
+    if outcome.failed:
+        fail(task, outcome.message)
+    if outcome.done:
+        task.log.info("%s", outcome.message)
+        return outcome.value
+    return None
+
+
+def wait_poke(task: Any, context: Any) -> PokeReturnValue | bool:
+    """A sensor's ``poke`` (modes ``poke`` and ``reschedule``): one check, settled."""
+    outcome = checked(task, context)
+    value = settle(task, outcome)
+    if outcome.done:
+        return PokeReturnValue(is_done=True, xcom_value=value)
+    task.log.info("%s; next check in %ss (mode %s)", outcome.message, task.poke_interval, task.mode)
+    return False
+
+
+def wait_here(task: Any, context: Any, deadline: float, waiting: str) -> Any:
+    """An operator's wait in its own process, checking every ``poke_interval``: the done check's value."""
+    while True:
+        if time.time() >= deadline:
+            time_out(task, f"timed out after {task.timeout}s: {waiting}")
+        task.log.info("%s; next check in %ss", waiting, task.poke_interval)
+        time.sleep(max(0.0, min(float(task.poke_interval), deadline - time.time())))
+        outcome = checked(task, context)
+        if outcome.failed:
+            fail(task, outcome.message)
+        if outcome.done:
+            return outcome.value
+        waiting = outcome.message
+
+
+def check_then_defer(task: Any, context: Any) -> Any:
+    """A deferrable sensor's ``execute``: check once here (done or failed ends the task), then defer.
+
+    The deadline is wall-clock, ``timeout`` seconds from this first check, across the deferral.
+    """
+    deadline = time.time() + float(task.timeout)
+    outcome = checked(task, context)
+    value = settle(task, outcome)
+    if outcome.done:
+        return value
+    wait_defer(task, deadline=deadline, waiting=outcome.message)
+
+
+def wait_defer(task: Any, *, deadline: float, waiting: str, carry: dict[str, Any] | None = None) -> NoReturn:
+    """Hand the wait to the triggerer until ``deadline``; it resumes in ``execute_complete``.
+
+    No deferral kwargs: what the task needs when it resumes (``carry``) travels in the trigger and
+    comes back in its event, the one channel (``airflow dags test`` on 3.3 resumes with the event
+    alone). Airflow's own deferral timeout is the deadline plus ``DEFERRAL_TIMEOUT_GRACE``.
+    """
+    remaining = deadline - time.time()
+    if remaining <= 0:
+        time_out(task, f"timed out after {task.timeout}s: {waiting}")
+    task.log.info(
+        "%s; deferring to the triggerer: %s, checked every %ss for up to %.0fs more",
+        waiting,
+        task._describe_wait(),
+        task.poke_interval,
+        remaining,
+    )
+    task.defer(
+        trigger=task._trigger(deadline, carry),
+        method_name="execute_complete",
+        timeout=timedelta(seconds=remaining + DEFERRAL_TIMEOUT_GRACE),
+    )
+    raise AssertionError("defer() returned")  # pragma: no cover - defer always raises
+
+
+def wait_resume(task: Any, context: Any, event: Mapping[str, Any] | None) -> Any:
+    """``execute_complete``: the trigger's one event decides (``event_value``), then ``task._resume``.
+
+    The event is the only channel: its ``carry`` and ``deadline``. An event of a trigger deferred by
+    the previous release holds the deadline in its ``carry``: read there too.
+    """
+    with fail_fast(task):
+        value = event_value(task, event)
+        assert event is not None  # event_value raised otherwise
+        carry = dict(event.get("carry") or {})
+        deadline = event.get("deadline", carry.pop("deadline", None))
+        return task._resume(context, value, carry, deadline)
 
 
 # ---- the bases ----------------------------------------------------------------------------------------
@@ -422,22 +486,81 @@ class MLSBaseOperator(BaseOperator):
         return operator_lineage(lineage_of(self))
 
 
-class MLSBaseSensor(BaseSensorOperator):
+class WaitSensor(BaseSensorOperator):
+    """The one sensor base of this package: every sensor's wait is the skeleton above.
+
+    ``poke`` runs one check (``mode="poke"`` or ``"reschedule"``). With ``deferrable=True``
+    ``execute`` checks once on the worker (done or failed ends the task without deferring), then
+    defers to the subclass's ``_trigger``, which repeats the same check until it settles or the
+    wall-clock deadline (``timeout`` seconds from that first check) passes; ``execute_complete``
+    reads its one event and fails loudly on anything but success. A terminal failure raises
+    ``AirflowFailException``, a timeout ``AirflowSensorTimeout``; with ``soft_fail`` both skip the
+    task and the log says why. A subclass whose first check looks something up (``_looks_up``)
+    may keep what it resolved across reschedules (``wait_memory``); it is forgotten when the try ends.
+
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    """
+
+    def __init__(self, *, deferrable: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+
+    def _outcome(self, context: Any) -> Outcome:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _describe_wait(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _trigger(self, deadline: float, carry: dict[str, Any] | None) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _resume(self, context: Any, value: Any, carry: dict[str, Any], deadline: float | None) -> Any:
+        return value
+
+    def _looks_up(self) -> bool:
+        """Does the first check send a lookup worth keeping across reschedules (``wait_memory``)?"""
+        return False
+
+    def _remembers(self) -> bool:
+        """Is the resolution kept across reschedules? Only a rescheduled poke (a deferred wait resolves once)."""
+        return self.reschedule and not self.deferrable and self._looks_up()
+
+    def _forget(self, context: Any) -> None:
+        if self._remembers():
+            wait_memory.forget(context)
+
+    def poke(self, context: Any) -> PokeReturnValue | bool:
+        return wait_poke(self, context)
+
+    def execute(self, context: Any) -> Any:
+        if self.deferrable:
+            return check_then_defer(self, context)
+        try:
+            result = super().execute(context)
+        except AirflowRescheduleException:
+            raise
+        except BaseException:
+            self._forget(context)
+            raise
+        self._forget(context)
+        return result
+
+    def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Resume after the trigger: its one event decides (``wait_resume``); extra kwargs (a deferral
+        of an older release) are ignored."""
+        if self.reschedule and self._looks_up():
+            wait_memory.forget(context)  # one an older version kept for a deferrable reschedule-mode wait
+        return wait_resume(self, context, event)
+
+
+class MLSBaseSensor(WaitSensor):
     """Base of the MLS sensors: each check is one ``Check`` of ``airflow_provider_mls.checks``.
 
     A subclass implements ``_resolve()`` (validate the inputs, look the model up if needed, build
     the check) and ``_inputs()`` (the rendered arguments ``_resolve`` depends on). The check is
     resolved once per task run; in reschedule mode once per try (kept in ``wait_memory`` across
     reschedules), so a check that is not ready costs one request (two for a table that is active
-    but loading) in every mode.
-
-    ``poke`` runs the check (``mode="poke"`` or ``"reschedule"``). With ``deferrable=True``
-    ``execute`` checks once on the worker (done or failed ends the task without deferring), then
-    defers to ``MLSCheckTrigger``, which repeats the same check until it settles or the wall-clock
-    deadline (``timeout`` seconds from that first check) passes; ``execute_complete`` reads its one
-    event and fails loudly on anything but success. A terminal failure raises
-    ``AirflowFailException``, a timeout ``AirflowSensorTimeout``; with ``soft_fail`` both skip the
-    task and the log says why.
+    but loading) in every mode. Deferred, ``MLSCheckTrigger`` repeats the same check.
 
     :param mls_conn_id: the MLS connection (default ``mls_default``).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
@@ -449,9 +572,8 @@ class MLSBaseSensor(BaseSensorOperator):
     def __init__(
         self, *, mls_conn_id: str = "mls_default", deferrable: bool | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(deferrable=deferrable, **kwargs)
         self.mls_conn_id = mls_conn_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._check: Check | None = None
 
     @cached_property
@@ -490,65 +612,21 @@ class MLSBaseSensor(BaseSensorOperator):
                     wait_memory.remember(context, inputs, self._check.to_dict())
         return self._check
 
-    def _check_once(self, context: Any) -> Outcome:
-        with fail_fast(self):
-            return self.hook.run_check(self.check(context))
+    def _outcome(self, context: Any) -> Outcome:
+        return self.hook.run_check(self.check(context))
 
-    def poke(self, context: Any) -> PokeReturnValue | bool:
-        outcome = self._check_once(context)
-        value = settle(self, outcome)
-        if outcome.done:
-            return PokeReturnValue(is_done=True, xcom_value=value)
-        self.log.info("%s; next check in %ss (mode %s)", outcome.message, self.poke_interval, self.mode)
-        return False
+    def _describe_wait(self) -> str:
+        assert self._check is not None  # resolved by the first check
+        return self._check.describe()
 
-    def execute(self, context: Any) -> Any:
-        if self.deferrable:
-            return self._check_then_defer(context)
-        try:
-            result = super().execute(context)
-        except AirflowRescheduleException:
-            raise
-        except BaseException:
-            self._forget(context)
-            raise
-        self._forget(context)
-        return result
-
-    def _remembers(self) -> bool:
-        """Is the check kept across reschedules? Only a rescheduled poke (a deferrable wait resolves once)."""
-        return self.reschedule and not self.deferrable and self._looks_up()
-
-    def _forget(self, context: Any) -> None:
-        if self._remembers():
-            wait_memory.forget(context)
-
-    def _check_then_defer(self, context: Any) -> Any:
+    def _trigger(self, deadline: float, carry: dict[str, Any] | None) -> Any:
         from airflow_provider_mls.triggers.mls import MLSCheckTrigger
 
-        deadline = time.time() + float(self.timeout)
-        outcome = self._check_once(context)
-        value = settle(self, outcome)
-        if outcome.done:
-            return value
-        check = self.check(context)
-        defer_wait(
-            self,
-            trigger=MLSCheckTrigger(
-                check=check.to_dict(),
-                mls_conn_id=self.mls_conn_id,
-                poke_interval=float(self.poke_interval),
-                deadline=deadline,
-            ),
-            waiting=outcome.message,
-            what=check.describe(),
+        assert self._check is not None  # resolved by the first check
+        return MLSCheckTrigger(
+            check=self._check.to_dict(),
+            mls_conn_id=self.mls_conn_id,
+            poke_interval=float(self.poke_interval),
             deadline=deadline,
+            carry=carry,
         )
-
-    def execute_complete(
-        self, context: Any, event: Mapping[str, Any] | None = None, deadline: float | None = None
-    ) -> Any:
-        """Resume after the trigger: its one event decides (see ``event_value``)."""
-        if self.reschedule and self._looks_up():
-            wait_memory.forget(context)  # one an older version kept for a deferrable reschedule-mode wait
-        return event_value(self, event)

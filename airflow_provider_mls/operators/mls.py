@@ -22,12 +22,12 @@ from airflow_provider_mls._tasks import (
     ModelSelector,
     coerce_bool,
     coerce_id,
-    defer_wait,
-    event_value,
     fail,
     fail_fast,
     summary,
-    time_out,
+    wait_defer,
+    wait_here,
+    wait_resume,
 )
 from airflow_provider_mls.checks import ServerStatusCheck
 from airflow_provider_mls.constants import (
@@ -41,6 +41,8 @@ from airflow_provider_mls.rules import MANUAL_FIELDS, check_if_exists
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from airflow_provider_mls.checks import Outcome
 
 __all__ = [
     "CreateAutoMLModelOperator",
@@ -684,9 +686,10 @@ class _AutoMLServerOperator(MLSBaseOperator):
     may; with ``wait_for_completion`` it then polls every ``poke_interval`` (in the worker) or,
     with ``deferrable``, defers to ``MLSCheckTrigger`` with a ``ServerStatusCheck``; the trigger's
     event brings the settled status back to ``execute_complete``, which decides again (e.g.
-    starts a server that was STOPPING). ``acted`` and the deadline travel in the deferral's kwargs
-    and in the trigger's event (``carry``), so ``acted`` is true exactly when this task sent the
-    start or stop, in every mode. The deadline is wall-clock: ``timeout`` seconds from the start of
+    starts a server that was STOPPING). ``acted`` travels in the trigger's event (``carry``, next
+    to the trigger's ``deadline``), so ``acted`` is true exactly when this task sent the start or
+    stop, in every mode. The waiting itself is the skeleton of ``_tasks`` (``wait_here``,
+    ``wait_defer``, ``wait_resume``), as for every sensor. The deadline is wall-clock: ``timeout`` seconds from the start of
     ``execute``, across deferrals.
 
     On Airflow 3.3+ the start or stop is also recorded in the task state store (key
@@ -774,44 +777,57 @@ class _AutoMLServerOperator(MLSBaseOperator):
             )
             self.hook.stop_automl_model_server(id)
 
-    def execute_complete(
-        self,
-        context: Any,
-        event: Mapping[str, Any] | None = None,
-        deadline: float | None = None,
-        model_id: int | None = None,
-        acted: bool | None = None,
-        sent: bool | None = None,
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """Resume after the trigger: the settled status decides what comes next (done, fail, act, wait).
 
-        ``model_id``, ``acted``, ``sent`` and ``deadline`` come with the deferral's kwargs and, the
-        same, in the trigger's event (``event["carry"]``), used when the kwargs are missing:
-        ``airflow dags test`` on Airflow 3.3 resumes with the event alone. Nothing is inferred:
-        without either the task fails naming what is missing (``sent`` alone, absent from a deferral
-        of an older version, is taken to be ``acted``).
+        ``model_id``, ``acted`` and ``sent`` come back in the trigger's event (``carry``), with the
+        trigger's ``deadline``: the event is the one channel (``airflow dags test`` on Airflow 3.3
+        resumes with the event alone). Extra kwargs (a deferral of the previous release) are
+        ignored. Nothing is inferred: without a fact the task fails naming it (``sent`` alone,
+        absent from a deferral of an older version, is taken to be ``acted``).
         """
-        with fail_fast(self):
-            value = event_value(self, event)
-            carry = event.get("carry") if isinstance(event, dict) else None
-            carry = carry if isinstance(carry, dict) else {}
-            given: dict[str, Any] = {"model_id": model_id, "acted": acted, "deadline": deadline}
-            facts: dict[str, Any] = {k: v if v is not None else carry.get(k) for k, v in given.items()}
-            for field, fact in facts.items():
-                if fact is None:
-                    raise MLSValidationError(field, "neither the deferral nor the trigger's event carries it")
-            if sent is None:
-                sent = carry.get("sent", facts["acted"])
-            status = value.get("status") if isinstance(value, dict) else None
-            return self._run(
-                context,
-                int(facts["model_id"]),
-                acted=bool(facts["acted"]),
-                sent=bool(sent),
-                wait=True,
-                deadline=float(facts["deadline"]),
-                status=ServerStatus.parse(status) if status is not None else None,
-            )
+        return wait_resume(self, context, event)
+
+    def _resume(self, context: Any, value: Any, carry: dict[str, Any], deadline: float | None) -> Any:
+        facts: dict[str, Any] = {
+            "model_id": carry.get("model_id"),
+            "acted": carry.get("acted"),
+            "deadline": deadline,
+        }
+        for field, fact in facts.items():
+            if fact is None:
+                raise MLSValidationError(field, "the trigger's event does not carry it")
+        status = value.get("status") if isinstance(value, dict) else None
+        return self._run(
+            context,
+            int(facts["model_id"]),
+            acted=bool(facts["acted"]),
+            sent=bool(carry.get("sent", facts["acted"])),
+            wait=True,
+            deadline=float(facts["deadline"]),
+            status=ServerStatus.parse(status) if status is not None else None,
+        )
+
+    # The wait of the skeleton (``_tasks``): the status check of the current step.
+
+    def _outcome(self, context: Any) -> Outcome:
+        return self.hook.run_check(self._waiting)
+
+    def _describe_wait(self) -> str:
+        return self._waiting.describe()
+
+    def _trigger(self, deadline: float, carry: dict[str, Any] | None) -> Any:
+        from airflow_provider_mls.triggers.mls import MLSCheckTrigger
+
+        id, acted = self._waiting.model_id, bool(carry and carry.get("acted"))
+        return MLSCheckTrigger(
+            check=self._waiting.to_dict(),
+            mls_conn_id=self.mls_conn_id,
+            poke_interval=float(self.poke_interval),
+            deadline=deadline,
+            carry=carry,
+            stop_server_on_kill=id if acted and self.cancel_on_kill and self._action == "start" else None,
+        )
 
     def _status(self, id: int) -> ServerStatus:
         return ServerStatus.parse(self.hook.get_automl_model_server_status(id))
@@ -860,46 +876,11 @@ class _AutoMLServerOperator(MLSBaseOperator):
                 return self._result(id, status.value, acted)
             if acted:
                 self._acted_on = id
+            self._waiting = ServerStatusCheck(model_id=id, wait_while=step.wait_while)
             if self.deferrable and wait:
-                self._defer(id, step, acted, sent, deadline)
-            status = self._poll(id, step, deadline)
-
-    def _poll(self, id: int, step: Step, deadline: float) -> ServerStatus:
-        """Wait in this process until the status leaves ``step.wait_while``; the settled status."""
-        check = ServerStatusCheck(model_id=id, wait_while=step.wait_while)
-        message = step.message
-        while True:
-            if time.time() >= deadline:
-                time_out(self, f"timed out after {self.timeout}s: {message}")
-            self.log.info("%s; next check in %ss", message, self.poke_interval)
-            time.sleep(max(0.0, min(float(self.poke_interval), deadline - time.time())))
-            outcome = self.hook.run_check(check)
-            if outcome.failed:
-                fail(self, outcome.message)
-            if outcome.done:
-                return ServerStatus.parse(outcome.value["status"])
-            message = outcome.message
-
-    def _defer(self, id: int, step: Step, acted: bool, sent: bool, deadline: float) -> None:
-        from airflow_provider_mls.triggers.mls import MLSCheckTrigger
-
-        check = ServerStatusCheck(model_id=id, wait_while=step.wait_while)
-        carry = {"model_id": id, "acted": acted, "sent": sent, "deadline": deadline}
-        defer_wait(
-            self,
-            trigger=MLSCheckTrigger(
-                check=check.to_dict(),
-                mls_conn_id=self.mls_conn_id,
-                poke_interval=float(self.poke_interval),
-                deadline=deadline,
-                carry=carry,
-                stop_server_on_kill=id if acted and self.cancel_on_kill and self._action == "start" else None,
-            ),
-            waiting=step.message,
-            what=check.describe(),
-            deadline=deadline,
-            kwargs={"model_id": id, "acted": acted, "sent": sent},
-        )
+                carry = {"model_id": id, "acted": acted, "sent": sent}
+                wait_defer(self, deadline=deadline, waiting=step.message, carry=carry)
+            status = ServerStatus.parse(wait_here(self, context, deadline, step.message)["status"])
 
 
 class StartAutoMLServerOperator(_AutoMLServerOperator):

@@ -27,7 +27,7 @@ class ModelPackageApprovedSensor(MLSAwsBaseSensor):
     The version by ``model_package_arn``, or by ``model_package_group`` and
     ``model_package_version``; resolved to its ARN once per execution, then each check is one
     ``describe_model_package``. ``poke``, ``reschedule`` and deferrable modes (see
-    ``MLSAwsBaseSensor``); deferred, ``ModelPackageApprovalTrigger`` calls boto3 in worker threads
+    ``WaitSensor``); deferred, ``ModelPackageApprovalTrigger`` calls boto3 in worker threads
     so the triggerer's event loop never blocks. Returns ``{"arn", "status", "description"}``.
 
     :param model_package_arn: the version's ARN.
@@ -85,7 +85,7 @@ class ModelPackageApprovedSensor(MLSAwsBaseSensor):
     def _describe_wait(self) -> str:
         return f"approval of {self._resolved_arn()}"
 
-    def _trigger(self, deadline: float) -> Any:
+    def _trigger(self, deadline: float, carry: dict[str, Any] | None) -> Any:
         from airflow_provider_mls.triggers.sagemaker_registry import ModelPackageApprovalTrigger
 
         return ModelPackageApprovalTrigger(
@@ -93,4 +93,5 @@ class ModelPackageApprovedSensor(MLSAwsBaseSensor):
             **aws_hook_kwargs(self),
             poke_interval=float(self.poke_interval),
             deadline=deadline,
+            carry=carry,
         )

@@ -30,20 +30,39 @@ class PollingTrigger(BaseTrigger):
     :param poke_interval: seconds between checks.
     :param deadline: Unix time after which the trigger reports ``timeout`` (None: no deadline).
         Absolute, so a triggerer restart does not extend the wait.
+    :param carry: JSON facts the deferring task needs when it resumes (e.g. whether it acted),
+        returned unchanged in the event as ``"carry"``, next to the trigger's ``"deadline"``: the
+        one channel across a deferral. Serialized only when given (older kwargs stay valid).
     """
 
     label = "check"
 
-    def __init__(self, *, poke_interval: float = 60.0, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        poke_interval: float = 60.0,
+        deadline: float | None = None,
+        carry: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.poke_interval = float(poke_interval)
         self.deadline = float(deadline) if deadline is not None else None
+        self.carry = carry
+
+    def _serialized(self, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """(classpath, kwargs) with the polling arguments; ``carry`` only when given."""
+        kwargs = {**kwargs, "poke_interval": self.poke_interval, "deadline": self.deadline}
+        if self.carry is not None:
+            kwargs["carry"] = self.carry
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _event_extra(self) -> dict[str, Any]:
         return {}
 
     def _event(self, status: str, message: str, checks: int, value: Any = None) -> TriggerEvent:
         payload = {"status": status, "message": message, "value": value, "checks": checks}
+        if self.carry is not None:
+            payload.update(carry=self.carry, deadline=self.deadline)
         return TriggerEvent({**payload, **self._event_extra()})  # type: ignore[no-untyped-call]
 
     def _setup_failed(self, exc: Exception) -> TriggerEvent:
