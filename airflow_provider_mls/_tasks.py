@@ -8,7 +8,9 @@ parse): no requests, httpx or hook import at module level; the hook is built on 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import copy
 import time
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -21,8 +23,10 @@ from airflow_provider_mls._compat import (
     AirflowSkipException,
     BaseOperator,
     BaseSensorOperator,
+    BaseTrigger,
     PokeReturnValue,
     TaskRecord,
+    TriggerEvent,
     default_deferrable,
     task_state,
     wait_memory,
@@ -43,7 +47,7 @@ from airflow_provider_mls.links import MLSModelLink
 from airflow_provider_mls.rules import check_id
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
     from airflow_provider_mls.checks import Check, Outcome
     from airflow_provider_mls.hooks.mls import MLSHook
@@ -305,7 +309,95 @@ class ModelSelector:
         return target if isinstance(target, int) else int(target["id"])
 
 
-# ---- the event a trigger sends, as a task reads it ---------------------------------------------
+# ---- the event protocol: the one event a trigger sends, and how a task reads it ------------------
+
+# Event statuses; ``execute_complete`` of the waiting tasks accepts exactly these.
+SUCCESS, FAILED, TIMEOUT, ERROR = "success", "failed", "timeout", "error"
+
+
+class PollingTrigger(BaseTrigger):
+    """A trigger that runs one check every ``poke_interval`` seconds and fires exactly one event.
+
+    The payload is ``{"status", "message", "value", "checks", **_event_extra()}`` with status
+    ``success`` (done; ``value`` is the check's result), ``failed`` (terminal: waiting longer
+    cannot help, including an answer no retry changes, such as 400/404/409), ``timeout`` (the
+    wall-clock ``deadline`` passed) or ``error`` (the check could not be made).
+
+    :param poke_interval: seconds between checks.
+    :param deadline: Unix time after which the trigger reports ``timeout`` (None: no deadline).
+        Absolute, so a triggerer restart does not extend the wait.
+    :param carry: JSON facts the deferring task needs when it resumes (e.g. whether it acted),
+        returned unchanged in the event as ``"carry"``, next to the trigger's ``"deadline"``: the
+        one channel across a deferral. Serialized only when given (older kwargs stay valid).
+    """
+
+    label = "check"
+
+    def __init__(
+        self,
+        *,
+        poke_interval: float = 60.0,
+        deadline: float | None = None,
+        carry: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.poke_interval = float(poke_interval)
+        self.deadline = float(deadline) if deadline is not None else None
+        self.carry = carry
+
+    def _serialized(self, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """(classpath, kwargs) with the polling arguments; ``carry`` only when given."""
+        kwargs = {**kwargs, "poke_interval": self.poke_interval, "deadline": self.deadline}
+        if self.carry is not None:
+            kwargs["carry"] = self.carry
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
+
+    def _event_extra(self) -> dict[str, Any]:
+        return {}
+
+    def _event(self, status: str, message: str, checks: int, value: Any = None) -> TriggerEvent:
+        payload = {"status": status, "message": message, "value": value, "checks": checks}
+        if self.carry is not None:
+            payload.update(carry=self.carry, deadline=self.deadline)
+        return TriggerEvent({**payload, **self._event_extra()})  # type: ignore[no-untyped-call]
+
+    def _setup_failed(self, exc: Exception) -> TriggerEvent:
+        status = FAILED if isinstance(exc, TERMINAL_ERRORS) else ERROR
+        return self._event(status, f"could not start the {self.label}: {describe_error(exc)}", 0)
+
+    async def _poll(
+        self, what: str, check_once: Callable[[], Awaitable[Outcome]]
+    ) -> AsyncIterator[TriggerEvent]:
+        """Check until done, failed, an error or the deadline; yields exactly one event."""
+        checks = 0
+        while True:
+            checks += 1
+            try:
+                outcome = await check_once()
+            except Exception as exc:
+                # Bad input, unknown resource, duplicate: terminal, as in poke mode (no retries).
+                status = FAILED if isinstance(exc, TERMINAL_ERRORS) else ERROR
+                yield self._event(status, f"checking {what} failed: {describe_error(exc)}", checks)
+                return
+            if outcome.done or outcome.failed:
+                self.log.info("%s %d of %s: %s", self.label, checks, what, outcome.message)
+                status = SUCCESS if outcome.done else FAILED
+                # A copy: waits that share a check share its outcome, each event owns its value.
+                value = copy.deepcopy(outcome.value) if outcome.done else None
+                yield self._event(status, outcome.message, checks, value)
+                return
+            wait = self.poke_interval
+            if self.deadline is not None:
+                remaining = self.deadline - time.time()
+                if remaining <= 0:
+                    message = f"timed out waiting for {what} after {checks} check(s); last: {outcome.message}"
+                    yield self._event(TIMEOUT, message, checks)
+                    return
+                wait = min(wait, remaining)
+            self.log.info(
+                "%s %d of %s: %s; next check in %.1fs", self.label, checks, what, outcome.message, wait
+            )
+            await asyncio.sleep(wait)
 
 
 def event_value(task: Any, event: Mapping[str, Any] | None) -> Any:
@@ -319,14 +411,14 @@ def event_value(task: Any, event: Mapping[str, Any] | None) -> Any:
     if not isinstance(event, dict) or "status" not in event:
         raise MLSError(f"MLS trigger sent an unexpected event: {event!r}")
     status, message = event["status"], str(event.get("message") or "")
-    if status == "success":
+    if status == SUCCESS:
         task.log.info("Trigger: %s (after %s check(s))", message, event.get("checks"))
         return event.get("value")
-    if status == "failed":
+    if status == FAILED:
         fail(task, message)
-    if status == "timeout":
+    if status == TIMEOUT:
         time_out(task, message)
-    if status == "error":
+    if status == ERROR:
         raise MLSError(f"MLS trigger error: {message}")
     raise MLSError(f"MLS trigger sent an event with unknown status {status!r}: {event!r}")
 

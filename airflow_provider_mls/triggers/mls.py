@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mls._tasks import ERROR, FAILED, SUCCESS, TIMEOUT, PollingTrigger
 from airflow_provider_mls.checks import check_from_dict
 from airflow_provider_mls.hooks._retry import DEFAULT_RETRY_MAX_WAIT, DEFAULT_RETRY_MIN_WAIT
-from airflow_provider_mls.triggers._polling import ERROR, FAILED, SUCCESS, TIMEOUT, PollingTrigger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls.triggers._polling import PollingTrigger
+from airflow_provider_mls._tasks import PollingTrigger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
