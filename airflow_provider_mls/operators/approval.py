@@ -237,8 +237,7 @@ if HITL_AVAILABLE:
         task_state,
     )
     from airflow_provider_mls._integration import aws_region, persist_aws_links, persist_mls_links, profile
-    from airflow_provider_mls._registry_tasks import AWS_FIELDS, PACKAGE_REF_FIELDS, PackageRef, registry_hook
-    from airflow_provider_mls._tasks import ModelSelector, fail_fast
+    from airflow_provider_mls.bases import AWS_FIELDS, fail_fast, registry_hook
     from airflow_provider_mls.constants import ModelType
     from airflow_provider_mls.links import (
         MLSModelLink,
@@ -248,6 +247,7 @@ if HITL_AVAILABLE:
         model_package_url,
         registry_artifact_url,
     )
+    from airflow_provider_mls.refs import PACKAGE_REF_FIELDS, ModelSelector, PackageRef
 
     _FIXED = ("options", "multiple", "defaults", "body")
 

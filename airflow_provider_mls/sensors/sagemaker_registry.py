@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._registry_tasks import (
-    AWS_FIELDS,
-    PACKAGE_REF_FIELDS,
-    MLSAwsBaseSensor,
-    PackageRef,
-    aws_hook_kwargs,
-)
+from airflow_provider_mls.bases import AWS_FIELDS, MLSAwsBaseSensor, aws_hook_kwargs
 from airflow_provider_mls.links import SageMakerModelPackageLink, model_package_url
+from airflow_provider_mls.refs import PACKAGE_REF_FIELDS, PackageRef
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._tasks import ERROR, FAILED, SUCCESS, TIMEOUT, PollingTrigger
+from airflow_provider_mls.bases import ERROR, FAILED, SUCCESS, TIMEOUT, PollingTrigger
 from airflow_provider_mls.checks import check_from_dict
 from airflow_provider_mls.hooks._retry import DEFAULT_RETRY_MAX_WAIT, DEFAULT_RETRY_MIN_WAIT
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._tasks import PollingTrigger
+from airflow_provider_mls.bases import PollingTrigger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -19,7 +19,7 @@ from airflow_provider_mls._compat import (
     AirflowSkipException,
     PokeReturnValue,
 )
-from airflow_provider_mls._tasks import DEFERRAL_TIMEOUT_GRACE
+from airflow_provider_mls.bases import DEFERRAL_TIMEOUT_GRACE
 from airflow_provider_mls.exceptions import MLSError
 from airflow_provider_mls.sensors.sagemaker_registry import ModelPackageApprovedSensor
 from airflow_provider_mls.triggers.sagemaker_registry import ModelPackageApprovalTrigger

@@ -16,7 +16,7 @@ from airflow_provider_mls._compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
 )
-from airflow_provider_mls._tasks import DEFERRAL_TIMEOUT_GRACE
+from airflow_provider_mls.bases import DEFERRAL_TIMEOUT_GRACE
 from airflow_provider_mls.checks import SUMMARY_FIELDS, TrainingDoneCheck
 from airflow_provider_mls.exceptions import MLSError
 from airflow_provider_mls.sensors.mls import (

@@ -1,9 +1,13 @@
-"""The two bases every MLS task stands on, ``MLSBaseOperator`` and ``MLSBaseSensor``, and what they share.
+"""The bases of every task of this provider, the one wait they share, and its event protocol.
 
-Also here: model references (``ModelSelector``), input coercion, fail-fast errors, and the few
-functions of a wait (settle a check's outcome, defer, read the trigger's one event) that the AWS
-bases (``_registry_tasks.py``) reuse. Cheap to import (DAG files import the operators on every
-parse): no requests, httpx or hook import at module level; the hook is built on first use.
+Read top to bottom: how a task fails (``fail``, ``time_out``, ``fail_fast``); the event protocol
+(the four statuses, ``PollingTrigger``, which builds a trigger's one event, and ``event_value``,
+which reads it); the wait skeleton (poke, the in-process poll, check-then-defer, the resume),
+shared by every sensor and every act-then-wait operator; then the bases: ``MLSBaseOperator`` and
+``MLSAwsBaseOperator``, and the sensors' ``WaitSensor`` with ``MLSBaseSensor`` and
+``MLSAwsBaseSensor``. A deferred wait reads in four files: its task's module, this one, its
+trigger's (``triggers/mls.py``) and ``checks.py``. Cheap to import (DAG files import the operators
+on every parse): no requests, httpx, boto3 or hook import at module level.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import asyncio
 import contextlib
 import copy
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -25,32 +29,20 @@ from airflow_provider_mls._compat import (
     BaseSensorOperator,
     BaseTrigger,
     PokeReturnValue,
-    TaskRecord,
     TriggerEvent,
     default_deferrable,
-    task_state,
     wait_memory,
 )
-from airflow_provider_mls._integration import lineage_of, persist_mls_links
-from airflow_provider_mls.checks import SUMMARY_FIELDS as SUMMARY_FIELDS  # re-exported: the XCom summary
-from airflow_provider_mls.checks import summary as summary
-from airflow_provider_mls.constants import ModelType
-from airflow_provider_mls.exceptions import (
-    TERMINAL_ERRORS,
-    MLSConflictError,
-    MLSError,
-    MLSNotFoundError,
-    MLSValidationError,
-    describe_error,
-)
+from airflow_provider_mls._integration import lineage_of, persist_aws_links, persist_mls_links
+from airflow_provider_mls.exceptions import TERMINAL_ERRORS, MLSError, describe_error
 from airflow_provider_mls.links import MLSModelLink
-from airflow_provider_mls.rules import check_id
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
     from airflow_provider_mls.checks import Check, Outcome
     from airflow_provider_mls.hooks.mls import MLSHook
+    from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
 
 
 # Extra seconds Airflow's own deferral timeout adds on top of the trigger's deadline, so that
@@ -89,224 +81,20 @@ def fail_fast(task: Any = None) -> Iterator[None]:
         fail(task, describe_error(exc), exc)
 
 
-def coerce_id(value: object, field: str) -> int:
-    """An id from an int, a rendered template (``"12"``) or a model dict of an upstream task (its ``id``)."""
-    if isinstance(value, dict):
-        if "id" not in value:
-            raise MLSValidationError(field, f"expected a model id or a dict with 'id', got {value!r}")
-        value = value["id"]
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    return check_id(value, field)
+# ---- AWS: the fields and the hook of every AWS task ------------------------------------------------
+
+AWS_FIELDS = ("aws_conn_id", "region_name", "endpoint_url")
 
 
-def retry_not_before(context: Any) -> datetime | None:
-    """For a create on a retry of its task (try 2 or later): the earliest its first try began.
-
-    The DAG run's start, by Airflow's clock: a model an earlier try created (its answer lost) is
-    not older than it. Clearing a finished run restarts the run (its start moves): a model of the
-    earlier run is then not adopted. None on a first try, or when the run has no start.
-    """
-    try_number = getattr(context.get("ti"), "try_number", None)
-    if isinstance(try_number, bool) or not isinstance(try_number, int) or try_number <= 1:
-        return None
-    dag_run = context.get("dag_run")
-    start = getattr(dag_run, "start_date", None)
-    if isinstance(start, datetime) and start.tzinfo is not None:
-        return start
-    return None
+def aws_hook_kwargs(task: Any) -> dict[str, Any]:
+    """The (rendered) AWS fields of a task, as an ``AwsServiceHook`` takes them."""
+    return {field: getattr(task, field) for field in AWS_FIELDS}
 
 
-class CreateRecord:
-    """A create's trace in the task state store (Airflow 3.3+): its retry reconnects by id, not by time.
+def registry_hook(task: Any) -> SageMakerModelRegistryHook:
+    from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
 
-    Key ``mls_create``: ``{"model_type", "name", "version", "values", "sent_at"}`` just before the
-    POST is sent (``on_sending``), then ``"id"`` the moment MLS answers it (``on_created``);
-    ``values`` holds a digest of each value the create was given. A later try of the task
-    instance (a retry after a dead worker, or the task cleared) then knows exactly what the earlier
-    ones did: ``known_id`` (the model it created, returned by identity), or nothing sent (a model
-    holding the name and version is somebody else's: ``if_exists`` decides), or sent but never
-    answered (the only case left to the time window of ``retry_not_before``). Without a task state
-    store (Airflow 3.0-3.2, 2.11), or when the store cannot be read, the window decides the retry, as
-    ``retry_not_before`` says. A store that cannot be written before the POST fails the try unsent.
-
-    A later run whose values differ from the recorded create's (the task cleared after its DAG
-    changed) is told so: ``if_exists="fail"`` raises ``MLSConflictError`` naming the fields,
-    ``"skip"`` warns naming them and returns the model unchanged, ``"update"`` stores the new values.
-    A person's edit of the model between the tries is not such a difference (the values are the task's).
-    """
-
-    key = "mls_create"
-
-    def __init__(self, task: Any, context: Any, model_type: ModelType, name: str, version: str) -> None:
-        store = task_state(context)
-        self.record = TaskRecord(store, self.key, task.log) if store is not None else None
-        self.context, self.log = context, task.log
-        self.what = {"model_type": model_type.value, "name": name, "version": version}
-        self._sent = False
-        self._recorded: int | None = None
-        self.values: dict[str, str] = {}
-
-    @staticmethod
-    def digests(values: Mapping[str, Any]) -> dict[str, str]:
-        """A short digest of each value a create is given (what the record compares, not the values)."""
-        import hashlib
-        import json
-
-        skip = ("name", "version", "if_exists")
-        return {
-            k: hashlib.sha256(json.dumps(v, sort_keys=True, default=str).encode()).hexdigest()[:16]
-            for k, v in values.items()
-            if k not in skip and v is not None
-        }
-
-    def _changed(self, stored: Mapping[str, Any], known: int, if_exists: str | None) -> None:
-        """The earlier create was given other values than this run: fail or warn as ``if_exists`` says."""
-        recorded = stored.get("values")
-        if not isinstance(recorded, dict):
-            return
-        changed = sorted(k for k in {*recorded, *self.values} if recorded.get(k) != self.values.get(k))
-        if not changed or if_exists == "update":
-            return
-        what = f"model {known} ({self.what['name']}/{self.what['version']})"
-        fields = ", ".join(changed)
-        if if_exists == "skip":
-            self.log.warning(
-                "%s is this task's earlier create, given other values of %s than this run; "
-                "if_exists=skip: returning it unchanged",
-                what,
-                fields,
-            )
-            return
-        raise MLSConflictError(
-            f"{what} is this task's earlier create, which was given other values of {fields} than this "
-            f"run (the task's arguments changed since); if_exists={if_exists!r} does not change it: use "
-            "if_exists='update' to store this run's values, or create a new version",
-            code=409,
-        )
-
-    def prior(self, if_exists: str | None = None) -> dict[str, Any]:
-        """``known_id`` and ``not_before`` for the hook's create, from what earlier tries recorded."""
-        if self.record is None:
-            return {"not_before": retry_not_before(self.context)}
-        stored = self.record.load() or {}
-        if self.record.unreadable:  # an earlier try may have sent it: the window decides, as before 3.3
-            return {"not_before": retry_not_before(self.context)}
-        if any(stored.get(k) != v for k, v in self.what.items()):
-            return {}  # no earlier try sent this create
-        known = stored.get("id")
-        if isinstance(known, int) and not isinstance(known, bool):
-            self._changed(stored, known, if_exists)
-            return {"known_id": known}
-        self.log.info("An earlier try sent this create at %s and lost the answer", stored.get("sent_at"))
-        return {"not_before": retry_not_before(self.context)}
-
-    def sending(self) -> None:
-        """Record the create before its first POST; a store that cannot be written fails the try first.
-
-        Nothing is sent yet, so the retry is clean; sent unrecorded, a retry would take the model
-        this try created for somebody else's.
-        """
-        if self.record is not None and not self._sent:
-            sent = {**self.what, "values": self.values, "sent_at": datetime.now(tz=UTC).isoformat()}
-            if not self.record.save(sent, warn=False):
-                raise MLSError(
-                    f"Could not record the create of {self.what['name']}/{self.what['version']} in the "
-                    "task state store: not sending it (a retry of the task sends it)"
-                )
-            self._sent = True
-
-    def created(self, id: int) -> None:
-        if self.record is not None:
-            self._recorded = id
-            self.record.save({**self.what, "values": self.values, "id": id})
-            self.log.info("Recorded model %s in the task state store: a retry reconnects to it", id)
-
-    def create(self, call: Any, **kwargs: Any) -> dict[str, Any]:
-        """``call(**kwargs, known_id=..., not_before=..., on_created=...)`` with this record."""
-        self.values = self.digests(kwargs)
-        prior = self.prior(kwargs.get("if_exists"))
-        model: dict[str, Any] = call(**kwargs, **prior, on_sending=self.sending, on_created=self.created)
-        if self.record is not None and model.get("id") not in (prior.get("known_id"), self._recorded):
-            self.created(int(model["id"]))  # e.g. if_exists skip/update on another's model
-        elif self.record is not None and "known_id" in prior and kwargs.get("if_exists") == "update":
-            self.created(int(model["id"]))  # it now holds this run's values
-        return model
-
-
-def coerce_bool(value: object, field: str) -> bool:
-    """A bool, also from a rendered template (``"True"``/``"false"``)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise MLSValidationError(field, f"expected true or false, got {value!r}")
-
-
-class ModelSelector:
-    """A model given by ``id`` (an int, ``"12"``, or a model dict) or by ``name`` and ``version``."""
-
-    def __init__(self, id: object, name: object, version: object, *, prefix: str = "") -> None:
-        self.id, self.name, self.version, self.prefix = id, name, version, prefix
-
-    def field(self, name: str) -> str:
-        return f"{self.prefix}{name}"
-
-    @property
-    def given(self) -> bool:
-        return self.id is not None or self.name is not None or self.version is not None
-
-    def validate(self) -> tuple[int | None, str | None, str | None]:
-        """(id, None, None) or (None, name, version); bad or missing input names the field."""
-        if self.id is not None:
-            if self.name is not None or self.version is not None:
-                raise MLSValidationError(
-                    self.field("model_id"),
-                    f"give either {self.field('model_id')} or {self.field('name')} and "
-                    f"{self.field('version')}, not both",
-                )
-            return coerce_id(self.id, self.field("model_id")), None, None
-        for key, value in (("name", self.name), ("version", self.version)):
-            if not isinstance(value, str) or not value.strip():
-                raise MLSValidationError(
-                    self.field(key if self.name is not None or self.version is not None else "model_id"),
-                    f"give {self.field('model_id')}, or {self.field('name')} and {self.field('version')} "
-                    f"(got {key}={value!r})",
-                )
-        return None, str(self.name), str(self.version)
-
-    def resolve(self, hook: MLSHook, model_type: ModelType | None = None) -> dict[str, Any]:
-        """The model (1 request; 2 for a (name, version) of unknown type). Missing: ``MLSNotFoundError``."""
-        id, name, version = self.validate()
-        if id is not None:
-            if model_type is ModelType.MANUAL:
-                return hook.get_manual_model(id=id)
-            if model_type is ModelType.AUTOML:
-                return hook.get_automl_model(id=id)
-            return hook.get_model(id)
-        assert name is not None and version is not None
-        if model_type is ModelType.AUTOML:
-            return hook.get_automl_model(name=name, version=version)
-        if model_type is ModelType.MANUAL:
-            return hook.get_manual_model(name=name, version=version)
-        try:
-            return hook.get_manual_model(name=name, version=version)
-        except MLSNotFoundError:
-            try:
-                return hook.get_automl_model(name=name, version=version)
-            except MLSNotFoundError:
-                raise MLSNotFoundError(
-                    f"no model named {name!r} with version {version!r}", code=404
-                ) from None
-
-    def target(self, hook: MLSHook, model_type: ModelType | None = None) -> int | dict[str, Any]:
-        """The model's id when given (no request), else the model looked up by (name, version)."""
-        id, _, _ = self.validate()
-        return id if id is not None else self.resolve(hook, model_type)
-
-    def target_id(self, hook: MLSHook, model_type: ModelType | None = None) -> int:
-        target = self.target(hook, model_type)
-        return target if isinstance(target, int) else int(target["id"])
+    return SageMakerModelRegistryHook(**aws_hook_kwargs(task))
 
 
 # ---- the event protocol: the one event a trigger sends, and how a task reads it ------------------
@@ -578,6 +366,54 @@ class MLSBaseOperator(BaseOperator):
         return operator_lineage(lineage_of(self))
 
 
+class MLSAwsBaseOperator(BaseOperator):
+    """Base of the operators on AWS (the MLS model registry, prediction tables, SageMaker Model Registry).
+
+    A subclass names every argument in its own ``__init__`` and implements ``_execute(context)``,
+    which returns a small JSON value; errors as ``MLSBaseOperator``'s (transient AWS errors fail
+    the try: Airflow's ``retries`` apply). Credentials: ``aws_conn_id`` through the amazon provider
+    when it is installed, boto3's default chain otherwise. ``persist_links(context, **refs)``:
+    ``table=...``, ``model_package_arn=...``.
+
+    :param aws_conn_id: the AWS connection (None: boto3's default chain).
+    :param region_name: AWS region (default: the connection's or the environment's).
+    :param endpoint_url: another AWS endpoint (the local server's, LocalStack).
+    """
+
+    template_fields: Sequence[str] = AWS_FIELDS
+    ui_color = "#fff3e0"
+
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+
+    def execute(self, context: Any) -> Any:
+        with fail_fast(self):
+            return self._execute(context)
+
+    def _execute(self, context: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def persist_links(self, context: Any, **refs: Any) -> None:
+        """Store what the task acts on for its extra links, before any wait (``_integration``)."""
+        persist_aws_links(self, context, refs)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The OpenLineage datasets this run read and wrote (see ``airflow_provider_mls.lineage``)."""
+        from airflow_provider_mls.lineage import operator_lineage
+
+        return operator_lineage(lineage_of(self))
+
+
 class WaitSensor(BaseSensorOperator):
     """The one sensor base of this package: every sensor's wait is the skeleton above.
 
@@ -722,3 +558,39 @@ class MLSBaseSensor(WaitSensor):
             deadline=deadline,
             carry=carry,
         )
+
+
+class MLSAwsBaseSensor(WaitSensor):
+    """Base of the sensors on AWS: ``_outcome()`` is one check, ``_trigger(deadline, carry)`` repeats it deferred.
+
+    The wait is ``WaitSensor``'s, as for the MLS sensors: ``poke`` runs the check; with
+    ``deferrable=True`` ``execute`` checks once, then defers; ``execute_complete`` reads the
+    trigger's one event and fails loudly on anything but success; ``soft_fail`` skips a terminal
+    failure or a timeout, with the reason in the log.
+
+    :param aws_conn_id: the AWS connection (None: boto3's default chain).
+    :param region_name: AWS region (default: the connection's or the environment's).
+    :param endpoint_url: another AWS endpoint (the local server's, LocalStack).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = AWS_FIELDS
+    ui_color = "#ffe8cc"
+
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(deferrable=deferrable, **kwargs)
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+
+    @cached_property
+    def registry(self) -> SageMakerModelRegistryHook:
+        return registry_hook(self)
