@@ -47,7 +47,9 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "MLS",
                 "python-modules": [
-                    "airflow_provider_mls.operators.mls",
+                    "airflow_provider_mls.operators.models",
+                    "airflow_provider_mls.operators.automl",
+                    "airflow_provider_mls.operators.buckets",
                     "airflow_provider_mls.operators.approval",
                 ],
             },
@@ -65,10 +67,18 @@ def get_provider_info() -> dict[str, Any]:
             },
         ],
         "sensors": [
-            {"integration-name": "MLS", "python-modules": ["airflow_provider_mls.sensors.mls"]},
+            {"integration-name": "MLS", "python-modules": ["airflow_provider_mls.sensors.automl"]},
             {
                 "integration-name": "SageMaker Model Registry",
                 "python-modules": ["airflow_provider_mls.sensors.sagemaker_registry"],
+            },
+            {
+                "integration-name": "MLS Model Registry (S3)",
+                "python-modules": ["airflow_provider_mls.sensors.model_registry"],
+            },
+            {
+                "integration-name": "MLS Batch Prediction Tables (DynamoDB)",
+                "python-modules": ["airflow_provider_mls.sensors.prediction_table"],
             },
         ],
         "hooks": [

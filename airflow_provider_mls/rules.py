@@ -581,3 +581,23 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def coerce_id(value: object, field: str) -> int:
+    """An id from an int, a rendered template (``"12"``) or a model dict of an upstream task (its ``id``)."""
+    if isinstance(value, dict):
+        if "id" not in value:
+            raise MLSValidationError(field, f"expected a model id or a dict with 'id', got {value!r}")
+        value = value["id"]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return check_id(value, field)
+
+
+def coerce_bool(value: object, field: str) -> bool:
+    """A bool, also from a rendered template (``"True"``/``"false"``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise MLSValidationError(field, f"expected true or false, got {value!r}")

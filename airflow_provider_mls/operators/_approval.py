@@ -399,8 +399,8 @@ if HITL_AVAILABLE:
             return timeout_note(self.response_timeout, self.on_timeout)
 
         def _fail_fast(self) -> Any:
-            """The MLS tasks' fail-fast errors (``_tasks.fail_fast``), imported when the task runs."""
-            from airflow_provider_mls._tasks import fail_fast
+            """The MLS tasks' fail-fast errors (``bases.fail_fast``), imported when the task runs."""
+            from airflow_provider_mls.bases import fail_fast
 
             return fail_fast(self)
 

@@ -157,7 +157,7 @@ if HITL_AVAILABLE:
             return MLSHook(mls_conn_id=self.mls_conn_id)
 
         def _serving(self, model: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-            from airflow_provider_mls._tasks import ModelSelector
+            from airflow_provider_mls.refs import ModelSelector
 
             if self.serving_model_id not in (None, ""):
                 if self.experiment or self.bucket:
@@ -203,8 +203,8 @@ if HITL_AVAILABLE:
 
         def _prepare(self, context: Any) -> tuple[dict[str, Any], str, str]:
             from airflow_provider_mls._integration import persist_mls_links, profile
-            from airflow_provider_mls._tasks import ModelSelector
             from airflow_provider_mls.constants import ModelType
+            from airflow_provider_mls.refs import ModelSelector
 
             model = ModelSelector(self.model_id, self.name, self.version).resolve(self.hook, ModelType.MANUAL)
             name, version = str(model["name"]), str(model["version"])
@@ -381,12 +381,12 @@ if HITL_AVAILABLE:
 
         @cached_property
         def registry(self) -> SageMakerModelRegistryHook:
-            from airflow_provider_mls._registry_tasks import registry_hook
+            from airflow_provider_mls.bases import registry_hook
 
             return registry_hook(self)
 
         def _serving(self, described: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-            from airflow_provider_mls._registry_tasks import PackageRef
+            from airflow_provider_mls.refs import PackageRef
 
             arn = described["ModelPackageArn"]
             if self.serving_model_package_arn:
@@ -401,7 +401,7 @@ if HITL_AVAILABLE:
 
         def _prepare(self, context: Any) -> tuple[dict[str, Any], str, str]:
             from airflow_provider_mls._integration import aws_region, persist_aws_links
-            from airflow_provider_mls._registry_tasks import PackageRef
+            from airflow_provider_mls.refs import PackageRef
 
             ref = PackageRef(self.model_package_arn, self.model_package_group, self.model_package_version)
             described = ref.describe(self.registry)

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls._compat import TaskRecord, task_state
 from airflow_provider_mls._integration import aws_region, record_lineage
-from airflow_provider_mls._registry_tasks import AWS_FIELDS, MLSAwsBaseOperator, aws_hook_kwargs
-from airflow_provider_mls._tasks import coerce_bool
+from airflow_provider_mls.bases import AWS_FIELDS, MLSAwsBaseOperator, aws_hook_kwargs
 from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.links import PredictionTableLink
+from airflow_provider_mls.rules import coerce_bool
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

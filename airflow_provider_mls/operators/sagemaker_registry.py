@@ -13,16 +13,11 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._registry_tasks import (
-    AWS_FIELDS,
-    PACKAGE_REF_FIELDS,
-    MLSAwsBaseOperator,
-    PackageRef,
-    registry_hook,
-)
+from airflow_provider_mls.bases import AWS_FIELDS, MLSAwsBaseOperator, registry_hook
 from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.links import MLSModelLink, SageMakerModelPackageLink
-from airflow_provider_mls.operators.mls import CreateManualModelOperator
+from airflow_provider_mls.operators.models import CreateManualModelOperator
+from airflow_provider_mls.refs import PACKAGE_REF_FIELDS, PackageRef
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

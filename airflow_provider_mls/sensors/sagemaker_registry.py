@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls._registry_tasks import (
-    AWS_FIELDS,
-    PACKAGE_REF_FIELDS,
-    MLSAwsBaseSensor,
-    PackageRef,
-    aws_hook_kwargs,
-)
+from airflow_provider_mls.bases import AWS_FIELDS, MLSAwsBaseSensor, aws_hook_kwargs
 from airflow_provider_mls.links import SageMakerModelPackageLink, model_package_url
+from airflow_provider_mls.refs import PACKAGE_REF_FIELDS, PackageRef
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,7 +22,7 @@ class ModelPackageApprovedSensor(MLSAwsBaseSensor):
     The version by ``model_package_arn``, or by ``model_package_group`` and
     ``model_package_version``; resolved to its ARN once per execution, then each check is one
     ``describe_model_package``. ``poke``, ``reschedule`` and deferrable modes (see
-    ``MLSAwsBaseSensor``); deferred, ``ModelPackageApprovalTrigger`` calls boto3 in worker threads
+    ``WaitSensor``); deferred, ``ModelPackageApprovalTrigger`` calls boto3 in worker threads
     so the triggerer's event loop never blocks. Returns ``{"arn", "status", "description"}``.
 
     :param model_package_arn: the version's ARN.
@@ -85,7 +80,7 @@ class ModelPackageApprovedSensor(MLSAwsBaseSensor):
     def _describe_wait(self) -> str:
         return f"approval of {self._resolved_arn()}"
 
-    def _trigger(self, deadline: float) -> Any:
+    def _trigger(self, deadline: float, carry: dict[str, Any] | None) -> Any:
         from airflow_provider_mls.triggers.sagemaker_registry import ModelPackageApprovalTrigger
 
         return ModelPackageApprovalTrigger(
@@ -93,4 +88,5 @@ class ModelPackageApprovedSensor(MLSAwsBaseSensor):
             **aws_hook_kwargs(self),
             poke_interval=float(self.poke_interval),
             deadline=deadline,
+            carry=carry,
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mls.bases import ERROR, FAILED, SUCCESS, TIMEOUT, PollingTrigger
 from airflow_provider_mls.checks import check_from_dict
 from airflow_provider_mls.hooks._retry import DEFAULT_RETRY_MAX_WAIT, DEFAULT_RETRY_MIN_WAIT
-from airflow_provider_mls.triggers._polling import ERROR, FAILED, SUCCESS, TIMEOUT, PollingTrigger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -23,8 +23,8 @@ class MLSCheckTrigger(PollingTrigger):
     request per interval; each keeps its own deadline, check count, log line and event. The
     first check is delayed by a small jitter (under a second) when many waits start at once.
 
-    The event payload (see ``PollingTrigger``) also carries ``"check"`` (and ``"carry"`` when
-    given): ``failed`` is a terminal failure such as a training that ended FAILED; ``error`` means
+    The event payload (see ``PollingTrigger``) also carries ``"check"`` (and ``"carry"`` with
+    ``"deadline"`` when given): ``failed`` is a terminal failure such as a training that ended FAILED; ``error`` means
     the check could not be made (connection, credentials, MLS errors after the retries).
 
     :param check: ``Check.to_dict()`` of the check (see ``airflow_provider_mls.checks``).
@@ -32,9 +32,9 @@ class MLSCheckTrigger(PollingTrigger):
     :param poke_interval: seconds between checks.
     :param deadline: Unix time after which the trigger reports ``timeout`` (None: no deadline).
         Absolute, so a triggerer restart does not extend the wait.
-    :param carry: JSON facts the deferring task needs when it resumes (e.g. whether it acted, its
-        deadline), returned unchanged in every event as ``"carry"``, so a resume that lost the
-        deferral's kwargs still has them. Serialized only when given (older kwargs stay valid).
+    :param carry: JSON facts the deferring task needs when it resumes (e.g. whether it acted),
+        returned unchanged in the event as ``"carry"``, next to the trigger's ``"deadline"``: the
+        one channel across a deferral. Serialized only when given (older kwargs stay valid).
     :param stop_server_on_kill: the AutoML model whose server this wait's task started: when a
         person kills the deferred task (mark failed or success, clear; Airflow 3.3+ calls
         ``on_kill``), the trigger stops that server. None (default): killing the task stops nothing
@@ -56,9 +56,8 @@ class MLSCheckTrigger(PollingTrigger):
         carry: dict[str, Any] | None = None,
         stop_server_on_kill: int | None = None,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, deadline=deadline)
+        super().__init__(poke_interval=poke_interval, deadline=deadline, carry=carry)
         self.check = check
-        self.carry = carry
         self.stop_server_on_kill = stop_server_on_kill
         self.mls_conn_id = mls_conn_id
         self.retry_min_wait = float(retry_min_wait)
@@ -68,22 +67,16 @@ class MLSCheckTrigger(PollingTrigger):
         kwargs: dict[str, Any] = {
             "check": self.check,
             "mls_conn_id": self.mls_conn_id,
-            "poke_interval": self.poke_interval,
-            "deadline": self.deadline,
             "retry_min_wait": self.retry_min_wait,
             "retry_max_wait": self.retry_max_wait,
         }
-        if self.carry is not None:
-            kwargs["carry"] = self.carry
         if self.stop_server_on_kill is not None:
             kwargs["stop_server_on_kill"] = self.stop_server_on_kill
-        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
+        return self._serialized(kwargs)
 
     label = "MLS check"
 
     def _event_extra(self) -> dict[str, Any]:
-        if self.carry is not None:
-            return {"check": self.check, "carry": self.carry}
         return {"check": self.check}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_mls.triggers._polling import PollingTrigger
+from airflow_provider_mls.bases import PollingTrigger
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -38,6 +38,9 @@ class ModelPackageApprovalTrigger(PollingTrigger):
     :param aws_conn_id: the AWS connection (None: boto3's default chain).
     :param region_name: AWS region (default: the connection's or the environment's).
     :param endpoint_url: another AWS endpoint (moto, LocalStack).
+    :param poke_interval: seconds between checks.
+    :param deadline: Unix time after which the trigger reports ``timeout`` (None: no deadline).
+    :param carry: JSON facts of the deferring task, returned in the event (see ``PollingTrigger``).
     """
 
     label = "SageMaker approval check"
@@ -50,24 +53,22 @@ class ModelPackageApprovalTrigger(PollingTrigger):
         endpoint_url: str | None = None,
         poke_interval: float = 60.0,
         deadline: float | None = None,
+        carry: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, deadline=deadline)
+        super().__init__(poke_interval=poke_interval, deadline=deadline, carry=carry)
         self.model_package_arn = model_package_arn
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.endpoint_url = endpoint_url
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+        return self._serialized(
             {
                 "model_package_arn": self.model_package_arn,
                 "aws_conn_id": self.aws_conn_id,
                 "region_name": self.region_name,
                 "endpoint_url": self.endpoint_url,
-                "poke_interval": self.poke_interval,
-                "deadline": self.deadline,
-            },
+            }
         )
 
     def _event_extra(self) -> dict[str, Any]:

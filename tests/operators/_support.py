@@ -166,6 +166,7 @@ class DeferredRun:
         self.event_only = event_only
         self.context: dict[str, Any] = context if context is not None else {}
         self.checks: list[dict[str, Any]] = []  # the check of each deferral
+        self.triggers: list[dict[str, Any]] = []  # the serialized kwargs of each deferral's trigger
         self.events: list[dict[str, Any]] = []  # the payload of each trigger event
         self.kwargs: list[dict[str, Any]] = []  # the kwargs each deferral hands to execute_complete
 
@@ -187,6 +188,7 @@ class DeferredRun:
             module, _, name = classpath.rpartition(".")
             trigger = getattr(importlib.import_module(module), name)(**kwargs)
             self.checks.append(kwargs["check"])
+            self.triggers.append(kwargs)
             self.kwargs.append(dict(deferred.kwargs or {}))
             if self.before_trigger is not None:
                 self.before_trigger(self.deferrals - 1)

@@ -352,14 +352,15 @@ def test_a_retry_after_a_dead_worker_waits_for_the_start_it_sent(mls: Mls, autom
     with pytest.raises(TaskDeferred) as deferred:
         retry.execute(context(store, 2))
     assert writes(calls) == []
-    assert deferred.value.kwargs is not None
-    assert deferred.value.kwargs["acted"] is True and deferred.value.kwargs["sent"] is False
-    assert deferred.value.trigger.stop_server_on_kill == automl["id"]  # cancel_on_kill applies
-    event = {"status": "success", "value": {"model_id": automl["id"], "status": "FAILED"}}
+    trigger = deferred.value.trigger
+    assert trigger.carry["acted"] is True and trigger.carry["sent"] is False
+    assert trigger.stop_server_on_kill == automl["id"]  # cancel_on_kill applies
+    value = {"model_id": automl["id"], "status": "FAILED"}
+    event = {"status": "success", "value": value, "carry": trigger.carry, "deadline": trigger.deadline}
     mls.force_server(automl["id"], "FAILED")
     resumed = StartAutoMLServerOperator(task_id="s", model_id=automl["id"], poke_interval=0.05, timeout=10)
     calls = record_requests(resumed)
-    assert resumed.execute_complete(context(store, 2), event, **deferred.value.kwargs)["status"] == "RUNNING"
+    assert resumed.execute_complete(context(store, 2), event)["status"] == "RUNNING"
     assert len(writes(calls)) == 1
     resumed.on_kill()  # a person kills it now: the server this task started is stopped
     mls.wait_server(automl["id"], "STOPPED")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_provider_mls._tasks import SUMMARY_FIELDS, summary
+from airflow_provider_mls.checks import SUMMARY_FIELDS, summary
 from airflow_provider_mls.exceptions import (
     MLSConflictError,
     MLSNotFoundError,

@@ -327,8 +327,10 @@ def test_deferred_start_while_stopping_defers_twice(mls: Mls, model: dict) -> No
     run = deferred_start(model)
     assert run() == {"model_id": model["id"], "status": "RUNNING", "acted": True}
     assert [c["wait_while"] for c in run.checks] == [["STOPPING"], ["STOPPED", "STARTING"]]
-    # acted travels with the deferral: not yet while STOPPING, then true once this task started it
-    assert [(k["model_id"], k["acted"]) for k in run.kwargs] == [(model["id"], False), (model["id"], True)]
+    # acted travels with the deferral's trigger: not yet while STOPPING, then true once this task started it
+    carried = [(t["carry"]["model_id"], t["carry"]["acted"]) for t in run.triggers]
+    assert carried == [(model["id"], False), (model["id"], True)]
+    assert run.kwargs == [{}, {}]  # and only there: the deferral itself sends no kwargs
     assert [e["value"]["status"] for e in run.events] == ["STOPPED", "RUNNING"]
     assert mls.server_status(model["id"]) == "RUNNING"
 
@@ -372,9 +374,9 @@ def test_deferred_start_keeps_acted_and_deadline_across_two_deferrals(
     with pytest.raises(AirflowFailException, match="FAILED after the start"):
         run()
     assert [c["wait_while"] for c in run.checks] == [["STOPPED", "STARTING"], ["STOPPING"]]
-    assert [k["acted"] for k in run.kwargs] == [True, True]
+    assert [t["carry"]["acted"] for t in run.triggers] == [True, True]
     assert [e["carry"]["acted"] for e in run.events] == [True, True]
-    deadlines = [k["deadline"] for k in run.kwargs] + [e["carry"]["deadline"] for e in run.events]
+    deadlines = [t["deadline"] for t in run.triggers] + [e["deadline"] for e in run.events]
     assert len(set(deadlines)) == 1  # not extended by a resume
     assert run.deferrals == 2
     assert mls.server_status(model["id"]) == "FAILED"  # not started a second time
@@ -382,7 +384,7 @@ def test_deferred_start_keeps_acted_and_deadline_across_two_deferrals(
 
 @pytest.mark.parametrize("missing", ["model_id", "acted", "deadline"])
 def test_resume_without_the_facts_fails_naming_them(missing: str) -> None:
-    """Neither the kwargs nor the event carry them (an event of an older trigger): no guessing."""
+    """The event does not carry them (an event of an older trigger): no guessing."""
     carry = {"model_id": 1, "acted": True, "deadline": time.time() + 60}
     del carry[missing]
     event = {
@@ -411,7 +413,7 @@ def test_deferred_start_while_starting_did_not_act(mls: Mls, model: dict) -> Non
     mls.call("POST", server_path(model))  # someone else started it
     run = deferred_start(model)
     assert run() == {"model_id": model["id"], "status": "RUNNING", "acted": False}
-    assert run.deferrals == 1 and run.kwargs[0]["acted"] is False
+    assert run.deferrals == 1 and run.triggers[0]["carry"]["acted"] is False
 
 
 def test_deferred_stop_while_stopping_did_not_act(mls: Mls, model: dict) -> None:

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def public_tasks() -> list[type]:
-    """Every class in ``__all__`` of every operator and sensor module of the package."""
+    """Every class in ``__all__`` of every operator and sensor module of the package, once: by the module
+    that defines it (``operators.mls`` and ``sensors.mls`` re-export theirs)."""
     found: dict[str, type] = {}
     for package in (airflow_provider_mls.operators, airflow_provider_mls.sensors):
         for info in pkgutil.iter_modules(package.__path__):
@@ -35,7 +36,7 @@ def public_tasks() -> list[type]:
             for name in getattr(module, "__all__", []):
                 obj = getattr(module, name)
                 if isinstance(obj, type) and issubclass(obj, BaseOperator):
-                    found[f"{module.__name__}.{name}"] = obj
+                    found[f"{obj.__module__}.{name}"] = obj
     return [found[key] for key in sorted(found)]
 
 

@@ -49,6 +49,74 @@ def test_all_operators_are_exported() -> None:
     assert {cls.__name__ for cls in OPERATORS} == set(operators.__all__)
 
 
+# Where each task lives now (its resource's module), and the first import paths, which keep working.
+MODULES = {
+    "airflow_provider_mls.operators.models": [
+        "CreateManualModelOperator",
+        "DeleteModelOperator",
+        "UpdateManualModelOperator",
+        "UpdateModelComponentsOperator",
+        "UpdateModelMetaOperator",
+    ],
+    "airflow_provider_mls.operators.automl": [
+        "CreateAutoMLModelOperator",
+        "StartAutoMLServerOperator",
+        "StopAutoMLServerOperator",
+        "UpdateAutoMLServerHandlerOperator",
+    ],
+    "airflow_provider_mls.operators.buckets": ["MigrateBucketsOperator"],
+    "airflow_provider_mls.sensors.automl": ["AutoMLTrainingDoneSensor"],
+    "airflow_provider_mls.sensors.model_registry": ["OnlinePredictionReadySensor"],
+    "airflow_provider_mls.sensors.prediction_table": ["BatchPredictionReadySensor"],
+}
+FIRST_PATHS = {
+    "airflow_provider_mls.operators.mls": [
+        "CreateAutoMLModelOperator",
+        "CreateManualModelOperator",
+        "DeleteModelOperator",
+        "MigrateBucketsOperator",
+        "StartAutoMLServerOperator",
+        "StopAutoMLServerOperator",
+        "UpdateAutoMLServerHandlerOperator",
+        "UpdateManualModelOperator",
+        "UpdateModelComponentsOperator",
+        "UpdateModelMetaOperator",
+    ],
+    "airflow_provider_mls.sensors.mls": [
+        "AutoMLTrainingDoneSensor",
+        "BatchPredictionReadySensor",
+        "OnlinePredictionReadySensor",
+    ],
+}
+
+
+def test_every_task_lives_in_its_resource_module_and_keeps_its_first_import_path() -> None:
+    import importlib
+
+    home = {name: module for module, names in MODULES.items() for name in names}
+    for module_name, names in MODULES.items():
+        module = importlib.import_module(module_name)
+        assert sorted(module.__all__) == names, module_name
+        assert all(getattr(module, name).__module__ == module_name for name in names)
+    for module_name, names in FIRST_PATHS.items():
+        module = importlib.import_module(module_name)
+        assert module.__all__ == names, module_name  # unchanged
+        for name in names:
+            assert getattr(module, name) is getattr(importlib.import_module(home[name]), name)
+    # Airflow's provider listing names each resource module.
+    from airflow_provider_mls.get_provider_info import get_provider_info
+
+    info = get_provider_info()
+    listed = {m for section in ("operators", "sensors") for e in info[section] for m in e["python-modules"]}
+    assert set(MODULES) <= listed, set(MODULES) - listed
+    # Triggers a previous release deferred to keep their classpaths.
+    from airflow_provider_mls.triggers.mls import MLSCheckTrigger
+    from airflow_provider_mls.triggers.sagemaker_registry import ModelPackageApprovalTrigger
+
+    assert MLSCheckTrigger.__module__ == "airflow_provider_mls.triggers.mls"
+    assert ModelPackageApprovalTrigger.__module__ == "airflow_provider_mls.triggers.sagemaker_registry"
+
+
 @pytest.mark.parametrize("cls", OPERATORS, ids=lambda cls: cls.__name__)
 def test_template_fields_cover_every_user_argument(cls: type) -> None:
     fields = set(cls.template_fields)
