@@ -3,7 +3,7 @@
 Poke (done, waiting, failed), check-then-defer (the ``TaskDeferred`` it raises), ``execute_complete``
 for each event status, the server operators' facts across a deferral (the trigger's event is the one
 channel), a deferral made by the previous release, and ``soft_fail``. Each check is answered by a
-scripted hook; the longest sleep is a ``poke_interval`` of 0.01 s.
+scripted hook; the in-process waits run on a fake clock (no real sleep).
 """
 
 from __future__ import annotations
@@ -235,8 +235,30 @@ def test_event_value_reads_every_status_the_same_for_any_task() -> None:
 # ---- the server operators: act, then wait in the same skeleton ---------------------------------------
 
 
+class FakeClock:
+    """``time`` for the wait skeleton: ``sleep`` moves the clock on instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = time.time()  # the operator takes its deadline from the real clock
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr("airflow_provider_mls.bases.time", fake)
+    return fake
+
+
 def start(hook: ScriptedHook, **kwargs: Any) -> StartAutoMLServerOperator:
-    op = StartAutoMLServerOperator(task_id="start", model_id=7, poke_interval=0.01, timeout=20, **kwargs)
+    op = StartAutoMLServerOperator(task_id="start", model_id=7, poke_interval=5, timeout=20, **kwargs)
     op.__dict__["hook"] = hook
     return op
 
@@ -300,7 +322,7 @@ def test_server_operator_resume_without_a_fact_fails_naming_it(missing: str) -> 
         start(ScriptedHook()).execute_complete({}, payload)
 
 
-def test_server_operator_waits_in_process_through_the_same_checks() -> None:
+def test_server_operator_waits_in_process_through_the_same_checks(clock: FakeClock) -> None:
     hook = ScriptedHook(
         waiting("server of model 7 is STARTING"),
         Outcome("done", "RUNNING", {"model_id": 7, "status": "RUNNING"}),
@@ -308,17 +330,20 @@ def test_server_operator_waits_in_process_through_the_same_checks() -> None:
     )
     assert start(hook).execute({}) == {"model_id": 7, "status": "RUNNING", "acted": True}
     assert [c[0] for c in hook.calls] == ["status", "start", "check", "check"]
+    assert clock.slept == [5.0, 5.0]  # poke_interval before each check
 
 
 @pytest.mark.parametrize("soft_fail", [False, True])
-def test_server_operator_in_process_wait_times_out(soft_fail: bool) -> None:
+def test_server_operator_in_process_wait_times_out(soft_fail: bool, clock: FakeClock) -> None:
     hook = ScriptedHook(*[waiting("still STARTING")] * 50, statuses=("STOPPED",))
     op = StartAutoMLServerOperator(
-        task_id="start", model_id=7, poke_interval=0.01, timeout=0.05, soft_fail=soft_fail
+        task_id="start", model_id=7, poke_interval=5, timeout=12, soft_fail=soft_fail
     )
     op.__dict__["hook"] = hook
     with pytest.raises(AirflowSkipException if soft_fail else AirflowSensorTimeout, match="still STARTING"):
         op.execute({})
+    assert clock.slept[:2] == [5.0, 5.0] and len(clock.slept) == 3  # checks every poke_interval
+    assert 1.5 < clock.slept[2] < 2.5  # the last wait ends at the deadline, 12 s from the start
 
 
 def test_stop_operator_defers_without_a_kill_action() -> None:
