@@ -29,21 +29,38 @@ from airflow.providers.common.compat.sdk import (
     conf,
     mask_secret,
 )
-from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 AIRFLOW_V_3_0_PLUS = int(AIRFLOW_VERSION_STRING.split(".")[0]) >= 3
 
 if AIRFLOW_V_3_0_PLUS:
     from airflow.sdk.exceptions import AirflowRescheduleException
-    from airflow.triggers.base import BaseEventTrigger
 else:
     from airflow.exceptions import AirflowRescheduleException
 
-    # No event-driven scheduling on Airflow 2.11: event triggers still import (provider discovery).
-    BaseEventTrigger = BaseTrigger  # type: ignore[misc,assignment]
+_TRIGGER_NAMES = ("BaseTrigger", "TriggerEvent", "BaseEventTrigger")
+
+
+def __getattr__(name: str) -> Any:
+    """The trigger classes, imported on first use: the triggerer needs them, a DAG file's parse does not.
+
+    ``BaseEventTrigger`` is ``BaseTrigger`` on Airflow 2.11 (no event-driven scheduling there; event
+    triggers still import, for provider discovery).
+    """
+    if name not in _TRIGGER_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import airflow.triggers.base as triggers_base
+
+    if name == "BaseEventTrigger" and not AIRFLOW_V_3_0_PLUS:
+        value = triggers_base.BaseTrigger
+    else:
+        value = getattr(triggers_base, name)
+    globals()[name] = value
+    return value
 
 
 def default_deferrable() -> bool:

@@ -1,13 +1,10 @@
 """The bases of every task of this provider, the one wait they share, and its event protocol.
 
-Read top to bottom: how a task fails (``fail``, ``time_out``, ``fail_fast``); the event protocol
-(the four statuses, ``PollingTrigger``, which builds a trigger's one event, and ``event_value``,
-which reads it); the wait skeleton (poke, the in-process poll, check-then-defer, the resume),
-shared by every sensor and every act-then-wait operator; then the bases: ``MLSBaseOperator`` and
-``MLSAwsBaseOperator``, and the sensors' ``WaitSensor`` with ``MLSBaseSensor`` and
-``MLSAwsBaseSensor``. A deferred wait reads in four files: its task's module, this one, its
-trigger's (``triggers/mls.py``) and ``checks.py``. Cheap to import (DAG files import the operators
-on every parse): no requests, httpx, boto3 or hook import at module level.
+Top to bottom: how a task fails; the event protocol (the statuses, ``PollingTrigger``, which sends
+a trigger's one event, ``event_value``, which reads it); the wait skeleton (poke, the in-process poll,
+check-then-defer, the resume) of every sensor and act-then-wait operator; the bases. A deferred wait
+reads in four files: its task's module, this one, ``triggers/mls.py`` and ``checks.py``. Cheap to
+import (DAG files import it on every parse): no requests, httpx, boto3, hook or trigger import.
 """
 
 from __future__ import annotations
@@ -27,9 +24,7 @@ from airflow_provider_mls._compat import (
     AirflowSkipException,
     BaseOperator,
     BaseSensorOperator,
-    BaseTrigger,
     PokeReturnValue,
-    TriggerEvent,
     default_deferrable,
     wait_memory,
 )
@@ -40,13 +35,16 @@ from airflow_provider_mls.links import MLSModelLink
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
+    from airflow.triggers.base import BaseTrigger as _TriggerBase
+    from airflow.triggers.base import TriggerEvent
+
     from airflow_provider_mls.checks import Check, Outcome
     from airflow_provider_mls.hooks.mls import MLSHook
     from airflow_provider_mls.hooks.sagemaker_registry import SageMakerModelRegistryHook
+else:
+    _TriggerBase = object  # Airflow's BaseTrigger completes it in each trigger's module (see PollingTrigger)
 
-
-# Extra seconds Airflow's own deferral timeout adds on top of the trigger's deadline, so that
-# the trigger's clearer "timeout" event normally wins.
+# Airflow's deferral timeout past the trigger's deadline, so that the trigger's "timeout" event wins.
 DEFERRAL_TIMEOUT_GRACE = 60.0
 
 # ---- failing ----------------------------------------------------------------------------------------
@@ -103,8 +101,11 @@ def registry_hook(task: Any) -> SageMakerModelRegistryHook:
 SUCCESS, FAILED, TIMEOUT, ERROR = "success", "failed", "timeout", "error"
 
 
-class PollingTrigger(BaseTrigger):
+class PollingTrigger(_TriggerBase):
     """A trigger that runs one check every ``poke_interval`` seconds and fires exactly one event.
+
+    A trigger names Airflow's ``BaseTrigger`` after it (``class T(PollingTrigger, BaseTrigger)``),
+    so that a DAG file's parse does not import ``airflow.triggers.base``.
 
     The payload is ``{"status", "message", "value", "checks", **_event_extra()}`` with status
     ``success`` (done; ``value`` is the check's result), ``failed`` (terminal: waiting longer
@@ -144,6 +145,8 @@ class PollingTrigger(BaseTrigger):
         return {}
 
     def _event(self, status: str, message: str, checks: int, value: Any = None) -> TriggerEvent:
+        from airflow_provider_mls._compat import TriggerEvent
+
         payload = {"status": status, "message": message, "value": value, "checks": checks}
         if self.carry is not None:
             payload.update(carry=self.carry, deadline=self.deadline)

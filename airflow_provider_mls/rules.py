@@ -24,12 +24,9 @@ None of them may contain ``..``, ``/``, whitespace or control characters (NUL, n
 objects with string keys), nested at most ``META_MAX_DEPTH`` deep, at most ``META_MAX_BYTES``
 serialized (compact UTF-8 JSON). ``mls-local`` refuses request bodies over ``REQUEST_MAX_BYTES``.
 
-The rules of every other argument the hooks take live here too, grouped by resource: MLS models,
-the model registry (S3), batch prediction tables (DynamoDB) and the SageMaker Model Registry. A
-value that only looks something up need only be non-empty (``check_str``), so a model stored
-before a rule existed stays reachable.
-
-Standard library only: DAG files and the local server import it.
+Every other argument's rule lives here too, by resource (MLS models, the model registry, prediction
+tables, the SageMaker Model Registry); a value that only looks something up need only be non-empty
+(``check_str``), so a model stored before a rule existed stays reachable. Standard library only.
 """
 
 from __future__ import annotations
@@ -564,25 +561,6 @@ def check_metadata_keys(keys: Any, field: str = "remove_metadata_keys") -> list[
     return [check_metadata_string(key, field, "key", MAX_METADATA_KEY_LENGTH) for key in keys]
 
 
-# ---- connections ---------------------------------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost`` or a loopback address; anything else (``0.0.0.0``, a hostname) reaches further.
-
-    The hook speaks ``http`` only to these (``https`` otherwise); ``mls-local`` refuses default
-    credentials beyond them."""
-    import ipaddress
-
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def coerce_id(value: object, field: str) -> int:
     """An id from an int, a rendered template (``"12"``) or a model dict of an upstream task (its ``id``)."""
     if isinstance(value, dict):
@@ -601,3 +579,19 @@ def coerce_bool(value: object, field: str) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise MLSValidationError(field, f"expected true or false, got {value!r}")
+
+
+# ---- connections ---------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (the hook's ``http`` hosts; ``mls-local``'s default credentials)."""
+    import ipaddress
+
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_mls import rules
 from airflow_provider_mls._compat import BaseHook, mask_secret
-from airflow_provider_mls._connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import (
     MLSAuthError,
@@ -84,15 +83,6 @@ class MLSHookBase(BaseHook):
         self._session: requests.Session | None = None
 
     # ---- connection -------------------------------------------------------------------------
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields of the connection form: ``env`` and ``runtime_env``."""
-        return connection_form_widgets()
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return ui_field_behaviour()
 
     def _settings(self) -> MLSSettings:
         if self._mls_settings is None:

@@ -70,6 +70,20 @@ class MLSHook(MLSModelCreates):
         (default 1; longer when this update's own requests were slow). See ``update_manual_model``.
     """
 
+    # Here, on the class the connection type names: Airflow 2.11 looks for them in its own __dict__.
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form: ``env`` and ``runtime_env``."""
+        from airflow_provider_mls._connection_form import connection_form_widgets
+
+        return connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        from airflow_provider_mls._connection_form import ui_field_behaviour
+
+        return ui_field_behaviour()
+
     # ---- models: delete ---------------------------------------------------------------------
 
     def delete_model(self, model: ModelRef, delete_table: bool = False) -> dict[str, Any]:

@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_provider_mls._compat import TaskRecord, task_state
 from airflow_provider_mls.bases import MLSBaseOperator, fail, fail_fast, wait_defer, wait_here, wait_resume
-from airflow_provider_mls.checks import ServerStatusCheck, summary
 from airflow_provider_mls.constants import SERVER_START_FAILURE_STATUSES, ModelType, ServerStatus
 from airflow_provider_mls.exceptions import MLSValidationError
-from airflow_provider_mls.operators.models import CreateRecord
 from airflow_provider_mls.refs import MODEL_REF_FIELDS, ModelSelector
 from airflow_provider_mls.rules import check_if_exists, coerce_bool, coerce_id
 
@@ -83,6 +81,8 @@ class CreateAutoMLModelOperator(MLSBaseOperator):
         check_if_exists(self.if_exists, ("fail", "skip"))
         dataset_id = coerce_id(self.dataset_id, "dataset_id") if self.dataset_id is not None else None
         # A retry reconnects to the training its earlier try started (MLS cannot cancel a training).
+        from airflow_provider_mls.operators.models import CreateRecord
+
         record = CreateRecord(self, context, ModelType.AUTOML, self.name, self.version)
         model = record.create(
             self.hook.create_automl_model,
@@ -102,6 +102,8 @@ class CreateAutoMLModelOperator(MLSBaseOperator):
             self.if_exists,
             model.get("dataset_id"),
         )
+        from airflow_provider_mls.checks import summary
+
         return summary(model)
 
 
@@ -410,6 +412,8 @@ class _AutoMLServerOperator(MLSBaseOperator):
                 return self._result(id, status.value, acted)
             if acted:
                 self._acted_on = id
+            from airflow_provider_mls.checks import ServerStatusCheck
+
             self._waiting = ServerStatusCheck(model_id=id, wait_while=step.wait_while)
             if self.deferrable and wait:
                 carry = {"model_id": id, "acted": acted, "sent": sent}

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_mls._compat import TaskRecord, task_state
 from airflow_provider_mls._integration import add_model_versions_outlet, record_model_version
 from airflow_provider_mls.bases import MLSBaseOperator
-from airflow_provider_mls.checks import summary
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import MLSConflictError, MLSError, MLSNotFoundError, MLSValidationError
 from airflow_provider_mls.refs import MODEL_REF_FIELDS, ModelSelector
@@ -500,3 +499,10 @@ class DeleteModelOperator(MLSBaseOperator):
             self.log.info("Nothing to delete (ignore_missing=True): %s", exc)
             return {"id": given, "deleted": False, "table_dropped": False}
         return self.hook.delete_model(model, delete_table=delete_table)
+
+
+def summary(model: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's summary (``checks.summary``), imported when a task runs, not when a DAG file is parsed."""
+    from airflow_provider_mls.checks import summary as summary_of
+
+    return summary_of(model)

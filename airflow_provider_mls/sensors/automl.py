@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls.bases import MLSBaseSensor
-from airflow_provider_mls.checks import TrainingDoneCheck
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.refs import ModelSelector
 
@@ -62,5 +61,7 @@ class AutoMLTrainingDoneSensor(MLSBaseSensor):
         return self.model_id is None
 
     def _resolve(self) -> Check:
+        from airflow_provider_mls.checks import TrainingDoneCheck  # when the task runs: not at parse time
+
         selector = ModelSelector(self.model_id, self.name, self.version)
         return TrainingDoneCheck(model_id=selector.target_id(self.hook, ModelType.AUTOML))

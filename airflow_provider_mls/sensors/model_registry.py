@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls.bases import MLSBaseSensor
-from airflow_provider_mls.checks import ArtifactReadyCheck
 from airflow_provider_mls.refs import ModelSelector
 
 if TYPE_CHECKING:
@@ -58,6 +57,8 @@ class OnlinePredictionReadySensor(MLSBaseSensor):
         return self.model_id is not None
 
     def _resolve(self) -> Check:
+        from airflow_provider_mls.checks import ArtifactReadyCheck  # when the task runs: not at parse time
+
         id, name, version = ModelSelector(self.model_id, self.name, self.version).validate()
         if id is None:
             assert name is not None and version is not None

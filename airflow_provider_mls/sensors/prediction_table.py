@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls.bases import MLSBaseSensor
-from airflow_provider_mls.checks import TableReadyCheck
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.refs import ModelSelector
@@ -64,6 +63,8 @@ class BatchPredictionReadySensor(MLSBaseSensor):
         return self.table is None
 
     def _resolve(self) -> Check:
+        from airflow_provider_mls.checks import TableReadyCheck  # when the task runs: not at parse time
+
         selector = ModelSelector(self.model_id, self.name, self.version)
         if self.table is not None:
             if selector.given:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mls._compat import BaseTrigger
 from airflow_provider_mls.bases import ERROR, FAILED, SUCCESS, TIMEOUT, PollingTrigger
 from airflow_provider_mls.checks import check_from_dict
 from airflow_provider_mls.hooks._retry import DEFAULT_RETRY_MAX_WAIT, DEFAULT_RETRY_MIN_WAIT
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["ERROR", "FAILED", "SUCCESS", "TIMEOUT", "MLSCheckTrigger"]
 
 
-class MLSCheckTrigger(PollingTrigger):
+class MLSCheckTrigger(PollingTrigger, BaseTrigger):
     """Run an MLS readiness check every ``poke_interval`` seconds and fire exactly one event.
 
     Triggers on one triggerer waiting on the same check (same connection, same check) share one

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mls._compat import BaseTrigger
 from airflow_provider_mls.bases import PollingTrigger
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def approval_outcome(approval: dict[str, Any]) -> Outcome:
     return Outcome("waiting", f"model package {arn} is {status}; waiting for Approved or Rejected")
 
 
-class ModelPackageApprovalTrigger(PollingTrigger):
+class ModelPackageApprovalTrigger(PollingTrigger, BaseTrigger):
     """Wait until a SageMaker model package version is ``Approved`` (success) or ``Rejected`` (failed).
 
     boto3 is synchronous: the client is built and each ``describe_model_package`` runs in a worker
