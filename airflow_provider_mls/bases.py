@@ -2,9 +2,10 @@
 
 Top to bottom: how a task fails; the event protocol (the statuses, ``PollingTrigger``, which sends
 a trigger's one event, ``event_value``, which reads it); the wait skeleton (poke, the in-process poll,
-check-then-defer, the resume) of every sensor and act-then-wait operator; the bases. A deferred wait
-reads in four files: its task's module, this one, ``triggers/mls.py`` and ``checks.py``. Cheap to
-import (DAG files import it on every parse): no requests, httpx, boto3, hook or trigger import.
+check-then-defer, the resume) of every sensor and of the AutoML server operators (the approval tasks
+wait on Airflow's HITL instead); the bases. A deferred wait's logic reads in four files: its task's
+module, this one, ``triggers/mls.py`` and ``checks.py`` (``refs.py`` finds the model; the hooks and
+``triggers/_shared.py`` carry the requests). Cheap to import: no requests, httpx, boto3, hook or trigger.
 """
 
 from __future__ import annotations
@@ -215,7 +216,6 @@ def event_value(task: Any, event: Mapping[str, Any] | None) -> Any:
 
 
 # ---- the wait: one skeleton for every sensor and every act-then-wait operator ---------------------
-#
 # A waiting task (every sensor; the AutoML server operators) gives
 #   _outcome(context) -> Outcome       one check, on the worker;
 #   _describe_wait() -> str            what it waits for, for the log;

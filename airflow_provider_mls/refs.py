@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import MLSNotFoundError, MLSValidationError
-from airflow_provider_mls.rules import coerce_id
+from airflow_provider_mls.rules import check_arn, check_group, check_version_number, coerce_id
 
 if TYPE_CHECKING:
     from airflow_provider_mls.hooks.mls import MLSHook
@@ -101,9 +101,7 @@ class PackageRef:
                     "model_package_arn",
                     "give model_package_arn, or model_package_group and model_package_version, not both",
                 )
-            if not isinstance(arn, str) or ":model-package/" not in arn:
-                raise MLSValidationError("model_package_arn", f"expected a model package ARN, got {arn!r}")
-            return arn, None, None
+            return check_arn(arn, "model_package_arn"), None, None
         if not isinstance(group, str) or not group.strip():
             raise MLSValidationError(
                 "model_package_group",
@@ -111,15 +109,15 @@ class PackageRef:
             )
         if version is None:
             raise MLSValidationError("model_package_version", "give the version number within the group")
-        try:
-            number = coerce_id(version, "model_package_version")
+        try:  # a rendered "3" too; the error names the value as given
+            number = check_version_number(
+                coerce_id(version, "model_package_version"), "model_package_version"
+            )
         except MLSValidationError:
-            number = 0
-        if number < 1:
             raise MLSValidationError(
                 "model_package_version", f"expected a version number >= 1, got {version!r}"
-            )
-        return None, group, number
+            ) from None
+        return None, check_group(group, "model_package_group"), number
 
     def describe(self, registry: SageMakerModelRegistryHook) -> dict[str, Any]:
         """The version, described (1 call by ARN; by group and number, the group's listing then 1 call)."""

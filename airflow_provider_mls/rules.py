@@ -488,7 +488,8 @@ def check_group(group: Any, field: str = "group") -> str:
 
 
 def check_arn(arn: Any, field: str = "arn") -> str:
-    if not isinstance(arn, str) or not arn.strip():
+    """A model package version's ARN (``arn:aws:sagemaker:<region>:<account>:model-package/<group>/<n>``)."""
+    if not isinstance(arn, str) or ":model-package/" not in arn:
         raise MLSValidationError(field, f"expected a model package ARN, got {arn!r}")
     return arn
 

@@ -177,7 +177,9 @@ class MLSHookBase(BaseHook):
         )
 
     def _call(self, what: str, fn: Callable[[int], T], *, retry_safe: bool) -> T:
-        """``fn(attempt)`` under the retry policy (once when not ``retry_safe``); transport errors become MLSServerError."""
+        """``fn(attempt)`` under the retry policy (once when not ``retry_safe``).
+
+        Transport errors become MLSServerError."""
         import requests
         from tenacity import Retrying
 

@@ -190,7 +190,8 @@ class MLSModelUpdates(MLSHookBase):
         ``None`` keeps a field; ``""`` clears a string field (sent as ``""``, as the reference client
         does; ``model_lib`` cannot be cleared), ``{}`` clears ``model_meta``, ``[]`` clears
         ``components``. ``name`` and ``version`` can be changed but not cleared. The PUT leaves
-        out every field whose value is ``None`` (never ``null``). Requests: GET (the current state), PUT, verifying GET (3). The read is saved
+        out every field whose value is ``None`` (never ``null``). Requests: GET (the current state), PUT,
+        verifying GET (3). The read is saved
         (2 requests) only when the dict given is this hook's own last written state of the model,
         exactly as its last create or update of it returned it (chained writes); any other dict
         may be stale and a PUT built from it would silently undo another writer's change.

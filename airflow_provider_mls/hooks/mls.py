@@ -51,7 +51,8 @@ class MLSHook(MLSModelCreates):
     errors, timeouts, 429 and 502/503/504, for calls that are safe to repeat only. A refused
     connection (nothing listens at the URL: MLS is down or the host/port is wrong) is retried at
     most twice (``REFUSED_MAX_RETRIES``, a few seconds), then fails naming the connection and the
-    URL it resolved to. A 401/403 is never retried; its error names the connection and its login. A model create is never repeated blindly, and never returns a model that
+    URL it resolved to. A 401/403 is never retried; its error names the connection and its login. A model
+    create is never repeated blindly, and never returns a model that
     is not its own write (see ``create_manual_model``); an update verifies what it stored (see
     ``update_manual_model``).
 

@@ -14,7 +14,6 @@ The endpoint is the embedded one (moto, ``local/aws.py``) or any other S3/Dynamo
 from __future__ import annotations
 
 import json
-import re
 import threading
 from datetime import UTC
 from typing import Any
@@ -27,10 +26,10 @@ from airflow_provider_mls.constants import (
     model_data_path,
     registry_key,
 )
+from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.local.errors import APIError, bad_request, conflict, not_found
+from airflow_provider_mls.rules import check_table
 
-# DynamoDB's table name rule: 3 to 255 of [a-zA-Z0-9_.-].
-_TABLE_NAME = re.compile(r"[a-zA-Z0-9_.\-]{3,255}")
 # The key schema of tables the /local shortcut creates (the provider's create_table default).
 LOCAL_TABLE_KEY = "user_id"
 # A /local artifact keeps the info it was given as this user metadata of its model.joblib.
@@ -90,7 +89,12 @@ class AWSBackend:
     # ------------------------------------------------------------------ tables
     @staticmethod
     def _valid_table(table: str) -> bool:
-        return bool(_TABLE_NAME.fullmatch(table))
+        """DynamoDB's table name rule, as ``rules.check_table`` states it."""
+        try:
+            check_table(table)
+        except MLSValidationError:
+            return False
+        return True
 
     def _describe_table(self, table: str) -> dict[str, Any] | None:
         if not self._valid_table(table):

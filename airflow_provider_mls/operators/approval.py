@@ -297,7 +297,8 @@ if HITL_AVAILABLE:
         when, description), the metrics of its model card next to those of the version serving now
         (``serving_model_package_arn``, default the group's latest Approved version), the differences in
         image (the framework) and customer metadata (e.g. ``features``, ``model_lib``), and links
-        (SageMaker console, the model data in S3). The decision is written with one ``UpdateModelPackage``: ``ModelApprovalStatus`` ``Approved`` or
+        (SageMaker console, the model data in S3). The decision is written with one ``UpdateModelPackage``:
+        ``ModelApprovalStatus`` ``Approved`` or
         ``Rejected`` and an approval description naming the reviewer, the comment and the DAG run. A
         version whose status changed while the question was open (decided in the console) is left as
         it is and fails the task. Approve lets the downstream tasks run; Reject skips them (or fails the

@@ -225,7 +225,8 @@ class _AutoMLServerOperator(MLSBaseOperator):
     starts a server that was STOPPING). ``acted`` travels in the trigger's event (``carry``, next
     to the trigger's ``deadline``), so ``acted`` is true exactly when this task sent the start or
     stop, in every mode. The waiting itself is the skeleton of ``bases`` (``wait_here``,
-    ``wait_defer``, ``wait_resume``), as for every sensor. The deadline is wall-clock: ``timeout`` seconds from the start of
+    ``wait_defer``, ``wait_resume``), as for every sensor. The deadline is wall-clock: ``timeout`` seconds
+    from the start of
     ``execute``, across deferrals.
 
     On Airflow 3.3+ the start or stop is also recorded in the task state store (key
@@ -427,7 +428,8 @@ class StartAutoMLServerOperator(_AutoMLServerOperator):
     Already ``RUNNING`` is success without a new start; ``STARTING`` is waited for; ``STOPPING``
     waits for ``STOPPED`` and then starts; ``STOPPED`` starts. ``FAILED``/``UNKNOWN`` before this
     try started anything starts it again (as the SDK does; a retry too, after its earlier try's
-    start); after this try's start they fail the try at once. Waits in the worker (every ``poke_interval``, default 15 s) or, with ``deferrable``, in
+    start); after this try's start they fail the try at once. Waits in the worker (every ``poke_interval``,
+    default 15 s) or, with ``deferrable``, in
     the triggerer; ``timeout`` (default 20 minutes, the SDK's limit) ends the wait with
     ``AirflowSensorTimeout``; ``soft_fail`` skips a failure or a timeout instead. Returns
     ``{"model_id", "status", "acted"}`` (``acted``: this task sent the start).

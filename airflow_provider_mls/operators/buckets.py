@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mls.bases import MLSBaseOperator
-from airflow_provider_mls.constants import PREDICTION_TYPES, ModelType
+from airflow_provider_mls.constants import ModelType
 from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.refs import ModelSelector
+from airflow_provider_mls.rules import check_prediction_type
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -79,11 +80,8 @@ class MigrateBucketsOperator(MLSBaseOperator):
         target = ModelSelector(self.to_model_id, self.to_name, self.to_version, prefix="to_")
         from_id, _, _ = source.validate()
         # Checked before any lookup: bad input sends no request at all.
-        if self.prediction_type is not None and self.prediction_type not in PREDICTION_TYPES:
-            raise MLSValidationError(
-                "prediction_type",
-                f"expected one of {', '.join(PREDICTION_TYPES)}, got {self.prediction_type!r}",
-            )
+        if self.prediction_type is not None:
+            check_prediction_type(self.prediction_type)
         if self.prediction_type == "static" and self.static_value is None:
             raise MLSValidationError("static_value", "prediction_type static needs static_value (a dict)")
         to_model: dict[str, Any] | None = None

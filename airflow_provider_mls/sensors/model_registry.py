@@ -1,7 +1,8 @@
 """Wait until a model version's artifact is in the MLS model registry: ``OnlinePredictionReadySensor``.
 
 ``poke``, ``reschedule`` and deferrable modes: the wait of every sensor (``bases.WaitSensor``),
-its check ``ArtifactReadyCheck`` (``checks.py``), deferred to ``MLSCheckTrigger``.
+its check ``ArtifactReadyCheck`` (``checks.py``), deferred to ``MLSCheckTrigger``. It asks MLS about the artifact (``MLSHook``, the MLS connection),
+not AWS: it sits with the resource it waits for.
 """
 
 from __future__ import annotations

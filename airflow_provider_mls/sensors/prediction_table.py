@@ -1,7 +1,8 @@
 """Wait until a batch prediction table is ready (active, not loading): ``BatchPredictionReadySensor``.
 
 ``poke``, ``reschedule`` and deferrable modes: the wait of every sensor (``bases.WaitSensor``),
-its check ``TableReadyCheck`` (``checks.py``), deferred to ``MLSCheckTrigger``.
+its check ``TableReadyCheck`` (``checks.py``), deferred to ``MLSCheckTrigger``. It asks MLS about the table (``MLSHook``, the MLS connection),
+not AWS: it sits with the resource it waits for.
 """
 
 from __future__ import annotations
