@@ -554,13 +554,7 @@ class MLSBaseSensor(WaitSensor):
         from airflow_provider_mls.triggers.mls import MLSCheckTrigger
 
         assert self._check is not None  # resolved by the first check
-        return MLSCheckTrigger(
-            check=self._check.to_dict(),
-            mls_conn_id=self.mls_conn_id,
-            poke_interval=float(self.poke_interval),
-            deadline=deadline,
-            carry=carry,
-        )
+        return MLSCheckTrigger.for_task(self, self._check, deadline, carry)
 
 
 class MLSAwsBaseSensor(WaitSensor):

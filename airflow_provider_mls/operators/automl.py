@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_provider_mls._compat import TaskRecord, task_state
-from airflow_provider_mls.bases import MLSBaseOperator, fail, fail_fast, wait_defer, wait_here, wait_resume
+from airflow_provider_mls.bases import (
+    MLSBaseOperator,
+    fail,
+    fail_fast,
+    wait_defer,
+    wait_here,
+    wait_resume,
+)
 from airflow_provider_mls.constants import SERVER_START_FAILURE_STATUSES, ModelType, ServerStatus
 from airflow_provider_mls.exceptions import MLSValidationError
 from airflow_provider_mls.refs import MODEL_REF_FIELDS, ModelSelector
@@ -357,14 +364,8 @@ class _AutoMLServerOperator(MLSBaseOperator):
         from airflow_provider_mls.triggers.mls import MLSCheckTrigger
 
         id, acted = self._waiting.model_id, bool(carry and carry.get("acted"))
-        return MLSCheckTrigger(
-            check=self._waiting.to_dict(),
-            mls_conn_id=self.mls_conn_id,
-            poke_interval=float(self.poke_interval),
-            deadline=deadline,
-            carry=carry,
-            stop_server_on_kill=id if acted and self.cancel_on_kill and self._action == "start" else None,
-        )
+        stop = id if acted and self.cancel_on_kill and self._action == "start" else None
+        return MLSCheckTrigger.for_task(self, self._waiting, deadline, carry, stop_server_on_kill=stop)
 
     def _status(self, id: int) -> ServerStatus:
         return ServerStatus.parse(self.hook.get_automl_model_server_status(id))

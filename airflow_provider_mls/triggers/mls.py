@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from airflow_provider_mls._compat import TriggerEvent
+    from airflow_provider_mls.checks import Check
 
 __all__ = ["ERROR", "FAILED", "SUCCESS", "TIMEOUT", "MLSCheckTrigger"]
 
@@ -63,6 +64,20 @@ class MLSCheckTrigger(PollingTrigger, BaseTrigger):
         self.mls_conn_id = mls_conn_id
         self.retry_min_wait = float(retry_min_wait)
         self.retry_max_wait = float(retry_max_wait)
+
+    @classmethod
+    def for_task(
+        cls, task: Any, check: Check, deadline: float, carry: dict[str, Any] | None, **kwargs: Any
+    ) -> MLSCheckTrigger:
+        """The trigger repeating ``check`` for a waiting MLS task (its connection and ``poke_interval``)."""
+        return cls(
+            check=check.to_dict(),
+            mls_conn_id=task.mls_conn_id,
+            poke_interval=float(task.poke_interval),
+            deadline=deadline,
+            carry=carry,
+            **kwargs,
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs: dict[str, Any] = {
